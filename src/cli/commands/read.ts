@@ -1,0 +1,5 @@
+import type { Command } from "commander";
+
+export function registerRead(program: Command): void {
+  program.command("read").description("(not yet built)");
+}

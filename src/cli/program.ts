@@ -1,0 +1,34 @@
+/** The command line: one commander program, one file per sub-command under commands/. */
+import { Command, CommanderError } from "commander";
+import { registerRead } from "./commands/read.ts";
+import { registerSimulate } from "./commands/simulate.ts";
+import { registerValidate } from "./commands/validate.ts";
+import { exitCodeFor, printError } from "./exit.ts";
+import { VERSION } from "./version.ts";
+
+export function buildProgram(): Command {
+  const program = new Command("plc2mqtt")
+    .description("Edge gateway: PLC tags over Modbus and OPC UA to durable events on MQTT")
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+  registerValidate(program);
+  registerRead(program);
+  registerSimulate(program);
+  return program;
+}
+
+/** Runs the CLI; the only place that sets the process exit code. */
+export async function runCli(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    printError(err);
+    process.exitCode = exitCodeFor(err);
+  }
+}

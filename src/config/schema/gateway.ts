@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { duration, size } from "../units.ts";
+import { identifier } from "./common.ts";
+
+export const gatewaySchema = z
+  .strictObject({
+    id: identifier("the gateway id").describe(
+      "Gateway id, unique in the plant: in every event's source and id",
+    ),
+    site: z.string().min(1).max(64).optional().describe("Default site for all devices"),
+    data_dir: z
+      .string()
+      .min(1)
+      .default("/var/lib/plc2mqtt")
+      .describe("Where the journal and PKI live (default /var/lib/plc2mqtt)"),
+  })
+  .describe("This gateway");
+
+/** A secret: must be a ${env:NAME} or ${file:/path} reference, never the secret itself. */
+export const secretRef = (what: string) =>
+  z
+    .string()
+    .regex(
+      /^\$\{(env|file):[^}]+\}$/,
+      `${what} must come from \${env:NAME} or \${file:/path}, never written in the YAML`,
+    )
+    .describe(`${what}, as \${env:NAME} or \${file:/path}`);
+
+export const mqttSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^mqtts?:\/\/[^/\s]+$/, "expected mqtt://host:port or mqtts://host:port")
+      .describe("Broker URL: mqtt://host:1883, or mqtts://host:8883 for TLS with verification"),
+    client_id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("MQTT client id (default plc2mqtt-<gateway id>)"),
+    username: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("User name; ${env:NAME} and ${file:/path} allowed"),
+    password: secretRef("the MQTT password").optional(),
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM file of the CA that signed the broker's certificate"),
+    cert: z.string().min(1).optional().describe("PEM file of the client certificate"),
+    key: z.string().min(1).optional().describe("PEM file of the client certificate's private key"),
+    base_topic: z
+      .string()
+      .regex(/^[^#+\s]+$/, "a topic prefix without wildcards or spaces")
+      .default("plc2mqtt")
+      .describe("First topic level (default plc2mqtt)"),
+    keepalive: duration({
+      min: 1000,
+      max: 3_600_000,
+      description: "MQTT keep alive (default 30s)",
+    }).default(30_000),
+  })
+  .describe("The MQTT broker events are published to");
+
+export const journalSchema = z
+  .strictObject({
+    max_bytes: size({
+      min: 1024 * 1024,
+      max: 2 ** 50,
+      description: "Largest journal size (default 1GiB)",
+    }).default(1024 ** 3),
+    retention: duration({
+      min: 0,
+      max: 3650 * 86_400_000,
+      description: "How long published events are kept for queries and replay (default 7d)",
+    }).default(7 * 86_400_000),
+    commit_interval: duration({
+      min: 1,
+      max: 10_000,
+      description: "Longest time an event waits for its group commit (default 50ms)",
+    }).default(50),
+    commit_max_events: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .describe("Most events in one group commit (default 1000)"),
+  })
+  .describe("The durable local journal");
+
+export const httpSchema = z
+  .strictObject({
+    listen: z
+      .union([z.literal(false), z.string().regex(/^[^:\s]+:\d{1,5}$/, "expected host:port")])
+      .default("127.0.0.1:8787")
+      .describe("host:port of /healthz and /metrics (default 127.0.0.1:8787); false turns it off"),
+  })
+  .describe("Health and metrics endpoint");

@@ -1,0 +1,48 @@
+/**
+ * The Driver contract: protocol I/O only. A driver connects, reads (or subscribes) and closes;
+ * the runner in app/ owns timers, retries, backoff and device status. A driver never filters,
+ * retries or names topics, and never imports another driver, the engine, the journal or the
+ * publisher.
+ */
+import type { TagSample } from "../events/sample.ts";
+import type { Logger } from "../lib/logger.ts";
+
+export type { Quality, TagSample, TagValue } from "../events/sample.ts";
+
+export interface DriverContext {
+  /** Aborts the operation in progress (connect, read): shutdown, reload, or a runner timeout. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/** One group of tags read together, at its own interval. */
+export interface PollGroup {
+  /** Milliseconds between polls. */
+  interval: number;
+  /** The tag names read in this group. */
+  tags: readonly string[];
+}
+
+export interface Driver {
+  /** The configured device id. */
+  readonly id: string;
+  /** Opens the connection; throws a GatewayError when it cannot (the runner backs off). */
+  connect(ctx: DriverContext): Promise<void>;
+  /**
+   * Polling drivers: the groups of tags and their intervals. The runner calls read() for each
+   * group when it comes due.
+   */
+  pollGroups?(): readonly PollGroup[];
+  /**
+   * Reads one poll group (all tags when omitted). Never throws for a failed request: the tags
+   * it covers come back with quality bad and a reason. Throws only when the connection is
+   * gone, so that the runner reconnects.
+   */
+  read?(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]>;
+  /** Subscribing drivers deliver samples as they arrive. */
+  subscribe?(ctx: DriverContext, onSamples: (samples: TagSample[]) => void): Promise<void>;
+  /** Whether the connection is up (after connect, before a loss or close). */
+  readonly connected: boolean;
+  /** Idempotent, never throws. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+/**
+ * What a driver yields: one tag's value at one moment, with its quality. Drivers produce
+ * samples and never decide what changed; the engine turns samples into events.
+ */
+
+/** good: read and decoded; uncertain: the source says so; bad: could not read; stale: too old. */
+export type Quality = "good" | "uncertain" | "bad" | "stale";
+
+/** A decoded value. 64-bit integers beyond 2^53 travel as decimal strings. */
+export type TagValue = boolean | number | string | null | TagValue[] | { [key: string]: TagValue };
+
+export interface TagSample {
+  device: string;
+  tag: string;
+  /** null when quality is bad and nothing could be decoded. */
+  value: TagValue;
+  quality: Quality;
+  /** Why the quality is not good: a timeout, an exception code and name, a decode failure. */
+  reason?: string;
+  /** When the value was valid at the source (PLC or OPC UA source timestamp), ms since epoch. */
+  sourceTime?: number;
+  /** When the gateway received it, ms since epoch. */
+  readTime: number;
+  /** The raw registers or bits behind the value, for commissioning (`plc2mqtt read`). */
+  raw?: readonly number[];
+}

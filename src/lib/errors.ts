@@ -1,0 +1,47 @@
+/**
+ * The error catalogue. Every error a user can see carries a stable code from this list, a
+ * message with context, and the underlying cause. The CLI maps codes to exit statuses.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: "config invalid",
+  CONFIG_READ: "config file unreadable",
+  CONFIG_REF: "config reference unresolved",
+  MODBUS_CONNECT: "Modbus connect failed",
+  MODBUS_READ: "Modbus read failed",
+  MODBUS_EXCEPTION: "Modbus exception response",
+  MODBUS_TIMEOUT: "Modbus request timed out",
+  MODBUS_MALFORMED: "Modbus response malformed",
+  MODBUS_DISCONNECTED: "Modbus connection lost",
+  DEVICE_UNKNOWN: "device not in config",
+  TAG_UNKNOWN: "tag not in config",
+  ABORTED: "operation aborted",
+  USAGE: "bad command-line usage",
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+export function isGatewayError(err: unknown, code?: ErrorCode): err is GatewayError {
+  return err instanceof GatewayError && (code === undefined || err.code === code);
+}
+
+/** The message of anything thrown, for reasons and logs. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
