@@ -1,6 +1,7 @@
 /** The command line: one commander program, one file per sub-command under commands/. */
 import { Command, CommanderError } from "commander";
 import { registerRead } from "./commands/read.ts";
+import { registerSchema } from "./commands/schema.ts";
 import { registerSimulate } from "./commands/simulate.ts";
 import { registerValidate } from "./commands/validate.ts";
 import { exitCodeFor, printError } from "./exit.ts";
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerRead(program);
   registerSimulate(program);
+  registerSchema(program);
   return program;
 }
 

@@ -1,0 +1,10 @@
+import { z } from "zod";
+import { configSchema } from "../src/config/schema/root.ts";
+const js = z.toJSONSchema(configSchema, { io: "input" });
+const s = JSON.stringify(js, null, 2);
+console.log(s.length, s.split("\n").length);
+console.log(JSON.stringify(js.properties.devices.items.oneOf[2], null, 1).slice(0, 400));
+console.log(JSON.stringify(js.properties.devices.items.oneOf[2].properties.serial, null, 1));
+console.log(JSON.stringify(js.properties.devices.items.oneOf[0].properties.tags, null, 1).slice(0,1500));
+import { writeFileSync } from "node:fs";
+writeFileSync(".tmp-h1/s.json", s + "\n");

@@ -1,0 +1,143 @@
+/**
+ * One client link (a TCP connection, or the serial port): cuts requests out of the incoming
+ * bytes, records each one, applies faults, executes it and writes the response. Responses are
+ * written synchronously, in request order, unless a delay fault holds one back (others are not
+ * held behind it). Unit ids that do not answer: TCP gets exception 0x0B, RTU gets silence (as
+ * on a real bus); unit 0 over RTU is a broadcast: writes apply, nothing is answered. After a
+ * stall-mid-frame fault the link sends nothing more. A link sends nothing after close().
+ */
+import { type Extracted, extractMbap, extractRtu, frameMbap, frameRtu, type RequestFrame } from "./framing.ts";
+import type { Faults } from "./faults.ts";
+import { malformedResponse } from "./malformed.ts";
+import type { Memory } from "./memory.ts";
+import { describeRequest, EXCEPTION, exceptionPdu, executeRequest } from "./pdu.ts";
+import type { Rng } from "./rng.ts";
+import type { RequestRecord, Transport } from "./types.ts";
+
+export interface LinkContext {
+  memory: Memory;
+  faults: Faults;
+  record(request: RequestRecord): void;
+  answers(unit: number): boolean;
+  /** For garbage responses. */
+  rng: Rng;
+}
+
+export interface LinkIo {
+  write(bytes: Buffer): void;
+  /** Closes the connection (a drop fault or an unrecoverable MBAP header). */
+  destroy(): void;
+  cork?(): void;
+  uncork?(): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class Link {
+  readonly #ctx: LinkContext;
+  readonly #transport: Transport;
+  readonly #io: LinkIo;
+  readonly #extract: (buf: Buffer) => Extracted;
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #buffer: Buffer = EMPTY;
+  #stalled = false;
+  #closed = false;
+
+  constructor(ctx: LinkContext, transport: Transport, io: LinkIo) {
+    this.#ctx = ctx;
+    this.#transport = transport;
+    this.#io = io;
+    this.#extract = transport === "tcp" ? extractMbap : extractRtu;
+  }
+
+  receive(chunk: Buffer): void {
+    if (this.#closed) return;
+    const buf = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    let pos = 0;
+    this.#io.cork?.();
+    try {
+      while (!this.#closed && pos < buf.length) {
+        const cut = this.#extract(buf.subarray(pos));
+        if (cut.kind === "need") break;
+        if (cut.kind === "fatal") {
+          this.#drop();
+          return;
+        }
+        pos += cut.size;
+        if (cut.kind === "frame") this.#handle(cut.frame);
+      }
+    } finally {
+      this.#io.uncork?.();
+    }
+    this.#buffer = pos >= buf.length ? EMPTY : Buffer.from(buf.subarray(pos));
+  }
+
+  /** Stops all output and pending delayed responses. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    this.#buffer = EMPTY;
+  }
+
+  #drop(): void {
+    this.close();
+    this.#io.destroy();
+  }
+
+  #handle(frame: RequestFrame): void {
+    const { memory, faults } = this.#ctx;
+    const rtu = this.#transport !== "tcp";
+    const request: RequestRecord = {
+      unitId: frame.unit,
+      ...describeRequest(frame.pdu),
+      transport: this.#transport,
+    };
+    this.#ctx.record(request);
+    const answers = this.#ctx.answers(frame.unit);
+    if (rtu && !answers) return;
+    const { delayMs, action } = faults.decide(request);
+    if (action?.kind === "drop") {
+      if (this.#transport !== "serial") this.#drop();
+      return;
+    }
+    if (action?.kind === "silence") return;
+    let pdu: Buffer;
+    if (action?.kind === "exception") pdu = exceptionPdu(request.functionCode, action.code);
+    else if (!answers) pdu = exceptionPdu(request.functionCode, EXCEPTION.gatewayTargetFailed);
+    else pdu = executeRequest(memory, frame.unit, frame.pdu);
+    if (rtu && frame.unit === 0) return;
+    if (action?.kind === "malformed") {
+      const out = malformedResponse({
+        kind: action.malformed,
+        mbap: !rtu,
+        tid: frame.tid,
+        unit: frame.unit,
+        pdu,
+        rng: this.#ctx.rng,
+      });
+      this.#send(out.bytes, out.stall, delayMs);
+      return;
+    }
+    const bytes = rtu ? frameRtu(frame.unit, pdu) : frameMbap(frame.tid, frame.unit, pdu);
+    this.#send(bytes, false, delayMs);
+  }
+
+  #send(bytes: Buffer, stall: boolean, delayMs: number): void {
+    if (delayMs <= 0) {
+      this.#write(bytes, stall);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#write(bytes, stall);
+    }, delayMs);
+    this.#timers.add(timer);
+  }
+
+  #write(bytes: Buffer, stall: boolean): void {
+    if (this.#closed || this.#stalled) return;
+    this.#io.write(bytes);
+    if (stall) this.#stalled = true;
+  }
+}

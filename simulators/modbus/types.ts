@@ -1,0 +1,104 @@
+/**
+ * The public contract of the Modbus PLC simulator: what tests and the CLI may rely on.
+ * Addresses are the tag-map notation ("C5", "DI12", "IR10", "HR100", "HR100.3"), 0-based.
+ */
+import type { TagValue } from "../../src/events/sample.ts";
+import type { CodecSpec } from "../../src/drivers/modbus/codec.ts";
+
+export type { CodecSpec, TagValue };
+
+export type Framing = "tcp" | "rtu-over-tcp";
+export type Transport = "tcp" | "rtu-over-tcp" | "serial";
+
+export interface ModbusSimulatorOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /**
+   * TCP port; 0 = a free port. Default 0, except with `serialPath`: then TCP is served only
+   * when a port is given (serial only otherwise).
+   */
+  port?: number;
+  /** MBAP (default) or RTU frames with CRC over TCP. */
+  framing?: Framing;
+  /** Serve RTU on this serial device or pty (instead of TCP, or also when `port` is given). */
+  serialPath?: string;
+  /** Default 19200. */
+  serialBaudRate?: number;
+  /** Unit ids that answer; default every unit id answers. */
+  units?: number[];
+  /** "packaging-line" or a path to a scenario YAML; default none. */
+  scenario?: string;
+  /** Scenario seed; same seed and same elapsed time give the same values. Default 1. */
+  seed?: number;
+  /** Advance the scenario in real time every tickMs; 0 or undefined = manual (advance()). */
+  tickMs?: number;
+}
+
+export interface RequestRecord {
+  unitId: number;
+  functionCode: number;
+  /** Start address (the read address for function 23; 0 when the function is unknown). */
+  address: number;
+  /** Registers or bits (1 for functions 5 and 6; 0 when unknown). */
+  quantity: number;
+  transport: Transport;
+}
+
+/**
+ * A request matches when every given field equals the request's; `address` matches when it
+ * lies within the request's [address, address + quantity).
+ */
+export interface FaultMatch {
+  unitId?: number;
+  functionCode?: number;
+  address?: number;
+}
+
+export type MalformedKind =
+  | "short-frame"
+  | "wrong-transaction-id"
+  | "byte-count-mismatch"
+  | "oversized"
+  | "stall-mid-frame"
+  | "garbage";
+
+export interface FaultControl {
+  /** Answer matching requests `ms` late (other requests are answered at once). */
+  delay(ms: number, match?: FaultMatch): void;
+  /** Answer matching requests with this exception code; writes are not applied. */
+  exception(code: number, match?: FaultMatch): void;
+  /** Never answer matching requests (the connection stays open); writes are not applied. */
+  silence(match?: FaultMatch): void;
+  /** Close the connection when a matching request arrives (serial: like silence). */
+  drop(match?: FaultMatch): void;
+  /** Answer matching requests with a malformed response of this kind. */
+  malformed(kind: MalformedKind, match?: FaultMatch): void;
+  /** Remove every fault. */
+  clear(): void;
+}
+
+export interface ModbusSimulator {
+  /** TCP port actually bound (0 if serial only). */
+  readonly port: number;
+  /** TCP connections accepted so far. */
+  readonly connections: number;
+  /** Every request received, in order of arrival. */
+  readonly requests: readonly RequestRecord[];
+  clearRequests(): void;
+  setRegisters(unit: number, address: string, words: readonly number[]): void;
+  getRegisters(unit: number, address: string, count: number): number[];
+  /** Coils, discrete inputs and register bits (HRn.b, IRn.b). */
+  setBit(unit: number, address: string, value: boolean): void;
+  getBit(unit: number, address: string): boolean;
+  /** Writes a typed value as the gateway would decode it with `spec`. */
+  setValue(unit: number, address: string, value: TagValue, spec: CodecSpec): void;
+  /** The scenario no longer changes the value that covers this address. */
+  freeze(unit: number, address: string): void;
+  /** Moves scenario time forward (manual mode; also allowed alongside real-time ticks). */
+  advance(ms: number): void;
+  readonly faults: FaultControl;
+  /** Closes every open TCP connection now. */
+  dropConnections(): void;
+  /** Idempotent: closes sockets, timers and the serial port. */
+  close(): Promise<void>;
+}

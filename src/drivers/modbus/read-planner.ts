@@ -1,0 +1,105 @@
+/**
+ * The read planner: which Modbus requests read a set of tags.
+ *
+ * Contract:
+ * - A request never mixes unit ids or tables, and covers every register (or bit) of each of
+ *   its tags: a tag is never split across requests.
+ * - A request is at most `maxRegisters` registers (holding and input registers) or `maxBits`
+ *   bits (coils and discrete inputs) long, and joins two neighbours only when the unused gap
+ *   between them is at most `maxGap` registers (`maxGap * 16` bits for bit tables).
+ * - Tags are taken in address order and each request grows while both limits hold, which
+ *   gives the fewest requests for contiguous tags (N registers: ceil(N / maxRegisters)).
+ *   Overlapping tags (HR100 uint32 and HR101 uint16, bits of one register) share a request.
+ * - A tag wider than the limit on its own throws an Error naming the tag; the config checks
+ *   report that earlier, with the YAML line.
+ * - The output is sorted by unit id, table (function code order: coils, discrete inputs,
+ *   holding registers, input registers) and start; each request's tags by address, bit, name.
+ */
+import { isRegisterTable, type ModbusTable } from "../../config/modbus-address.ts";
+import type { ResolvedModbusTag } from "../../config/modbus-tags.ts";
+
+export interface PlanLimits {
+  /** Largest register read (125 by the protocol). */
+  maxRegisters: number;
+  /** Largest coil or discrete input read (2000 by the protocol). */
+  maxBits: number;
+  /** Unused registers a request may span to join two tags; x16 in bits for bit tables. */
+  maxGap: number;
+}
+
+export interface PlannedRead {
+  unitId: number;
+  table: ModbusTable;
+  /** The 0-based protocol address of the first register or bit. */
+  start: number;
+  /** Registers or bits to read. */
+  count: number;
+  tags: ResolvedModbusTag[];
+}
+
+const TABLE_ORDER: Record<ModbusTable, number> = {
+  coil: 1,
+  discrete_input: 2,
+  holding_register: 3,
+  input_register: 4,
+};
+
+export function planReads(tags: readonly ResolvedModbusTag[], limits: PlanLimits): PlannedRead[] {
+  checkLimits(limits);
+  const sorted = [...tags].sort(compareTags);
+  const plan: PlannedRead[] = [];
+  let current: PlannedRead | undefined;
+  for (const tag of sorted) {
+    const registers = isRegisterTable(tag.address.table);
+    const limit = registers ? limits.maxRegisters : limits.maxBits;
+    const maxGap = registers ? limits.maxGap : limits.maxGap * 16;
+    const start = tag.address.offset;
+    const end = start + Math.max(1, tag.span);
+    if (end - start > limit) {
+      throw new Error(
+        `tag ${tag.name} spans ${end - start} ${registers ? "registers" : "bits"}, more than the ${limit} one request may read`,
+      );
+    }
+    if (
+      current !== undefined &&
+      current.unitId === tag.unitId &&
+      current.table === tag.address.table &&
+      start - (current.start + current.count) <= maxGap &&
+      Math.max(end, current.start + current.count) - current.start <= limit
+    ) {
+      current.count = Math.max(end, current.start + current.count) - current.start;
+      current.tags.push(tag);
+      continue;
+    }
+    current = {
+      unitId: tag.unitId,
+      table: tag.address.table,
+      start,
+      count: end - start,
+      tags: [tag],
+    };
+    plan.push(current);
+  }
+  return plan;
+}
+
+function compareTags(a: ResolvedModbusTag, b: ResolvedModbusTag): number {
+  return (
+    a.unitId - b.unitId ||
+    TABLE_ORDER[a.address.table] - TABLE_ORDER[b.address.table] ||
+    a.address.offset - b.address.offset ||
+    (a.address.bit ?? -1) - (b.address.bit ?? -1) ||
+    (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
+  );
+}
+
+function checkLimits(limits: PlanLimits): void {
+  for (const key of ["maxRegisters", "maxBits"] as const) {
+    if (!Number.isInteger(limits[key]) || limits[key] < 1) {
+      throw new Error(`read plan limit ${key} must be a positive integer, got ${limits[key]}`);
+    }
+  }
+  if (!Number.isInteger(limits.maxGap) || limits.maxGap < 0) {
+    throw new Error(`read plan limit maxGap must be an integer >= 0, got ${limits.maxGap}`);
+  }
+}

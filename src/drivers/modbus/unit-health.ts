@@ -1,0 +1,40 @@
+/**
+ * Per unit id health on a shared connection: a unit that timed out twice in a row is skipped
+ * until its retry time (1 s, doubling to 30 s), so one dead unit on an RTU bus or behind a
+ * gateway costs the others at most one timeout per retry, not one per poll.
+ */
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30_000;
+const TIMEOUTS_BEFORE_SKIP = 2;
+
+interface State {
+  timeouts: number;
+  retryAt: number;
+}
+
+export class UnitHealth {
+  private readonly states = new Map<number, State>();
+
+  /** Why requests to this unit are skipped right now, or undefined to send them. */
+  skipReason(unitId: number, now: number): string | undefined {
+    const state = this.states.get(unitId);
+    if (!state || state.timeouts < TIMEOUTS_BEFORE_SKIP || now >= state.retryAt) return undefined;
+    return `unit ${unitId} not responding (${state.timeouts} timeouts in a row); next try in ${Math.ceil((state.retryAt - now) / 1000)} s`;
+  }
+
+  timedOut(unitId: number, now: number): void {
+    const state = this.states.get(unitId) ?? { timeouts: 0, retryAt: 0 };
+    state.timeouts += 1;
+    const steps = state.timeouts - TIMEOUTS_BEFORE_SKIP;
+    if (steps >= 0) state.retryAt = now + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** steps);
+    this.states.set(unitId, state);
+  }
+
+  succeeded(unitId: number): void {
+    this.states.delete(unitId);
+  }
+
+  reset(): void {
+    this.states.clear();
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * The one file that lists the drivers: a device's protocol picks its driver. Creating a driver
+ * does no I/O; it validates and precomputes (read plans, codecs).
+ */
+import type { DeviceConfig } from "../config/schema/root.ts";
+import { ModbusDriver } from "./modbus/driver.ts";
+import type { Driver } from "./types.ts";
+
+export function createDriver(device: DeviceConfig): Driver {
+  switch (device.protocol) {
+    case "modbus-tcp":
+    case "modbus-rtu-over-tcp":
+    case "modbus-rtu":
+      return new ModbusDriver(device);
+  }
+}

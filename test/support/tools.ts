@@ -1,0 +1,58 @@
+/**
+ * External tools the integration tests run against. A missing tool fails the test with the
+ * install command: these tests never skip silently.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const DEBIAN_PYTHON = "/usr/bin/python3";
+
+export function requireTool(command: string, debianPackage: string): void {
+  try {
+    execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
+  } catch {
+    throw new Error(`${command} is missing: apt-get install -y ${debianPackage} (see README)`);
+  }
+}
+
+export function requirePymodbus(): void {
+  try {
+    execFileSync(DEBIAN_PYTHON, ["-c", "import pymodbus"], { stdio: "ignore" });
+  } catch {
+    throw new Error("pymodbus is missing: apt-get install -y python3-pymodbus (see README)");
+  }
+}
+
+export interface PtyPair {
+  /** The two ends: whatever is written to one is read from the other. */
+  a: string;
+  b: string;
+  stop(): Promise<void>;
+}
+
+/** A virtual serial cable: two linked pseudo-terminals from socat. */
+export async function startPtyPair(dir = mkdtempSync(join(tmpdir(), "plc2mqtt-pty-"))): Promise<PtyPair> {
+  requireTool("socat", "socat");
+  const a = join(dir, "a");
+  const b = join(dir, "b");
+  const child: ChildProcess = spawn("socat", [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
+    stdio: "ignore",
+  });
+  const deadline = Date.now() + 5000;
+  while (!(existsSync(a) && existsSync(b))) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("socat did not create the pty pair");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return {
+    a,
+    b,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
