@@ -6,8 +6,16 @@
  * on a real bus); unit 0 over RTU is a broadcast: writes apply, nothing is answered. After a
  * stall-mid-frame fault the link sends nothing more. A link sends nothing after close().
  */
-import { type Extracted, extractMbap, extractRtu, frameMbap, frameRtu, type RequestFrame } from "./framing.ts";
+
 import type { Faults } from "./faults.ts";
+import {
+  type Extracted,
+  extractMbap,
+  extractRtu,
+  frameMbap,
+  frameRtu,
+  type RequestFrame,
+} from "./framing.ts";
 import { malformedResponse } from "./malformed.ts";
 import type { Memory } from "./memory.ts";
 import { describeRequest, EXCEPTION, exceptionPdu, executeRequest } from "./pdu.ts";

@@ -74,7 +74,8 @@ function miscount(pdu: Buffer): Buffer {
     return Buffer.concat([Buffer.from([fc, data.length & 0xff]), data]);
   }
   const out = Buffer.from(pdu);
-  if ((fc === 15 || fc === 16) && out.length >= 5) out.writeUInt16BE((out.readUInt16BE(3) + 1) & 0xffff, 3);
+  if ((fc === 15 || fc === 16) && out.length >= 5)
+    out.writeUInt16BE((out.readUInt16BE(3) + 1) & 0xffff, 3);
   else if ((fc === 5 || fc === 6) && out.length >= 5) out[4]! ^= 1;
   else out[out.length - 1]! ^= 1;
   return out;

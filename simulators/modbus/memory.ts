@@ -103,10 +103,7 @@ export class Memory {
 }
 
 /** A register address without a bit, with room for `count` registers. */
-export function wordAddress(
-  address: string,
-  count: number,
-): { table: WordTable; offset: number } {
+export function wordAddress(address: string, count: number): { table: WordTable; offset: number } {
   const at = parseAddress(address);
   if (at.table === "coil" || at.table === "discrete_input") {
     throw new RangeError(`${address} is a bit address: use setBit/getBit`);

@@ -54,7 +54,12 @@ export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffe
     const tables = memory.read(unit);
     if (fc === 1) return readBits(fc, tables.coil, address, quantity);
     if (fc === 2) return readBits(fc, tables.discrete_input, address, quantity);
-    return readWords(fc, fc === 3 ? tables.holding_register : tables.input_register, address, quantity);
+    return readWords(
+      fc,
+      fc === 3 ? tables.holding_register : tables.input_register,
+      address,
+      quantity,
+    );
   }
   if (fc === 5 || fc === 6) {
     if (pdu.length !== 5) return fail(EXCEPTION.illegalValue);

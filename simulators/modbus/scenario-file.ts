@@ -145,7 +145,8 @@ function crossCheck(def: ScenarioDef): string[] {
     for (const next of Object.keys(state.next ?? {})) known(`state.states.${id}.next`, next);
   }
   for (const c of def.counters) for (const s of c.in_states) known(`counters.${c.name}`, s);
-  for (const s of def.signals) for (const t of Object.keys(s.targets)) known(`signals.${s.name}`, t);
+  for (const s of def.signals)
+    for (const t of Object.keys(s.targets)) known(`signals.${s.name}`, t);
   const batch = def.batch;
   if (batch !== undefined) {
     if (!def.counters.some((c) => c.name === batch.counter)) {
@@ -163,7 +164,9 @@ export function parseScenario(text: string, source: string): ScenarioDef {
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new GatewayError("CONFIG_INVALID", `scenario ${source} is not valid YAML`, { cause: err });
+    throw new GatewayError("CONFIG_INVALID", `scenario ${source} is not valid YAML`, {
+      cause: err,
+    });
   }
   const result = scenarioSchema.safeParse(raw);
   const problems = result.success

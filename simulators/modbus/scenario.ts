@@ -102,7 +102,8 @@ export class ScenarioRun {
     const values = def.signals.map((s, i) => {
       const noise = (this.#rng() * 2 - 1) * s.noise;
       const target = s.targets[this.#state] ?? s.rest;
-      const level = this.#levels[i]! + (target - this.#levels[i]!) * (1 - Math.exp(-dt / s.time_constant));
+      const level =
+        this.#levels[i]! + (target - this.#levels[i]!) * (1 - Math.exp(-dt / s.time_constant));
       this.#levels[i] = level;
       const factor = 10 ** s.decimals;
       return Math.round((level + noise) * factor) / factor;

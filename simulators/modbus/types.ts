@@ -2,8 +2,9 @@
  * The public contract of the Modbus PLC simulator: what tests and the CLI may rely on.
  * Addresses are the tag-map notation ("C5", "DI12", "IR10", "HR100", "HR100.3"), 0-based.
  */
-import type { TagValue } from "../../src/events/sample.ts";
+
 import type { CodecSpec } from "../../src/drivers/modbus/codec.ts";
+import type { TagValue } from "../../src/events/sample.ts";
 
 export type { CodecSpec, TagValue };
 

@@ -12,12 +12,14 @@ export interface CheckedDevice {
   device: DeviceConfig;
   /** The keys the YAML gave (the rest are defaults). */
   given: ReadonlySet<string>;
+  /** Where each of `device.tags` sits in the YAML's tag list (failing tags may be left out). */
+  tagIndex: readonly number[];
 }
 
 export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
   const issues: CheckIssue[] = [];
   const firstById = new Map<string, number>();
-  for (const { index, device, given } of devices) {
+  for (const { index, device, given, tagIndex } of devices) {
     const first = firstById.get(device.id);
     if (first !== undefined) {
       issues.push({
@@ -27,8 +29,7 @@ export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
     } else {
       firstById.set(device.id, index);
     }
-    const own = checkModbusDevice(device, given);
-    for (const issue of own)
+    for (const issue of checkModbusDevice(device, { given, tagIndex }))
       issues.push({ path: ["devices", index, ...issue.path], message: issue.message });
   }
   return issues;

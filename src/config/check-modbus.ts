@@ -28,14 +28,20 @@ interface Placed {
   tag: ResolvedModbusTag;
 }
 
+/**
+ * `given`: the keys the YAML set (the rest are defaults); `tagIndex`: where each of
+ * `device.tags` sits in the YAML's list, when failing tags were left out.
+ */
 export function checkModbusDevice(
   device: ModbusDeviceConfig,
-  given: ReadonlySet<string>,
+  yaml: { given: ReadonlySet<string>; tagIndex?: readonly number[] },
 ): CheckIssue[] {
+  const { given } = yaml;
   const issues: CheckIssue[] = [];
   const firstByName = new Map<string, number>();
   const placed: Placed[] = [];
-  for (const [index, config] of device.tags.entries()) {
+  for (const [position, config] of device.tags.entries()) {
+    const index = yaml.tagIndex?.[position] ?? position;
     const at = (key: string): PathSegment[] => ["tags", index, key];
     const first = firstByName.get(config.name);
     if (first !== undefined) {

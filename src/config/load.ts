@@ -15,12 +15,13 @@ import { dirname, resolve } from "node:path";
 import { type Document, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { errorMessage, GatewayError } from "../lib/errors.ts";
-import { type CheckedDevice, checkDevices } from "./check-devices.ts";
+import { checkDevices } from "./check-devices.ts";
 import { ConfigError, type ConfigIssue, formatPath, type PathSegment } from "./errors.ts";
 import { configJsonSchema, isReferenceOnlyField, schemasAt } from "./json-schema.ts";
+import { passedDevices } from "./passed-devices.ts";
 import { locate, pathAt } from "./positions.ts";
 import { type Env, redact, resolveReferences } from "./refs.ts";
-import { configSchema, deviceSchema, type GatewayConfig } from "./schema/root.ts";
+import { configSchema, type GatewayConfig } from "./schema/root.ts";
 
 export interface LoadedConfig {
   config: GatewayConfig;
@@ -52,7 +53,12 @@ export function parseConfig(
 ): LoadedConfig {
   const { file } = opts;
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    merge: true, // `<<: *defaults` merge keys, handy for tag templates
+  });
   const at = (offset: number) => lineCounter.linePos(offset);
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -121,19 +127,6 @@ function yamlMessage(code: string, message: string): string {
   return `YAML: ${message}`;
 }
 
-/** The devices that pass the schema on their own, for the semantic checks. */
-function passedDevices(tree: unknown): CheckedDevice[] {
-  const devices = isRecord(tree) && Array.isArray(tree.devices) ? tree.devices : [];
-  const passed: CheckedDevice[] = [];
-  for (const [index, rawDevice] of devices.entries()) {
-    const result = deviceSchema.safeParse(rawDevice);
-    if (result.success && isRecord(rawDevice)) {
-      passed.push({ index, device: result.data, given: new Set(Object.keys(rawDevice)) });
-    }
-  }
-  return passed;
-}
-
 function zodProblems(issues: readonly z.core.$ZodIssue[], tree: unknown): Problem[] {
   const problems: Problem[] = [];
   for (const issue of issues) {
@@ -171,7 +164,8 @@ function zodProblems(issues: readonly z.core.$ZodIssue[], tree: unknown): Proble
     } else if (
       issue.code === "invalid_type" &&
       issue.expected === "string" &&
-      typeof value === "number"
+      typeof value === "number" &&
+      quotingHelps(tree, path)
     ) {
       problems.push({ path, message: `expected a string: write it in quotes, "${value}"` });
     } else if (path.length === 0 && value === null) {
@@ -184,6 +178,21 @@ function zodProblems(issues: readonly z.core.$ZodIssue[], tree: unknown): Proble
     }
   }
   return problems;
+}
+
+/** Whether the number at `path` would pass as a string (YAML read `40101` as a number). */
+function quotingHelps(tree: unknown, path: readonly PathSegment[]): boolean {
+  const copy = structuredClone(tree);
+  setAt(copy, path, String(getAt(tree, path)));
+  const result = configSchema.safeParse(copy);
+  const where = formatPath(path);
+  return (
+    result.success ||
+    !result.error.issues.some(
+      (issue) =>
+        formatPath(issue.path.filter((s): s is PathSegment => typeof s !== "symbol")) === where,
+    )
+  );
 }
 
 /** The branch messages that say more than "wrong type"; else the types expected. */

@@ -55,7 +55,8 @@ export interface SourceFile {
   usesProcess: boolean;
 }
 
-const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s+["']([^"']+)["']/g;
+const IMPORT_RE =
+  /(?:^|\n)\s*(?:import|export)\s[^;]*?\sfrom\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)|(?:^|\n)\s*import\s+["']([^"']+)["']/g;
 
 export function parseSource(path: string, text: string): SourceFile {
   const imports: string[] = [];
@@ -120,7 +121,9 @@ export function violations(files: readonly SourceFile[]): string[] {
           problems.push(`${file.path}: only app/ and cli/ use the driver registry`);
         }
       } else {
-        const pkg = spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!;
+        const pkg = spec.startsWith("@")
+          ? spec.split("/").slice(0, 2).join("/")
+          : spec.split("/")[0]!;
         const homes = PROTOCOL_PACKAGES[pkg];
         if (homes && !homes.some((home) => file.path.startsWith(home))) {
           problems.push(`${file.path} imports ${pkg}, which belongs in ${homes.join(" or ")}`);

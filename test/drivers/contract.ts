@@ -35,7 +35,8 @@ function expectValues(samples: readonly TagSample[], expected: Record<string, Ta
   for (const [tag, value] of Object.entries(expected)) {
     expect(got[tag], `sample for ${tag}`).toBeDefined();
     expect(got[tag]!.quality, `${tag}: ${got[tag]!.reason ?? ""}`).toBe("good");
-    if (typeof value === "number" && !Number.isInteger(value)) expect(got[tag]!.value).toBeCloseTo(value, 4);
+    if (typeof value === "number" && !Number.isInteger(value))
+      expect(got[tag]!.value).toBeCloseTo(value, 4);
     else expect(got[tag]!.value).toEqual(value);
   }
   expect(Object.keys(got).sort()).toEqual(Object.keys(expected).sort());
@@ -93,25 +94,38 @@ export function driverContract(name: string, start: () => Promise<ContractFixtur
       expect(driver.connected).toBe(false);
       await driver.close();
       await expectHandlesBackTo(before);
+      // nothing of the aborted attempt holds the device: a new driver connects at once
+      const again = fixture.driver();
+      await again.connect(ctx());
+      expect(again.connected).toBe(true);
+      await again.close();
     });
 
     it("reports the dropped connection as bad samples, then reads again after reconnecting", async () => {
       const driver = fixture.driver();
       await driver.connect(ctx());
       await fixture.dropServer();
-      await eventually(async () => {
-        const samples = await driver.read!(ctx());
-        return samples.every((s) => s.quality === "bad" && Boolean(s.reason));
-      }, 10_000, "bad samples after the drop");
+      await eventually(
+        async () => {
+          const samples = await driver.read!(ctx());
+          return samples.every((s) => s.quality === "bad" && Boolean(s.reason));
+        },
+        10_000,
+        "bad samples after the drop",
+      );
       await eventually(() => !driver.connected, 5000, "the driver to notice the drop");
-      await eventually(async () => {
-        try {
-          await driver.connect(ctx());
-          return true;
-        } catch {
-          return false;
-        }
-      }, 10_000, "a reconnect");
+      await eventually(
+        async () => {
+          try {
+            await driver.connect(ctx());
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+        "a reconnect",
+      );
       const expected = await fixture.setValues(3);
       expectValues(await driver.read!(ctx()), expected);
       await driver.close();
@@ -131,11 +145,18 @@ export function driverContract(name: string, start: () => Promise<ContractFixtur
       const expected = await fixture.setValues(4);
       runner.start();
       await eventually(() => seen.some((s) => s.quality === "good"), 10_000, "good samples");
-      expectValues(seen.filter((s) => s.quality === "good").slice(0, Object.keys(expected).length), expected);
+      expectValues(
+        seen.filter((s) => s.quality === "good").slice(0, Object.keys(expected).length),
+        expected,
+      );
       await fixture.dropServer();
       await eventually(() => seen.some((s) => s.quality === "bad"), 10_000, "bad samples");
       const afterBad = seen.length;
-      await eventually(() => seen.slice(afterBad).some((s) => s.quality === "good"), 15_000, "recovery");
+      await eventually(
+        () => seen.slice(afterBad).some((s) => s.quality === "good"),
+        15_000,
+        "recovery",
+      );
       await runner.stop();
       expect(statuses[0]).toBe("connected");
       expect(statuses).toContain("disconnected");

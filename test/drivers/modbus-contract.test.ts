@@ -1,6 +1,6 @@
-import { startModbusSimulator, type ModbusSimulator } from "../../simulators/modbus/index.ts";
+import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { createDriver } from "../../src/drivers/registry.ts";
-import { startPtyPair, type PtyPair } from "../support/tools.ts";
+import { type PtyPair, startPtyPair } from "../support/tools.ts";
 import { driverContract } from "./contract.ts";
 import { modbusDevice, setKnownValues } from "./modbus-fixture.ts";
 
@@ -17,7 +17,11 @@ driverContract("Modbus TCP against the simulator", async () => {
 
 driverContract("Modbus RTU over TCP against the simulator", async () => {
   const sim = await startModbusSimulator({ port: 0, framing: "rtu-over-tcp", units: [1, 2] });
-  const device = modbusDevice({ protocol: "modbus-rtu-over-tcp", host: "127.0.0.1", port: sim.port });
+  const device = modbusDevice({
+    protocol: "modbus-rtu-over-tcp",
+    host: "127.0.0.1",
+    port: sim.port,
+  });
   return {
     driver: () => createDriver(device),
     setValues: async (round) => setKnownValues(sim, round),
@@ -34,7 +38,11 @@ driverContract("Modbus RTU over TCP against the simulator", async () => {
 driverContract("Modbus RTU over a serial line (socat pty pair)", async () => {
   let pty: PtyPair = await startPtyPair();
   const dir = pty.a.slice(0, -2);
-  let sim: ModbusSimulator = await startModbusSimulator({ serialPath: pty.a, units: [1, 2], serialBaudRate: 115200 });
+  let sim: ModbusSimulator = await startModbusSimulator({
+    serialPath: pty.a,
+    units: [1, 2],
+    serialBaudRate: 115200,
+  });
   let round = 0;
   const device = modbusDevice({
     protocol: "modbus-rtu",
@@ -50,7 +58,11 @@ driverContract("Modbus RTU over a serial line (socat pty pair)", async () => {
       await sim.close();
       await pty.stop();
       pty = await startPtyPair(dir);
-      sim = await startModbusSimulator({ serialPath: pty.a, units: [1, 2], serialBaudRate: 115200 });
+      sim = await startModbusSimulator({
+        serialPath: pty.a,
+        units: [1, 2],
+        serialBaudRate: 115200,
+      });
       setKnownValues(sim, round);
     },
     close: async () => {

@@ -2,10 +2,11 @@
  * A Modbus device with one tag of every kind, served by the bundled simulator, for the driver
  * contract suite and other driver tests.
  */
-import { deviceSchema, type DeviceConfig } from "../../src/config/schema/root.ts";
+
+import type { ModbusSimulator } from "../../simulators/modbus/index.ts";
+import { type DeviceConfig, deviceSchema } from "../../src/config/schema/root.ts";
 import type { CodecSpec } from "../../src/drivers/modbus/codec.ts";
 import type { TagValue } from "../../src/drivers/types.ts";
-import type { ModbusSimulator } from "../../simulators/modbus/index.ts";
 
 export const TAGS = [
   { name: "state", address: "HR0", type: "uint16" },
@@ -23,10 +24,20 @@ export const TAGS = [
 ] as const;
 
 export function modbusDevice(fields: Record<string, unknown>): DeviceConfig {
-  return deviceSchema.parse({ id: "plc-1", unit_id: 1, tags: TAGS, request_timeout: "500ms", ...fields });
+  return deviceSchema.parse({
+    id: "plc-1",
+    unit_id: 1,
+    tags: TAGS,
+    request_timeout: "500ms",
+    ...fields,
+  });
 }
 
-const spec = (type: CodecSpec["type"], byteOrder: CodecSpec["byteOrder"] = "ABCD", extra: Partial<CodecSpec> = {}): CodecSpec => ({
+const spec = (
+  type: CodecSpec["type"],
+  byteOrder: CodecSpec["byteOrder"] = "ABCD",
+  extra: Partial<CodecSpec> = {},
+): CodecSpec => ({
   type,
   byteOrder,
   ...extra,

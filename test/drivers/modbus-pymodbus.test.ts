@@ -31,7 +31,8 @@ const f32 = (v: number) => Math.fround(v);
 function cases(): Case[] {
   const list: Case[] = [];
   const add = (type: string, orders: string[], value: number | string, expected = value) => {
-    for (const order of orders) list.push({ name: `${type}_${order}_${list.length}`, type, order, value, expected });
+    for (const order of orders)
+      list.push({ name: `${type}_${order}_${list.length}`, type, order, value, expected });
   };
   add("int16", ["AB", "BA"], -12345);
   add("uint16", ["AB", "BA"], 54321);
@@ -43,8 +44,24 @@ function cases(): Case[] {
   add("int64", ORDERS_64, "9007199254740993");
   add("uint64", ORDERS_64, "18446744073709551615");
   add("float64", ORDERS_64, -9.87654321e-5);
-  list.push({ name: "text_high", type: "string", order: "AB", value: "LOT-42/x", expected: "LOT-42/x", length: 6, placement: "high_first" });
-  list.push({ name: "text_low", type: "string", order: "AB", value: "LOT-42/x", expected: "LOT-42/x", length: 6, placement: "low_first" });
+  list.push({
+    name: "text_high",
+    type: "string",
+    order: "AB",
+    value: "LOT-42/x",
+    expected: "LOT-42/x",
+    length: 6,
+    placement: "high_first",
+  });
+  list.push({
+    name: "text_low",
+    type: "string",
+    order: "AB",
+    value: "LOT-42/x",
+    expected: "LOT-42/x",
+    length: 6,
+    placement: "low_first",
+  });
   return list;
 }
 
@@ -53,7 +70,16 @@ function tagOrder(order: string): string {
   return order === "AB" ? "ABCD" : order === "BA" ? "BADC" : order;
 }
 
-const WIDTH: Record<string, number> = { int16: 1, uint16: 1, int32: 2, uint32: 2, float32: 2, int64: 4, uint64: 4, float64: 4 };
+const WIDTH: Record<string, number> = {
+  int16: 1,
+  uint16: 1,
+  int32: 2,
+  uint32: 2,
+  float32: 2,
+  int64: 4,
+  uint64: 4,
+  float64: 4,
+};
 
 describe("Modbus driver against pymodbus, an independent server", () => {
   let server: ChildProcess;
@@ -71,10 +97,26 @@ describe("Modbus driver against pymodbus, an independent server", () => {
     requirePymodbus();
     const script = fileURLToPath(new URL("../support/pymodbus_server.py", import.meta.url));
     server = spawn(DEBIAN_PYTHON, [script], { stdio: ["pipe", "pipe", "inherit"] });
-    const values = placed.map((c) => ({ address: c.address, type: c.type, order: c.order, value: c.value, length: c.length, placement: c.placement }));
+    const values = placed.map((c) => ({
+      address: c.address,
+      type: c.type,
+      order: c.order,
+      value: c.value,
+      length: c.length,
+      placement: c.placement,
+    }));
     // bits 0 and 15 set in one register: 0x8001, packed as a uint16
-    values.push({ address: bitRegister, type: "uint16", order: "AB", value: 0x8001, length: undefined, placement: undefined });
-    server.stdin!.write(`${JSON.stringify({ values, coils: { 3: true, 4: false }, discrete_inputs: { 9: true } })}\n`);
+    values.push({
+      address: bitRegister,
+      type: "uint16",
+      order: "AB",
+      value: 0x8001,
+      length: undefined,
+      placement: undefined,
+    });
+    server.stdin!.write(
+      `${JSON.stringify({ values, coils: { 3: true, 4: false }, discrete_inputs: { 9: true } })}\n`,
+    );
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: server.stdout! }).once("line", resolve);
       server.once("exit", (code) => reject(new Error(`pymodbus server exited with ${code}`)));
@@ -106,7 +148,13 @@ describe("Modbus driver against pymodbus, an independent server", () => {
       { name: "coil4", address: "C4" },
       { name: "input9", address: "DI9" },
     ];
-    const device = deviceSchema.parse({ id: "pymodbus", protocol: "modbus-tcp", host: "127.0.0.1", port, tags });
+    const device = deviceSchema.parse({
+      id: "pymodbus",
+      protocol: "modbus-tcp",
+      host: "127.0.0.1",
+      port,
+      tags,
+    });
     const driver = createDriver(device);
     const ctx = { signal: new AbortController().signal, log: silentLogger() };
     await driver.connect(ctx);
@@ -121,7 +169,8 @@ describe("Modbus driver against pymodbus, an independent server", () => {
       const sample = got[c.name]!;
       expect(sample.quality, `${c.name}: ${sample.reason}`).toBe("good");
       // a float32 must be the same float32 (the driver prints it as its shortest decimal)
-      if (c.type === "float32") expect(Math.fround(sample.value as number), c.name).toBe(c.expected);
+      if (c.type === "float32")
+        expect(Math.fround(sample.value as number), c.name).toBe(c.expected);
       else if (c.type === "float64") expect(sample.value, c.name).toBe(c.expected);
       else expect(sample.value, c.name).toEqual(c.expected);
     }

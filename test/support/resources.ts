@@ -2,7 +2,14 @@
  * Counts of the handles a test may leak (sockets, timers, servers), to assert that a part left
  * nothing behind after close.
  */
-const WATCHED = ["TCPSocketWrap", "TCPServerWrap", "Timeout", "TTYWrap", "PipeWrap", "FSReqCallback"];
+const WATCHED = [
+  "TCPSocketWrap",
+  "TCPServerWrap",
+  "Timeout",
+  "TTYWrap",
+  "PipeWrap",
+  "FSReqCallback",
+];
 
 export function openHandles(): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -25,11 +32,17 @@ export async function expectHandlesBackTo(
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`handles left open: before ${JSON.stringify(baseline)}, after ${JSON.stringify(now)}`);
+  throw new Error(
+    `handles left open: before ${JSON.stringify(baseline)}, after ${JSON.stringify(now)}`,
+  );
 }
 
 /** Polls `check` until it returns true or the time is up. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -2,7 +2,7 @@
  * External tools the integration tests run against. A missing tool fails the test with the
  * install command: these tests never skip silently.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,16 +33,23 @@ export interface PtyPair {
 }
 
 /** A virtual serial cable: two linked pseudo-terminals from socat. */
-export async function startPtyPair(dir = mkdtempSync(join(tmpdir(), "plc2mqtt-pty-"))): Promise<PtyPair> {
+export async function startPtyPair(
+  dir = mkdtempSync(join(tmpdir(), "plc2mqtt-pty-")),
+): Promise<PtyPair> {
   requireTool("socat", "socat");
   const a = join(dir, "a");
   const b = join(dir, "b");
-  const child: ChildProcess = spawn("socat", [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], {
-    stdio: "ignore",
-  });
+  const child: ChildProcess = spawn(
+    "socat",
+    [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`],
+    {
+      stdio: "ignore",
+    },
+  );
   const deadline = Date.now() + 5000;
   while (!(existsSync(a) && existsSync(b))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("socat did not create the pty pair");
+    if (Date.now() > deadline || child.exitCode !== null)
+      throw new Error("socat did not create the pty pair");
     await new Promise((r) => setTimeout(r, 20));
   }
   return {

@@ -70,15 +70,7 @@ export const modbusTagSchema = z
     unit: z.string().max(32).optional().describe("Engineering unit, carried in events (e.g. degC)"),
     description: z.string().max(500).optional().describe("Free text for people"),
   })
-  .superRefine((tag, ctx) => {
-    if (tag.byte_order !== undefined && tag.word_order !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["word_order"],
-        message: "give byte_order or word_order, not both",
-      });
-    }
-  });
+  .superRefine((tag, ctx) => oneOrder(tag, ctx));
 
 const serialSchema = z
   .strictObject({
@@ -119,7 +111,7 @@ const commonModbus = {
     .union([z.literal(0), z.literal(1)])
     .default(0)
     .describe("Whether tag addresses count from 0 (as on the wire, default) or from 1"),
-  byte_order: byteOrder.default("ABCD"),
+  byte_order: byteOrder.optional().describe("Default byte order of the tags (default ABCD)"),
   word_order: wordOrder.optional(),
   poll_interval: duration({
     min: 10,
@@ -182,12 +174,24 @@ const tcpFields = {
   }).default(3000),
 };
 
+/** byte_order and word_order say the same thing: a device or tag gives one of them. */
+function oneOrder(value: { byte_order?: unknown; word_order?: unknown }, ctx: z.RefinementCtx) {
+  if (value.byte_order !== undefined && value.word_order !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["word_order"],
+      message: "give byte_order or word_order, not both",
+    });
+  }
+}
+
 export const modbusTcpDeviceSchema = z
   .strictObject({
     protocol: z.literal("modbus-tcp").describe("Modbus TCP (MBAP framing)"),
     ...commonModbus,
     ...tcpFields,
   })
+  .superRefine(oneOrder)
   .describe("A Modbus TCP device");
 
 export const modbusRtuOverTcpDeviceSchema = z
@@ -198,6 +202,7 @@ export const modbusRtuOverTcpDeviceSchema = z
     ...commonModbus,
     ...tcpFields,
   })
+  .superRefine(oneOrder)
   .describe("A Modbus RTU bus behind a serial-to-Ethernet converter");
 
 export const modbusRtuDeviceSchema = z
@@ -206,6 +211,7 @@ export const modbusRtuDeviceSchema = z
     ...commonModbus,
     serial: serialSchema,
   })
+  .superRefine(oneOrder)
   .describe("A Modbus RTU bus on a serial port");
 
 export type ModbusTagConfig = z.output<typeof modbusTagSchema>;

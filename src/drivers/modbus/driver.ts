@@ -49,6 +49,7 @@ export class ModbusDriver implements Driver {
   private readonly limit: LimitFunction;
   private readonly units = new UnitHealth();
   private link: ModbusLink | undefined;
+  private lostReason = "not connected";
 
   /** Validates and precomputes; throws an Error naming the tag when a tag cannot be planned. */
   constructor(device: ModbusDeviceConfig) {
@@ -82,7 +83,10 @@ export class ModbusDriver implements Driver {
     await this.close();
     this.link = await openLink(this.device, ctx.signal);
     this.units.reset();
-    this.link.onClose((reason) => ctx.log.warn({ device: this.id, reason }, "Modbus link closed"));
+    this.link.onClose((reason) => {
+      this.lostReason = `not connected: ${reason}`;
+      ctx.log.warn({ device: this.id, reason }, "Modbus link closed");
+    });
   }
 
   /** Reads a poll group, a list of tag names, or every tag. */
@@ -123,7 +127,7 @@ export class ModbusDriver implements Driver {
   private async readOne(req: PlannedRead, ctx: DriverContext): Promise<TagSample[]> {
     const skipped = this.units.skipReason(req.unitId, Date.now());
     if (skipped) return this.bad(req, skipped);
-    if (!this.link?.isOpen) return this.bad(req, "not connected");
+    if (!this.link?.isOpen) return this.bad(req, this.lostReason);
     try {
       const words = await this.link.read(req, this.device.request_timeout, ctx.signal);
       this.units.succeeded(req.unitId);

@@ -97,8 +97,20 @@ export async function openLink(
       signal,
     );
   } catch (err) {
-    opening.catch(() => {});
-    destroyClient(client);
+    if (device.protocol === "modbus-rtu") {
+      // An abort may come before the serial port finishes opening: wait for the open to
+      // settle, then close, so that the tty lock is free when this returns.
+      const settled = opening.then(
+        () => shutClient(client),
+        () => {},
+      );
+      await withTimeout(settled, 2000, () => new Error("serial open did not settle")).catch(
+        () => {},
+      );
+    } else {
+      opening.catch(() => {});
+      await shutClient(client);
+    }
     if (err instanceof GatewayError) throw err;
     throw new GatewayError("MODBUS_CONNECT", `connect to ${peer} failed`, { cause: err });
   }
@@ -110,7 +122,9 @@ function connectClient(client: Client, device: ModbusDeviceConfig): Promise<void
     case "modbus-tcp":
       return client.connectTCP(device.host, { port: device.port });
     case "modbus-rtu-over-tcp":
-      return client.connectTcpRTUBuffered(device.host, { port: device.port });
+      // modbus-serial's "telnet" port is raw RTU frames over TCP; its TcpRTUBuffered port frames
+      // requests as MBAP, which converters do not understand.
+      return client.connectTelnet(device.host, { port: device.port });
     case "modbus-rtu":
       return client.connectRTUBuffered(device.serial.path, {
         baudRate: device.serial.baud_rate,
@@ -121,15 +135,29 @@ function connectClient(client: Client, device: ModbusDeviceConfig): Promise<void
   }
 }
 
-/** Ends the connection now. modbus-serial's serial port has no destroy(): close it instead. */
-function destroyClient(client: Client): void {
+/**
+ * Ends the connection. TCP sockets are destroyed at once; modbus-serial's serial port has no
+ * destroy(), so it is closed and awaited: its lock on the tty is released only then.
+ */
+async function shutClient(client: Client): Promise<void> {
   const port = (client as unknown as { _port?: { destroy?: unknown } })._port;
-  try {
-    if (typeof port?.destroy === "function") client.destroy(() => {});
-    else client.close(() => {});
-  } catch {
-    // already gone
+  if (!port) return;
+  if (typeof port.destroy === "function") {
+    try {
+      client.destroy(() => {});
+    } catch {
+      // already gone
+    }
+    return;
   }
+  if (!client.isOpen) return;
+  await new Promise<void>((resolve) => {
+    try {
+      client.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }
 
 class SerialLink implements ModbusLink {
@@ -252,7 +280,7 @@ class SerialLink implements ModbusLink {
   private resync(): void {
     if (!this.mbap) return;
     this.markClosed("connection reset after a malformed response");
-    destroyClient(this.client);
+    void shutClient(this.client);
   }
 
   private markClosed(reason: string): void {
@@ -264,7 +292,7 @@ class SerialLink implements ModbusLink {
 
   async close(): Promise<void> {
     this.markClosed("closed by the gateway");
-    destroyClient(this.client);
+    await shutClient(this.client);
   }
 }
 

@@ -1,0 +1,14 @@
+/** The Modbus PLC simulator, as a library: start on port 0, set values, inject faults, close. */
+export { startModbusSimulator } from "./server.ts";
+export type {
+  CodecSpec,
+  FaultControl,
+  FaultMatch,
+  Framing,
+  MalformedKind,
+  ModbusSimulator,
+  ModbusSimulatorOptions,
+  RequestRecord,
+  TagValue,
+  Transport,
+} from "./types.ts";
