@@ -70,7 +70,7 @@ export async function startModbusSimulator(
 
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      // X
+      if (ticker !== undefined) clearInterval(ticker);
       const closed =
         server === undefined
           ? Promise.resolve()

@@ -131,9 +131,7 @@ describe("Modbus TCP streams", () => {
       await settle(10);
     }
     client.send(bytes.subarray(15));
-    expect(hex(await client.read(22))).toBe(
-      "00010000000501030255550002000000050103025555",
-    );
+    expect(hex(await client.read(22))).toBe("00010000000501030255550002000000050103025555");
   });
 
   it("skips a frame with a protocol id other than 0 and answers the next", async () => {

@@ -74,12 +74,18 @@ function describe(options: ModbusSimulatorOptions, port: number, tick: string): 
   return `plc2mqtt Modbus simulator: ${where.join(" and ")}, answering ${units}, ${scenario}; Ctrl-C stops`;
 }
 
+let stopWaiting: () => void = () => {};
+
+/** Resolves on SIGINT or SIGTERM; stopWaiting() removes the handlers without resolving. */
 function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
+      stopWaiting();
+      resolve(signal);
+    };
+    stopWaiting = () => {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      resolve(signal);
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
@@ -88,16 +94,19 @@ function waitForSignal(): Promise<NodeJS.Signals> {
 
 async function runModbus(flags: ModbusFlags): Promise<void> {
   const options = modbusOptions(flags);
+  // Listen for signals first: one that arrives while starting still closes cleanly.
+  const stopped = waitForSignal();
   let simulator: Awaited<ReturnType<typeof startModbusSimulator>>;
   try {
     simulator = await startModbusSimulator(options);
   } catch (err) {
+    stopWaiting();
     if (isGatewayError(err)) throw err;
     // Port in use, no permission, no such serial device: the user picks another.
     throw usage(`cannot start the Modbus simulator: ${(err as Error).message}`);
   }
   process.stdout.write(`${describe(options, simulator.port, flags.tick)}\n`);
-  await waitForSignal();
+  await stopped;
   await simulator.close();
 }
 

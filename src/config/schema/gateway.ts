@@ -56,6 +56,35 @@ export const mqttSchema = z
       .regex(/^[^#+\s]+$/, "a topic prefix without wildcards or spaces")
       .default("plc2mqtt")
       .describe("First topic level (default plc2mqtt)"),
+    topic_template: z
+      .string()
+      .regex(/\{class\}/, "the template needs {class}")
+      .regex(/\{name\}/, "the template needs {name}")
+      .regex(
+        /^(?:[^{}#+\s]|\{(?:base|gateway|site|area|line|equipment|device|class|name)\})+$/,
+        "placeholders are {base} {gateway} {site} {area} {line} {equipment} {device} {class} {name}; no wildcards or spaces",
+      )
+      .default("{base}/{site}/{area}/{line}/{equipment}/{class}/{name}")
+      .describe(
+        "Topic of each event; empty levels are left out, equipment defaults to the device id (default {base}/{site}/{area}/{line}/{equipment}/{class}/{name})",
+      ),
+    max_in_flight: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_535)
+      .default(100)
+      .describe("QoS 1 messages sent but not yet acknowledged (default 100)"),
+    reconnect_min: duration({
+      min: 10,
+      max: 600_000,
+      description: "First reconnect delay after the broker connection fails (default 500ms)",
+    }).default(500),
+    reconnect_max: duration({
+      min: 100,
+      max: 3_600_000,
+      description: "Longest reconnect delay (default 30s)",
+    }).default(30_000),
     keepalive: duration({
       min: 1000,
       max: 3_600_000,

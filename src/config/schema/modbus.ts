@@ -8,6 +8,7 @@ import { parseModbusAddress } from "../modbus-address.ts";
 import { BYTE_ORDERS, BYTE_ORDERS_64, MODBUS_TYPES } from "../modbus-types.ts";
 import { duration } from "../units.ts";
 import { assetContext, identifier } from "./common.ts";
+import { deviceRuleFields, tagRuleFields } from "./rules.ts";
 
 const byteOrder = z
   .enum([...BYTE_ORDERS, ...BYTE_ORDERS_64])
@@ -67,7 +68,7 @@ export const modbusTagSchema = z
       max: 86_400_000,
       description: "Poll this tag at its own interval instead of the device's",
     }).optional(),
-    unit: z.string().max(32).optional().describe("Engineering unit, carried in events (e.g. degC)"),
+    ...tagRuleFields,
     description: z.string().max(500).optional().describe("Free text for people"),
   })
   .superRefine((tag, ctx) => oneOrder(tag, ctx));
@@ -100,6 +101,7 @@ const serialSchema = z
 const commonModbus = {
   id: identifier("a device id").describe("Device id, unique in the gateway; part of topics"),
   ...assetContext,
+  ...deviceRuleFields,
   unit_id: z
     .number()
     .int()

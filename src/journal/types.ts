@@ -1,0 +1,94 @@
+/**
+ * The journal contract: durable store-and-forward between the engine and the publisher. Every
+ * event is appended (and group-committed) before it is published; the journal assigns the
+ * sequence number and the id; the publisher marks records published on PUBACK.
+ */
+import type { GatewayEvent } from "../events/types.ts";
+import type { Logger } from "../lib/logger.ts";
+
+/** How an event goes on the wire: rendered once at append and stored as published. */
+export interface RenderedEvent {
+  topic: string;
+  retain: boolean;
+  /** The CloudEvents JSON document, exactly as it is published. */
+  payload: string;
+}
+
+/** Renders an event with the sequence and id the journal gave it (supplied by the app). */
+export type Render = (event: GatewayEvent, sequence: bigint, id: string) => RenderedEvent;
+
+export interface JournalRecord extends RenderedEvent {
+  sequence: bigint;
+  id: string;
+  type: string;
+  device: string;
+  subject: string;
+  /** Event time, ms since the epoch. */
+  time: number;
+  /** When the broker acknowledged it, ms since the epoch; undefined while pending. */
+  publishedAt?: number;
+}
+
+export interface JournalOptions {
+  /** Folder of the journal files (gateway.data_dir). Created when missing. */
+  dir: string;
+  gatewayId: string;
+  maxBytes: number;
+  retentionMs: number;
+  commitIntervalMs: number;
+  commitMaxEvents: number;
+  render: Render;
+  log: Logger;
+  /** Clock, for tests; default Date.now. */
+  now?: () => number;
+}
+
+export interface JournalQuery {
+  device?: string;
+  subject?: string;
+  type?: string;
+  /** Event time range, ms since the epoch, inclusive. */
+  from?: number;
+  to?: number;
+  /** Default 1000. */
+  limit?: number;
+  /** Sequence order; default ascending. */
+  order?: "asc" | "desc";
+}
+
+export interface JournalStats {
+  /** The highest sequence number ever assigned (0 when none). */
+  lastSequence: bigint;
+  /** Records not yet acknowledged by the broker. */
+  pending: number;
+  /** Size of the journal on disk. */
+  bytes: number;
+  /** Event time of the oldest pending record. */
+  oldestPendingTime?: number;
+  /** Events dropped by the size policy since the journal was created. */
+  dropped: number;
+  /** Corrupt records or pages skipped since open. */
+  corruptSkipped: number;
+  /** Duration of the last group commit, ms. */
+  lastCommitMs: number;
+}
+
+export interface Journal {
+  /** Random id of this journal file's lifetime; part of every event id. */
+  readonly epoch: string;
+  /**
+   * Appends events; resolves once the group commit holding them completed (durable), with the
+   * records in order. Rejects (and keeps nothing of the batch) when the disk refuses the write.
+   */
+  append(events: readonly GatewayEvent[]): Promise<JournalRecord[]>;
+  /** Unpublished records with sequence > after, in sequence order, at most max. */
+  unpublished(after: bigint, max: number): JournalRecord[];
+  /** Marks records published (their PUBACK arrived). Durable at the next commit. */
+  markPublished(sequences: readonly bigint[]): void;
+  /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
+  waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
+  query(query: JournalQuery): JournalRecord[];
+  stats(): JournalStats;
+  /** Commits what is pending, checkpoints and closes. Idempotent. */
+  close(): Promise<void>;
+}
