@@ -140,7 +140,13 @@ export class ScenarioRun {
     });
     def.signals.forEach((s, i) => {
       const spec = { type: s.type, byteOrder: s.byte_order, scale: s.scale };
-      words(s.address, encodeRegisters(signalValues[i]!, spec));
+      let encoded: number[];
+      try {
+        encoded = encodeRegisters(signalValues[i]!, spec);
+      } catch {
+        return; // outside the type's range (an integer signal's noise): keep the last value
+      }
+      words(s.address, encoded);
     });
     const batch = def.batch;
     if (batch !== undefined) {

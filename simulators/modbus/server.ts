@@ -38,7 +38,7 @@ export async function startModbusSimulator(
   const ctx: LinkContext = {
     memory,
     faults,
-    record: (request) => requests.push(request),
+    record: options.recordRequests === false ? () => {} : (request) => requests.push(request),
     answers: (unit) => units === undefined || units.has(unit),
     rng: createRng((options.seed ?? 1) ^ 0x5eed),
   };

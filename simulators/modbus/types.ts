@@ -33,6 +33,8 @@ export interface ModbusSimulatorOptions {
   seed?: number;
   /** Advance the scenario in real time every tickMs; 0 or undefined = manual (advance()). */
   tickMs?: number;
+  /** Keep every request in `requests` (default true); off for long runs, such as the CLI. */
+  recordRequests?: boolean;
 }
 
 export interface RequestRecord {

@@ -167,6 +167,12 @@ describe("Modbus TCP streams", () => {
 });
 
 describe("simulator API and lifecycle", () => {
+  it("records nothing when recordRequests is false (long runs)", async () => {
+    const { sim, client } = await start({ recordRequests: false });
+    expect(await ask(client, 1, 1, pdu(3, 0, 1))).toBe("03020000");
+    expect(sim.requests).toEqual([]);
+  });
+
   it("sets typed values with the gateway's codec, bits inside registers included", async () => {
     sim = await startModbusSimulator();
     sim.setValue(1, "IR10", 25.5, { type: "float32", byteOrder: "CDAB" });

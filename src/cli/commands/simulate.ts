@@ -43,6 +43,7 @@ export function modbusOptions(flags: ModbusFlags): ModbusSimulatorOptions {
     framing: flags.framing,
     seed: integer(flags.seed, "--seed", 0, 2 ** 32 - 1),
     tickMs,
+    recordRequests: false, // a long run must not grow
   };
   if (!serialOnly) options.port = integer(flags.port ?? `${DEFAULT_PORT}`, "--port", 0, 65_535);
   if (flags.scenario !== "none") options.scenario = flags.scenario;
@@ -74,39 +75,39 @@ function describe(options: ModbusSimulatorOptions, port: number, tick: string): 
   return `plc2mqtt Modbus simulator: ${where.join(" and ")}, answering ${units}, ${scenario}; Ctrl-C stops`;
 }
 
-let stopWaiting: () => void = () => {};
-
-/** Resolves on SIGINT or SIGTERM; stopWaiting() removes the handlers without resolving. */
-function waitForSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      stopWaiting();
+/** `stopped` resolves on SIGINT or SIGTERM; dispose() removes the handlers. */
+function signalWaiter(): { stopped: Promise<NodeJS.Signals>; dispose(): void } {
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
+  const dispose = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (signal) => {
+      dispose();
       resolve(signal);
     };
-    stopWaiting = () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
   });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return { stopped, dispose };
 }
 
 async function runModbus(flags: ModbusFlags): Promise<void> {
   const options = modbusOptions(flags);
   // Listen for signals first: one that arrives while starting still closes cleanly.
-  const stopped = waitForSignal();
+  const signals = signalWaiter();
   let simulator: Awaited<ReturnType<typeof startModbusSimulator>>;
   try {
     simulator = await startModbusSimulator(options);
   } catch (err) {
-    stopWaiting();
+    signals.dispose();
     if (isGatewayError(err)) throw err;
     // Port in use, no permission, no such serial device: the user picks another.
     throw usage(`cannot start the Modbus simulator: ${(err as Error).message}`);
   }
   process.stdout.write(`${describe(options, simulator.port, flags.tick)}\n`);
-  await stopped;
+  await signals.stopped;
   await simulator.close();
 }
 
