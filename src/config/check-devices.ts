@@ -1,9 +1,14 @@
 /**
  * Semantic checks across the devices that passed the schema, even when other parts of the
- * file failed: device ids unique in the gateway, then each protocol's own checks. Pure;
- * paths are absolute config paths (`devices[2].tags[0].address`).
+ * file failed: device ids unique in the gateway, then each protocol's own checks, then the
+ * engine rules (check-rules.ts) on the tags as the protocol describes them. Pure; paths are
+ * absolute config paths (`devices[2].tags[0].address`).
  */
 import { type CheckIssue, checkModbusDevice } from "./check-modbus.ts";
+import { checkRules, type RuleTag, type ValueKind } from "./check-rules.ts";
+import { impossibleTag, type ResolvedModbusTag, resolveModbusTag } from "./modbus-tags.ts";
+import { REGISTER_WIDTH } from "./modbus-types.ts";
+import type { ModbusDeviceConfig } from "./schema/modbus.ts";
 import type { DeviceConfig } from "./schema/root.ts";
 
 export interface CheckedDevice {
@@ -29,8 +34,50 @@ export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
     } else {
       firstById.set(device.id, index);
     }
-    for (const issue of checkModbusDevice(device, { given, tagIndex }))
+    const own = [
+      ...checkModbusDevice(device, { given, tagIndex }),
+      ...checkRules(device, modbusRuleTags(device, tagIndex)),
+    ];
+    for (const issue of own) {
       issues.push({ path: ["devices", index, ...issue.path], message: issue.message });
+    }
   }
   return issues;
+}
+
+/** Modbus tags as the rule checks see them; a tag that cannot be read keeps only its name. */
+function modbusRuleTags(device: ModbusDeviceConfig, tagIndex: readonly number[]): RuleTag[] {
+  return device.tags.map((config, position) => {
+    const base: RuleTag = {
+      index: tagIndex[position] ?? position,
+      name: config.name,
+      rules: config,
+    };
+    let tag: ResolvedModbusTag;
+    try {
+      tag = resolveModbusTag(device, config);
+    } catch {
+      return base;
+    }
+    if (impossibleTag(tag) !== undefined) return base;
+    return { ...base, pollInterval: tag.pollInterval, ...modbusValue(tag) };
+  });
+}
+
+/** The value the engine gets: scale or offset turn an integer word into a number. */
+function modbusValue(tag: ResolvedModbusTag): Pick<RuleTag, "kind" | "type" | "bits" | "signed"> {
+  const { type } = tag;
+  if (type === "bool" || type === "string") return { kind: type, type };
+  if (type === "float32" || type === "float64") return { kind: "float", type };
+  if (tag.scale === 1 && tag.offset === 0) {
+    return {
+      kind: "integer",
+      type,
+      bits: REGISTER_WIDTH[type] * 16,
+      signed: type.startsWith("int"),
+    };
+  }
+  const kind: ValueKind =
+    Number.isInteger(tag.scale) && Number.isInteger(tag.offset) ? "integer" : "float";
+  return { kind, type: `${type} with scale/offset` };
 }
