@@ -29,12 +29,18 @@ function gatewayStatus(ctx: StatusContext, status: "online" | "offline"): Gatewa
   };
 }
 
+/** `<epoch>-will-<sequence>` for the online event `<epoch>-<sequence>` it ends. */
+export function willId(onlineId: string): string {
+  const cut = onlineId.lastIndexOf("-");
+  return `${onlineId.slice(0, cut)}-will${onlineId.slice(cut)}`;
+}
+
 export function gatewayStatusEvents(ctx: StatusContext, render: Render) {
   return {
     online: () => gatewayStatus(ctx, "online"),
     offline: () => gatewayStatus(ctx, "offline"),
     will: (online: JournalRecord): RenderedEvent =>
-      render(gatewayStatus(ctx, "offline"), online.sequence, `${online.id}-will`),
+      render(gatewayStatus(ctx, "offline"), online.sequence, willId(online.id)),
   };
 }
 

@@ -1,6 +1,8 @@
 /** The command line: one commander program, one file per sub-command under commands/. */
 import { Command, CommanderError } from "commander";
+import { registerDemo } from "./commands/demo.ts";
 import { registerRead } from "./commands/read.ts";
+import { registerRun } from "./commands/run.ts";
 import { registerSchema } from "./commands/schema.ts";
 import { registerSimulate } from "./commands/simulate.ts";
 import { registerValidate } from "./commands/validate.ts";
@@ -13,6 +15,8 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride();
+  registerRun(program);
+  registerDemo(program);
   registerValidate(program);
   registerRead(program);
   registerSimulate(program);

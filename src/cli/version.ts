@@ -1,16 +1,3 @@
-import { createRequire } from "node:module";
+import { packageVersion } from "../lib/package-root.ts";
 
-const require = createRequire(import.meta.url);
-
-function findVersion(): string {
-  for (const path of ["../../package.json", "../../../package.json"]) {
-    try {
-      return (require(path) as { version: string }).version;
-    } catch {
-      // built layout (dist/src/cli) or source layout (src/cli)
-    }
-  }
-  return "0.0.0";
-}
-
-export const VERSION = findVersion();
+export const VERSION = packageVersion();

@@ -19,12 +19,14 @@ export interface CheckedDevice {
   given: ReadonlySet<string>;
   /** Where each of `device.tags` sits in the YAML's tag list (failing tags may be left out). */
   tagIndex: readonly number[];
+  /** Every tag name the YAML gives, failing tags included (when known). */
+  tagNames?: readonly string[];
 }
 
 export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
   const issues: CheckIssue[] = [];
   const firstById = new Map<string, number>();
-  for (const { index, device, given, tagIndex } of devices) {
+  for (const { index, device, given, tagIndex, tagNames } of devices) {
     const first = firstById.get(device.id);
     if (first !== undefined) {
       issues.push({
@@ -36,7 +38,7 @@ export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
     }
     const own = [
       ...checkModbusDevice(device, { given, tagIndex }),
-      ...checkRules(device, modbusRuleTags(device, tagIndex)),
+      ...checkRules(device, modbusRuleTags(device, tagIndex), { yamlNames: tagNames ?? [] }),
     ];
     for (const issue of own) {
       issues.push({ path: ["devices", index, ...issue.path], message: issue.message });
@@ -59,8 +61,8 @@ function modbusRuleTags(device: ModbusDeviceConfig, tagIndex: readonly number[])
     } catch {
       return base;
     }
-    if (impossibleTag(tag) !== undefined) return base;
-    return { ...base, pollInterval: tag.pollInterval, ...modbusValue(tag) };
+    const polled = { ...base, pollInterval: tag.pollInterval };
+    return impossibleTag(tag) === undefined ? { ...polled, ...modbusValue(tag) } : polled;
   });
 }
 

@@ -53,9 +53,17 @@ export interface RuleTag {
 
 const EDGES = new Set(["rising", "falling"]);
 
-export function checkRules(device: DeviceRules, tags: readonly RuleTag[]): CheckIssue[] {
+/**
+ * `yamlNames`: every tag name the YAML gives, when some tags failed the schema and are not in
+ * `tags`: a reference to one of those is not reported as unknown (its own issue is enough).
+ */
+export function checkRules(
+  device: DeviceRules,
+  tags: readonly RuleTag[],
+  opts: { yamlNames?: readonly string[] } = {},
+): CheckIssue[] {
   const issues: CheckIssue[] = [];
-  const names = tags.map((tag) => tag.name);
+  const names = [...new Set([...tags.map((tag) => tag.name), ...(opts.yamlNames ?? [])])];
   for (const [i, name] of device.context.entries()) {
     const unknown = unknownTag("context", name, names);
     if (unknown !== undefined) issues.push({ path: ["context", i], message: unknown });
@@ -84,7 +92,7 @@ function checkTag(tag: RuleTag, names: readonly string[]): CheckIssue[] {
     } else {
       for (const key of Object.keys(rules.states)) {
         const wrong = wrongValue(tag, key);
-        if (wrong !== undefined) add(at("states", key), `state ${key}: ${wrong}`);
+        if (wrong !== undefined) add(at("states", key), wrong);
       }
     }
   }
@@ -100,7 +108,7 @@ function checkTag(tag: RuleTag, names: readonly string[]): CheckIssue[] {
         if (Number(key) >= tag.bits) {
           add(
             at("alarms", key),
-            `bit ${key} does not exist in a ${type} (bits 0 to ${tag.bits - 1})`,
+            `bit ${key} does not exist in ${a(type)} (bits 0 to ${tag.bits - 1})`,
           );
         }
       }
@@ -191,9 +199,9 @@ function wrongValue(tag: RuleTag, key: string): string | undefined {
       ? undefined
       : `a bool tag's states are keyed true and false`;
   }
-  if (key === "true" || key === "false") return `a ${tag.type ?? "integer"} tag is never ${key}`;
+  if (key === "true" || key === "false") return `${a(tag.type ?? "integer")} tag is never ${key}`;
   const value = BigInt(key);
-  if (value.toString() !== key) return `write it as ${value}`;
+  if (value.toString() !== key) return `the key ${key} never matches: write ${value}`;
   return outsideWidth(tag, value);
 }
 
@@ -204,13 +212,13 @@ function outsideWidth(tag: RuleTag, value: bigint): string | undefined {
     ? [-(2n ** (bits - 1n)), 2n ** (bits - 1n) - 1n]
     : [0n, 2n ** bits - 1n];
   if (value >= low && value <= high) return undefined;
-  return `a ${tag.type ?? "integer"} is ${low}..${high}: it is never ${value}`;
+  return `${a(tag.type ?? "integer")} is never ${value} (its values are ${low} to ${high})`;
 }
 
 /** Why `on: value` can never fire on this tag, or undefined when it can. */
 function wrongTriggerValue(tag: RuleTag, value: number | string | boolean): string | undefined {
   const type = tag.type ?? tag.kind;
-  const never = `a ${type} tag is never ${JSON.stringify(value)}`;
+  const never = `${a(String(type))} tag is never ${JSON.stringify(value)}`;
   switch (tag.kind) {
     case "bool":
       return typeof value === "boolean" ? undefined : `${never}: write true or false`;
@@ -226,6 +234,11 @@ function wrongTriggerValue(tag: RuleTag, value: number | string | boolean): stri
   }
 }
 
+/** "a uint16", "an int16". */
+function a(type: string): string {
+  return /^[aeio]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
 function unknownTag(what: string, name: string, names: readonly string[]): string | undefined {
   if (names.includes(name)) return undefined;
   const close = closest(name, names);
@@ -233,18 +246,27 @@ function unknownTag(what: string, name: string, names: readonly string[]): strin
   return `${what} tag "${name}" is not a tag of this device${hint}`;
 }
 
-/** The name nearest to `name` by edit distance, when one is close enough to be a typo. */
+/**
+ * The name nearest to `name` by edit distance (ignoring case) when one is close enough to be
+ * a typo, else one that starts with it or that it starts with (`batch` for `batch_id`).
+ */
 export function closest(name: string, names: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
   let best: string | undefined;
-  let bestDistance = Math.max(3, Math.ceil(name.length / 4) + 1);
+  // Up to one edit per three characters (at most 3): a short name is too close to anything.
+  let bestDistance = Math.min(3, Math.floor(name.length / 3)) + 1;
   for (const candidate of names) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best;
+  if (best !== undefined || lower.length < 3) return best;
+  return names.find((candidate) => {
+    const other = candidate.toLowerCase();
+    return other.length >= 3 && (other.startsWith(lower) || lower.startsWith(other));
+  });
 }
 
 function editDistance(a: string, b: string): number {

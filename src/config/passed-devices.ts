@@ -27,8 +27,12 @@ export function passedDevices(tree: unknown): CheckedDevice[] {
 function salvage(raw: Record<string, unknown>): Omit<CheckedDevice, "index"> | undefined {
   const first = deviceSchema.safeParse(raw);
   const allTags = Array.isArray(raw.tags) ? raw.tags.map((_, i) => i) : [];
+  // every tag name the YAML gives, so that a reference to a tag that failed is not "unknown"
+  const tagNames = Array.isArray(raw.tags)
+    ? raw.tags.flatMap((t) => (isRecord(t) && typeof t.name === "string" ? [t.name] : []))
+    : [];
   if (first.success) {
-    return { device: first.data, given: new Set(Object.keys(raw)), tagIndex: allTags };
+    return { device: first.data, given: new Set(Object.keys(raw)), tagIndex: allTags, tagNames };
   }
   const badKeys = new Set<string>();
   const badTags = new Set<number>();
@@ -48,5 +52,5 @@ function salvage(raw: Record<string, unknown>): Omit<CheckedDevice, "index"> | u
   if (tagIndex.length === 0) return undefined;
   const second = deviceSchema.safeParse(pruned);
   if (!second.success) return undefined;
-  return { device: second.data, given: new Set(Object.keys(pruned)), tagIndex };
+  return { device: second.data, given: new Set(Object.keys(pruned)), tagIndex, tagNames };
 }

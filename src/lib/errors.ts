@@ -14,6 +14,12 @@ export const ErrorCodes = {
   MODBUS_DISCONNECTED: "Modbus connection lost",
   DEVICE_UNKNOWN: "device not in config",
   TAG_UNKNOWN: "tag not in config",
+  JOURNAL_FULL: "journal full",
+  JOURNAL_IO: "journal unreadable or unwritable",
+  MQTT_CONNECT: "MQTT connect failed",
+  MQTT_PUBLISH: "MQTT publish refused",
+  MQTT_CONNECTION_LOST: "MQTT connection lost",
+  MQTT_SUBSCRIBE: "MQTT subscribe refused",
   ABORTED: "operation aborted",
   USAGE: "bad command-line usage",
 } as const;

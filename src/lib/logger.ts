@@ -21,7 +21,8 @@ export const REDACT_PATHS = [
 
 export interface LoggerOptions {
   level?: string;
-  destination?: pino.DestinationStream;
+  /** A stream, or a file descriptor: 1 stdout (the daemon, for journald), 2 stderr (default). */
+  destination?: pino.DestinationStream | 1 | 2;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -32,7 +33,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.destination ?? pino.destination({ dest: 2, sync: false }),
+    typeof options.destination === "object"
+      ? options.destination
+      : pino.destination({ dest: options.destination ?? 2, sync: false }),
   );
 }
 

@@ -1,0 +1,19 @@
+/** How the journal renders an event for the wire: the CloudEvents document and its topic. */
+import type { GatewayConfig } from "../config/schema/root.ts";
+import { serializeCloudEvent, toCloudEvent } from "../events/cloudevent.ts";
+import { buildTopic, DEFAULT_TOPIC_TEMPLATE, isRetained } from "../events/topic.ts";
+import type { Render } from "../journal/types.ts";
+
+export function createRender(config: GatewayConfig): Render {
+  const gatewayId = config.gateway.id;
+  const topic = {
+    base: config.mqtt?.base_topic ?? "plc2mqtt",
+    gateway: gatewayId,
+    template: config.mqtt?.topic_template ?? DEFAULT_TOPIC_TEMPLATE,
+  };
+  return (event, sequence, id) => ({
+    topic: buildTopic(event, topic),
+    retain: isRetained(event),
+    payload: serializeCloudEvent(toCloudEvent(event, sequence, id, { gatewayId })),
+  });
+}

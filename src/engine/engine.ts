@@ -1,0 +1,268 @@
+/**
+ * The engine: samples and the time in, events out. Pure: no I/O, no timers, no clock of its
+ * own; `now` is the gateway's time (ms since the epoch), given by the caller.
+ *
+ * Contract:
+ * - apply(samples, now): each sample of a known device and tag goes through its tag's rules
+ *   in the order given (the engine trusts arrival order); samples of unknown devices or tags
+ *   are ignored and counted in stats(). A good or uncertain sample holding NaN or +-Infinity
+ *   becomes quality bad with value null and reason "not a number" or "infinite" (JSON cannot
+ *   carry them), so it shows up as quality.changed and never as a value.
+ * - Per sample, events come in this order: quality.changed (quality.ts); then, for good
+ *   samples, state.changed (states.ts), alarm.changed (alarms.ts), the trigger event
+ *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts).
+ * - One apply call is one poll: snapshots and context read the values of the same call first
+ *   (the last sample of a tag in the call), then the latest known ones. A tag's value there
+ *   is its good value, or null while its quality is not good or it was never read.
+ * - tick(now) emits what time alone causes: stale (quality.ts), then held min_interval
+ *   changes and heartbeats (telemetry.ts). nextDue() is the earliest time tick could emit
+ *   something; undefined when nothing is scheduled. flush(now) releases held changes at
+ *   shutdown. Staleness of a tag never read counts
+ *   from the first time the engine learns the time, so the app should tick(now) at start.
+ * - Every event carries the device id, its asset (site from the device, else the gateway's)
+ *   and, when the device has context tags, `context` {tag: value}. time is the sample's
+ *   sourceTime, else its readTime; for tick events, now (a released held change keeps the
+ *   time of its sample).
+ */
+import type { TagSample, TagValue } from "../events/sample.ts";
+import { EVENT_TYPES, type GatewayEvent, type JsonValue } from "../events/types.ts";
+import { alarmChanges, alarmWord } from "./alarms.ts";
+import { markStale, type QualityTrack, qualityOnSample, staleDue } from "./quality.ts";
+import { type StateTrack, stateOnGood } from "./states.ts";
+import {
+  type TelemetryTrack,
+  telemetryDue,
+  telemetryFlush,
+  telemetryOnGood,
+  telemetryTick,
+} from "./telemetry.ts";
+import { triggerFires } from "./triggers.ts";
+import type { Draft, EngineDevice, EngineTag } from "./types.ts";
+import { nonFiniteReason } from "./values.ts";
+
+export type { EngineDevice, EngineTag } from "./types.ts";
+
+export interface EngineStats {
+  /** Samples of devices or tags the engine does not know. */
+  ignoredSamples: number;
+}
+
+export interface Engine {
+  apply(samples: readonly TagSample[], now: number): GatewayEvent[];
+  /** Heartbeats, staleness, min_interval releases. */
+  tick(now: number): GatewayEvent[];
+  /** The earliest time tick() could emit something (so the app can sleep until then). */
+  nextDue(): number | undefined;
+  /** At shutdown: releases changes held back by min_interval now, so none is lost. */
+  flush(now: number): GatewayEvent[];
+  stats(): EngineStats;
+}
+
+interface TagRuntime {
+  tag: EngineTag;
+  staleAfterMs: number | undefined;
+  quality: QualityTrack;
+  telemetry: TelemetryTrack;
+  state?: StateTrack;
+  telemetryRule: boolean;
+}
+
+interface DeviceRuntime {
+  device: EngineDevice;
+  tags: Map<string, TagRuntime>;
+  /** Tags with a time rule (heartbeat, min_interval, stale_after): what tick() visits. */
+  timed: TagRuntime[];
+}
+
+/** Values of one apply call, per device: the last sample of each tag (null when not good). */
+type Poll = Map<string, TagValue>;
+
+export function createEngine(devices: readonly EngineDevice[]): Engine {
+  const runtimes = new Map<string, DeviceRuntime>();
+  for (const device of devices) runtimes.set(device.id, deviceRuntime(device));
+  let clockStart: number | undefined;
+  let ignoredSamples = 0;
+
+  function currentValue(rt: DeviceRuntime, poll: Poll | undefined, name: string): JsonValue {
+    if (poll?.has(name)) return poll.get(name)!;
+    const tag = rt.tags.get(name);
+    if (tag?.quality.quality !== "good") return null;
+    return tag.quality.lastGood?.value ?? null;
+  }
+
+  function contextOf(rt: DeviceRuntime, poll: Poll | undefined): GatewayEvent["context"] {
+    if (rt.device.context.length === 0) return undefined;
+    const context: { [tag: string]: JsonValue } = {};
+    for (const name of rt.device.context) context[name] = currentValue(rt, poll, name);
+    return context;
+  }
+
+  function finish(rt: DeviceRuntime, drafts: Draft[], poll: Poll | undefined): GatewayEvent[] {
+    if (drafts.length === 0) return [];
+    const context = contextOf(rt, poll);
+    return drafts.map((d) => {
+      const event: GatewayEvent = { ...d, device: rt.device.id, asset: { ...rt.device.asset } };
+      if (context !== undefined) event.context = context;
+      return event;
+    });
+  }
+
+  function onSample(
+    rt: DeviceRuntime,
+    tag: TagRuntime,
+    sample: TagSample,
+    poll: Poll,
+    now: number,
+  ): Draft[] {
+    const drafts: Draft[] = [];
+    const time = sample.sourceTime ?? sample.readTime;
+    const { quality, value, reason } = normalize(sample);
+    const previous = tag.quality.lastGood;
+    const changed = qualityOnSample(tag.quality, quality, reason, now);
+    if (changed !== undefined) {
+      const subject = tag.tag.name;
+      drafts.push({ type: EVT_QUALITY, subject, time, data: changed, topicClass: "quality" });
+    }
+    if (quality !== "good") return drafts;
+    tag.quality.lastGood = { value };
+    const rules = tag.tag;
+    if (rules.states !== undefined) {
+      const next = stateOnGood({ ...rules, states: rules.states }, tag.state, value, time);
+      tag.state = next.track;
+      if (next.draft !== undefined) drafts.push(next.draft);
+    }
+    if (rules.alarms !== undefined) {
+      const word = alarmWord(value);
+      const before = previous === undefined ? undefined : alarmWord(previous.value);
+      if (word !== undefined) drafts.push(...alarmChanges(rules.alarms, before, word, value, time));
+    }
+    if (rules.trigger !== undefined && triggerFires(rules.trigger, previous, value)) {
+      const snapshot: { [tag: string]: JsonValue } = {};
+      for (const name of rules.trigger.snapshot) snapshot[name] = currentValue(rt, poll, name);
+      drafts.push({
+        type: rules.trigger.event,
+        subject: rules.name,
+        time,
+        data: { trigger: rules.name, value, snapshot },
+        topicClass: "event",
+      });
+    }
+    if (tag.telemetryRule) {
+      const draft = telemetryOnGood(rules, tag.telemetry, value, time, now);
+      if (draft !== undefined) drafts.push(draft);
+    }
+    return drafts;
+  }
+
+  return {
+    apply(samples, now) {
+      clockStart ??= now;
+      const polls = new Map<DeviceRuntime, Poll>();
+      const known: [DeviceRuntime, TagRuntime, TagSample][] = [];
+      for (const sample of samples) {
+        const rt = runtimes.get(sample.device);
+        const tag = rt?.tags.get(sample.tag);
+        if (rt === undefined || tag === undefined) {
+          ignoredSamples++;
+          continue;
+        }
+        known.push([rt, tag, sample]);
+        const poll = polls.get(rt) ?? new Map<string, TagValue>();
+        polls.set(rt, poll);
+        const { quality, value } = normalize(sample);
+        poll.set(sample.tag, quality === "good" ? value : null);
+      }
+      const events: GatewayEvent[] = [];
+      for (const [rt, tag, sample] of known) {
+        const poll = polls.get(rt)!;
+        events.push(...finish(rt, onSample(rt, tag, sample, poll, now), poll));
+      }
+      return events;
+    },
+
+    tick(now) {
+      clockStart ??= now;
+      const events: GatewayEvent[] = [];
+      for (const rt of runtimes.values()) {
+        const drafts: Draft[] = [];
+        for (const tag of rt.timed) {
+          const stale = staleDue(tag.quality, tag.staleAfterMs, clockStart);
+          if (stale !== undefined && now >= stale) {
+            const data = markStale(tag.quality, tag.staleAfterMs!);
+            const subject = tag.tag.name;
+            drafts.push({ type: EVT_QUALITY, subject, time: now, data, topicClass: "quality" });
+          }
+          if (!tag.telemetryRule) continue;
+          const quality = tag.quality.quality ?? "good";
+          const draft = telemetryTick(tag.tag, tag.telemetry, now, quality);
+          if (draft !== undefined) drafts.push(draft);
+        }
+        events.push(...finish(rt, drafts, undefined));
+      }
+      return events;
+    },
+
+    nextDue() {
+      let due: number | undefined;
+      for (const rt of runtimes.values()) {
+        for (const tag of rt.timed) {
+          for (const at of [
+            staleDue(tag.quality, tag.staleAfterMs, clockStart),
+            tag.telemetryRule ? telemetryDue(tag.tag, tag.telemetry) : undefined,
+          ]) {
+            if (at !== undefined && (due === undefined || at < due)) due = at;
+          }
+        }
+      }
+      return due;
+    },
+
+    flush(now) {
+      const events: GatewayEvent[] = [];
+      for (const rt of runtimes.values()) {
+        const drafts: Draft[] = [];
+        for (const tag of rt.timed) {
+          const draft = tag.telemetryRule ? telemetryFlush(tag.tag, tag.telemetry, now) : undefined;
+          if (draft !== undefined) drafts.push(draft);
+        }
+        events.push(...finish(rt, drafts, undefined));
+      }
+      return events;
+    },
+
+    stats() {
+      return { ignoredSamples };
+    },
+  };
+}
+
+const EVT_QUALITY = EVENT_TYPES.qualityChanged;
+
+function deviceRuntime(device: EngineDevice): DeviceRuntime {
+  const tags = new Map<string, TagRuntime>();
+  const timed: TagRuntime[] = [];
+  for (const tag of device.tags) {
+    const telemetryRule =
+      tag.states === undefined && tag.alarms === undefined && tag.trigger === undefined;
+    const rt: TagRuntime = {
+      tag,
+      staleAfterMs: tag.staleAfterMs ?? device.staleAfterMs,
+      quality: {},
+      telemetry: {},
+      telemetryRule,
+    };
+    tags.set(tag.name, rt);
+    const timedRule =
+      rt.staleAfterMs !== undefined ||
+      (telemetryRule && (tag.heartbeatMs !== undefined || tag.minIntervalMs !== undefined));
+    if (timedRule) timed.push(rt);
+  }
+  return { device, tags, timed };
+}
+
+/** NaN and infinities cannot travel in JSON: such a sample is bad, with the reason why. */
+function normalize(sample: TagSample): Pick<TagSample, "quality" | "value" | "reason"> {
+  const reason = sample.quality === "bad" ? undefined : nonFiniteReason(sample.value);
+  if (reason !== undefined) return { quality: "bad", value: null, reason };
+  return sample;
+}

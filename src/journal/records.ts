@@ -1,0 +1,123 @@
+/**
+ * Rows of the `records` table and the JournalRecords they become. A row is only handed out
+ * when every column has its type and the payload's crc32 matches: a row damaged on disk (or by
+ * hand) is reported as corrupt instead, so a reader can skip and count it, never crash.
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { crc32 } from "node:zlib";
+import type { JournalQuery, JournalRecord, RenderedEvent } from "./types.ts";
+
+export const RECORD_COLUMNS =
+  "sequence, id, type, device, subject, time, topic, retain, payload, crc, published_at";
+
+export type Row = Record<string, SQLInputValue>;
+
+/** A record, or the sequence of a row that failed validation. */
+export type Decoded = { ok: true; record: JournalRecord } | { ok: false; sequence: bigint | null };
+
+export function payloadCrc(payload: string): number {
+  return crc32(payload);
+}
+
+/** Validates a row read with readBigInts on and turns it into a JournalRecord. */
+export function decodeRow(row: Row): Decoded {
+  const { sequence, id, type, device, subject, time, topic, retain, payload, crc } = row;
+  const publishedAt = row.published_at;
+  const seq = typeof sequence === "bigint" ? sequence : null;
+  if (
+    seq === null ||
+    typeof id !== "string" ||
+    typeof type !== "string" ||
+    typeof device !== "string" ||
+    typeof subject !== "string" ||
+    (typeof time !== "bigint" && typeof time !== "number") ||
+    typeof topic !== "string" ||
+    typeof retain !== "bigint" ||
+    typeof payload !== "string" ||
+    typeof crc !== "bigint" ||
+    Number(crc) !== payloadCrc(payload) ||
+    (publishedAt !== null && typeof publishedAt !== "bigint" && typeof publishedAt !== "number")
+  ) {
+    return { ok: false, sequence: seq };
+  }
+  const record: JournalRecord = {
+    sequence: seq,
+    id,
+    type,
+    device,
+    subject,
+    time: Number(time),
+    topic,
+    retain: retain !== 0n,
+    payload,
+  };
+  if (publishedAt !== null) record.publishedAt = Number(publishedAt);
+  return { ok: true, record };
+}
+
+/** The values of one INSERT, in the order of RECORD_COLUMNS minus published_at. */
+export function insertValues(
+  sequence: bigint,
+  id: string,
+  event: { type: string; device: string; subject: string; time: number },
+  rendered: RenderedEvent,
+): SQLInputValue[] {
+  return [
+    sequence,
+    id,
+    event.type,
+    event.device,
+    event.subject,
+    event.time,
+    rendered.topic,
+    rendered.retain ? 1 : 0,
+    rendered.payload,
+    payloadCrc(rendered.payload),
+  ];
+}
+
+export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+
+/** A rough upper bound of the bytes a row and its index entries take, for the size policy. */
+export function estimateRowBytes(
+  id: string,
+  event: { type: string; device: string; subject: string },
+  rendered: RenderedEvent,
+): number {
+  const keys = event.type.length + event.device.length + event.subject.length;
+  return 64 + id.length + rendered.topic.length + rendered.payload.length * 1.05 + keys * 2 + 80;
+}
+
+/** Builds the SELECT for a JournalQuery; the indexes in store.ts serve each filter. */
+export function prepareQuery(
+  db: DatabaseSync,
+  query: JournalQuery,
+): { stmt: StatementSync; params: SQLInputValue[] } {
+  const where: string[] = [];
+  const params: SQLInputValue[] = [];
+  if (query.device !== undefined) {
+    where.push("device = ?");
+    params.push(query.device);
+  }
+  if (query.subject !== undefined) {
+    where.push("subject = ?");
+    params.push(query.subject);
+  }
+  if (query.type !== undefined) {
+    where.push("type = ?");
+    params.push(query.type);
+  }
+  if (query.from !== undefined) {
+    where.push("time >= ?");
+    params.push(query.from);
+  }
+  if (query.to !== undefined) {
+    where.push("time <= ?");
+    params.push(query.to);
+  }
+  const order = query.order === "desc" ? "DESC" : "ASC";
+  const sql = `SELECT ${RECORD_COLUMNS} FROM records${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY sequence ${order} LIMIT ?`;
+  const stmt = db.prepare(sql);
+  stmt.setReadBigInts(true);
+  return { stmt, params };
+}

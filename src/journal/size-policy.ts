@@ -1,0 +1,119 @@
+/**
+ * The size policy: the journal (main file plus WAL) never grows past maxBytes.
+ *
+ * Budget: the WAL gets a reserve (a quarter of maxBytes, between 256 KiB and 64 MiB) and the
+ * main file the rest, enforced as `PRAGMA max_page_count` (a hard stop: SQLite refuses to grow
+ * the file past it with SQLITE_FULL, so an estimate that is off can never break the bound).
+ * The WAL stays inside its reserve because (a) it is checkpointed with TRUNCATE as soon as it
+ * passes a quarter of the reserve, and (b) a group commit's rows are kept under an eighth of
+ * the reserve, so one transaction's frames fit in what is left.
+ *
+ * Room: before a group's rows are inserted (in the same transaction) used pages
+ * (page_count - freelist_count) plus the group's estimate must fit maxPages. If not, records
+ * are deleted, oldest first, in this order: published records older than the oldest pending
+ * one; then the oldest records from the oldest pending one on (pending overflow notices are
+ * kept), counting the pending ones deleted as dropped. Freed pages go to the freelist and are
+ * reused by the inserts, so the file does not grow. Published records newer than the oldest
+ * pending one (acknowledged out of order) go with their neighbours: deleting them first would
+ * need a scan of the whole table.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { EVENT_TYPES } from "../events/types.ts";
+import { PAGE_SIZE } from "./store.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export interface SizeBudget {
+  maxBytes: number;
+  pageSize: number;
+  /** Hard stop for the main file (PRAGMA max_page_count). */
+  maxPages: number;
+  /** Checkpoint (TRUNCATE) once the WAL is bigger than this. */
+  walCheckpointBytes: number;
+  /** Estimated row bytes one group commit may insert. */
+  groupBytes: number;
+  /** Rows one retention transaction deletes. */
+  deleteChunkRows: number;
+}
+
+export function sizeBudget(maxBytes: number, pageSize = PAGE_SIZE): SizeBudget {
+  const walReserve = Math.min(64 * MiB, Math.max(256 * KiB, Math.floor(maxBytes / 4)));
+  const reserve = Math.min(walReserve, Math.floor(maxBytes / 2));
+  const groupBytes = Math.floor(reserve / 8);
+  return {
+    maxBytes,
+    pageSize,
+    maxPages: Math.max(16, Math.floor((maxBytes - reserve) / pageSize)),
+    walCheckpointBytes: Math.floor(reserve / 4),
+    groupBytes,
+    deleteChunkRows: Math.max(50, Math.min(5000, Math.floor(groupBytes / 200))),
+  };
+}
+
+/** Pages an estimated number of row bytes may need (b-tree pages are not full). */
+export function pagesFor(bytes: number, pageSize: number): number {
+  return Math.ceil((bytes * 1.6) / pageSize) + 4;
+}
+
+export interface RoomResult {
+  ok: boolean;
+  /** Pending records deleted (events lost to the policy). */
+  dropped: number;
+}
+
+export interface RoomStatements {
+  pageCount: StatementSync;
+  freelist: StatementSync;
+  oldestPending: StatementSync;
+  deletePublishedBelow: StatementSync;
+  deleteOldestFrom: StatementSync;
+}
+
+export function roomStatements(db: DatabaseSync): RoomStatements {
+  const oldestPending = db.prepare(
+    "SELECT sequence FROM records WHERE published_at IS NULL ORDER BY sequence LIMIT 1",
+  );
+  oldestPending.setReadBigInts(true);
+  return {
+    pageCount: db.prepare("PRAGMA page_count"),
+    freelist: db.prepare("PRAGMA freelist_count"),
+    oldestPending,
+    deletePublishedBelow: db.prepare(
+      "DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?)",
+    ),
+    deleteOldestFrom: db.prepare(
+      `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence >= ?
+         AND NOT (published_at IS NULL AND type = '${EVENT_TYPES.journalOverflow}')
+         ORDER BY sequence LIMIT ?) RETURNING published_at IS NULL AS pending`,
+    ),
+  };
+}
+
+export function usedPages(s: RoomStatements): number {
+  const pages = Number(s.pageCount.get()?.page_count ?? 0);
+  const free = Number(s.freelist.get()?.freelist_count ?? 0);
+  return pages - free;
+}
+
+/**
+ * Deletes records until `needPages` more fit under maxPages. Runs inside the caller's write
+ * transaction; the caller rolls back when the result is not ok (nothing fits even empty).
+ */
+export function makeRoom(
+  s: RoomStatements,
+  needPages: number,
+  budget: SizeBudget,
+  chunkRows: number,
+): RoomResult {
+  let dropped = 0;
+  while (usedPages(s) + needPages > budget.maxPages) {
+    const oldest = s.oldestPending.get()?.sequence as bigint | undefined;
+    if (s.deletePublishedBelow.run(oldest ?? 2n ** 63n - 1n, chunkRows).changes > 0) continue;
+    if (oldest === undefined) return { ok: false, dropped };
+    const gone = s.deleteOldestFrom.all(oldest, chunkRows);
+    if (gone.length === 0) return { ok: false, dropped };
+    for (const row of gone) if (Number(row.pending) === 1) dropped++;
+  }
+  return { ok: true, dropped };
+}

@@ -1,0 +1,206 @@
+/**
+ * The journal's file layout and how a journal file is opened, checked and, when damaged, moved
+ * aside. This module holds the recovery rules.
+ *
+ * File layout, in `<dir>` (gateway.data_dir):
+ *   journal.sqlite        SQLite database, WAL mode, synchronous=FULL (a commit survives power
+ *                         loss), auto_vacuum=INCREMENTAL, page_size 4096,
+ *                         application_id 0x706c6332 ("plc2"), user_version 1:
+ *     meta(key, value)    epoch (16 hex chars, random, created with the file), high_water (the
+ *                         highest sequence ever assigned in this file, survives retention),
+ *                         dropped (events dropped by the size policy, ever), created_at
+ *     records             one row per event: sequence INTEGER PRIMARY KEY, id, type, device,
+ *                         subject, time (event time, ms), topic, retain, payload (the exact
+ *                         bytes to publish), crc (crc32 of payload), published_at (ms; NULL while
+ *                         pending; 0 = skipped as corrupt)
+ *     indexes             records_pending(sequence) WHERE published_at IS NULL (the drain),
+ *                         records_device(device, subject, time), records_type(type, time),
+ *                         records_time(time) (queries and retention)
+ *   journal.sqlite-wal    the write-ahead log (checkpointed with TRUNCATE to bound its size)
+ *   journal.sqlite-shm    SQLite's WAL index (shared memory)
+ *   journal.seq           the sequence ceiling (seq-file.ts): >= every committed sequence
+ *   journal.sqlite.corrupt-<time>[-wal|-shm]   damaged files moved aside, never deleted by us
+ *
+ * Recovery rules, at open:
+ *   1. A missing or empty journal.sqlite is created: new epoch, high_water = the ceiling in
+ *      journal.seq (0 when there is none), so sequences continue above anything ever used.
+ *   2. An existing file is checked with `PRAGMA quick_check`, its application_id and its
+ *      tables. A file that is not a SQLite database, fails the check, or is some other
+ *      application's database is renamed (with its -wal and -shm) to
+ *      journal.sqlite.corrupt-<time> and rule 1 applies; the error is logged.
+ *   3. A WAL left by a crash is replayed by SQLite: every commit that returned is there.
+ *   4. high_water = max(meta.high_water, max(sequence)): sequences never go backwards.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import type { Logger } from "../lib/logger.ts";
+import { readSeqCeiling } from "./seq-file.ts";
+import { isCorruption, journalError } from "./sqlite-errors.ts";
+
+export const APPLICATION_ID = 0x706c6332;
+export const SCHEMA_VERSION = 1;
+export const PAGE_SIZE = 4096;
+/** How long a statement waits for a lock held by another process before failing, ms. */
+export const BUSY_TIMEOUT_MS = 250;
+
+export function journalPath(dir: string): string {
+  return join(dir, "journal.sqlite");
+}
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE records (
+  sequence INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  device TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  topic TEXT NOT NULL,
+  retain INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  crc INTEGER NOT NULL,
+  published_at INTEGER
+);
+CREATE INDEX records_pending ON records(sequence) WHERE published_at IS NULL;
+CREATE INDEX records_device ON records(device, subject, time);
+CREATE INDEX records_type ON records(type, time);
+CREATE INDEX records_time ON records(time);
+`;
+
+export interface OpenedStore {
+  db: DatabaseSync;
+  path: string;
+  epoch: string;
+  highWater: bigint;
+  dropped: number;
+  /** Where a damaged file was moved, when rule 2 applied. */
+  movedAside?: string;
+}
+
+class NotAJournal extends Error {}
+
+export function openStore(dir: string, log: Logger): OpenedStore {
+  const path = journalPath(dir);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw journalError("creating the journal folder", dir, err);
+  }
+  let movedAside: string | undefined;
+  let db: DatabaseSync | undefined;
+  try {
+    db = openChecked(path);
+  } catch (err) {
+    db = undefined;
+    if (!(err instanceof NotAJournal) && !isCorruption(err)) {
+      throw journalError("opening the journal", path, err);
+    }
+    movedAside = moveAside(path);
+    log.error({ err, path, moved_to: movedAside }, "journal damaged: moved aside, starting anew");
+    try {
+      db = openChecked(path);
+    } catch (again) {
+      throw journalError("creating a new journal", path, again);
+    }
+  }
+  try {
+    return { ...initialise(db, dir), db, path, ...(movedAside ? { movedAside } : {}) };
+  } catch (err) {
+    db.close();
+    throw journalError("initialising the journal", path, err);
+  }
+}
+
+/** Opens the file and checks it is an intact journal (or a new, empty database). */
+function openChecked(path: string): DatabaseSync {
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: false });
+  try {
+    const check = db.prepare("PRAGMA quick_check").all();
+    const first = check[0]?.quick_check;
+    if (check.length !== 1 || first !== "ok") {
+      throw new NotAJournal(`quick_check: ${check.map((r) => String(r.quick_check)).join("; ")}`);
+    }
+    const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all();
+    if (tables.length > 0) {
+      const appId = db.prepare("PRAGMA application_id").get()?.application_id;
+      const names = new Set(tables.map((t) => t.name));
+      if (appId !== APPLICATION_ID || !names.has("meta") || !names.has("records")) {
+        throw new NotAJournal("not a plc2mqtt journal (application_id or tables differ)");
+      }
+      const epoch = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").get()?.value;
+      if (typeof epoch !== "string" || !/^[0-9a-f]{16}$/.test(epoch)) {
+        throw new NotAJournal("journal meta has no valid epoch");
+      }
+    }
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function initialise(db: DatabaseSync, dir: string): Omit<OpenedStore, "db" | "path"> {
+  const fresh = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get()?.n === 0;
+  if (fresh) {
+    const ceiling = readSeqCeiling(dir) ?? 0n;
+    db.exec(`PRAGMA page_size = ${PAGE_SIZE}; PRAGMA auto_vacuum = INCREMENTAL;`);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+    const epoch = randomBytes(8).toString("hex");
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(SCHEMA);
+      db.exec(`PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = ${SCHEMA_VERSION};`);
+      const put = db.prepare("INSERT INTO meta(key, value) VALUES (?, ?)");
+      put.run("epoch", epoch);
+      put.run("high_water", ceiling.toString());
+      put.run("dropped", "0");
+      put.run("created_at", new Date().toISOString());
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      throw err;
+    }
+    return { epoch, highWater: ceiling, dropped: 0 };
+  }
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+  const meta = new Map<string, string>();
+  for (const row of db.prepare("SELECT key, value FROM meta").all()) {
+    meta.set(String(row.key), String(row.value));
+  }
+  const maxStmt = db.prepare("SELECT max(sequence) AS m FROM records");
+  maxStmt.setReadBigInts(true);
+  const maxSeq = (maxStmt.get()?.m as bigint | null) ?? 0n;
+  const stored = /^\d+$/.test(meta.get("high_water") ?? "") ? BigInt(meta.get("high_water")!) : 0n;
+  return {
+    epoch: meta.get("epoch")!,
+    highWater: stored > maxSeq ? stored : maxSeq,
+    dropped: Number(meta.get("dropped") ?? "0") || 0,
+  };
+}
+
+/** Renames the journal and its -wal/-shm to `<name>.corrupt-<time>`; returns the new name. */
+function moveAside(path: string): string {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const target = `${path}.corrupt-${stamp}`;
+  try {
+    renameSync(path, target);
+    for (const suffix of ["-wal", "-shm"]) {
+      if (existsSync(path + suffix)) renameSync(path + suffix, target + suffix);
+    }
+  } catch (err) {
+    throw journalError("moving a damaged journal aside", path, err);
+  }
+  return target;
+}
+
+/** Size of a file in bytes, 0 when it does not exist. */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}

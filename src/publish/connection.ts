@@ -1,0 +1,284 @@
+/**
+ * One MQTT connection: one mqtt.js client over one socket, opened once and never reconnected by
+ * mqtt.js (`reconnectPeriod: 0`). The publisher opens a new one for every attempt, so nothing of
+ * a lost connection (mqtt.js's in-memory outgoing store, packet ids, pending callbacks) carries
+ * over: durability lives in the journal only. When the socket closes, every publish still
+ * waiting for its PUBACK is rejected and `closed` resolves with the reason.
+ *
+ * Protocol: MQTT 5, clean start, session expiry 0. Chosen over 3.1.1 because a v5 broker says
+ * why: a PUBACK carries a reason code (a v3.1.1 broker acknowledges a publish its ACL drops, so
+ * the event would be lost silently), CONNACK and DISCONNECT carry reasons, and the broker's
+ * Receive Maximum bounds the in-flight window (mosquitto advertises its max_inflight_messages,
+ * 20 by default; the publisher sends at most min(max_in_flight, Receive Maximum)).
+ *
+ * Sockets are built here, not by mqtt.js, to set TCP_NODELAY (a pipelined QoS 1 stream stalls
+ * on Nagle plus delayed ACKs) and to pin TLS to verification: `rejectUnauthorized: true`, the
+ * configured CA, and the host name (or IP SAN) checked by Node's checkServerIdentity.
+ */
+import { readFile } from "node:fs/promises";
+import { isIP, connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { type IClientOptions, MqttClient } from "mqtt";
+import { abortError } from "../lib/abort.ts";
+import { errorMessage, GatewayError } from "../lib/errors.ts";
+
+export interface Endpoint {
+  tls: boolean;
+  host: string;
+  port: number;
+  /** scheme://host:port, without any user info: safe to log. */
+  display: string;
+}
+
+/** Parses mqtt://host[:1883] or mqtts://host[:8883]; user info in the URL is ignored. */
+export function parseBrokerUrl(url: string): Endpoint {
+  const parsed = new URL(url);
+  const tls = parsed.protocol === "mqtts:";
+  if (!tls && parsed.protocol !== "mqtt:")
+    throw new GatewayError("MQTT_CONNECT", `broker URL must be mqtt:// or mqtts://, got ${url}`);
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = parsed.port === "" ? (tls ? 8883 : 1883) : Number(parsed.port);
+  const shown = isIP(host) === 6 ? `[${host}]` : host;
+  return { tls, host, port, display: `${tls ? "mqtts" : "mqtt"}://${shown}:${port}` };
+}
+
+export interface ConnectOptions {
+  endpoint: Endpoint;
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** PEM file paths, read at every attempt (so rotated files are picked up). */
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keepaliveMs: number;
+  connectTimeoutMs: number;
+  will: { topic: string; payload: string; retain: boolean };
+  onMessage: (topic: string, payload: Buffer) => void;
+}
+
+export interface Tls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+async function readTls(opts: ConnectOptions): Promise<Tls> {
+  const read = async (what: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return await readFile(path);
+    } catch (err) {
+      throw new GatewayError("MQTT_CONNECT", `cannot read the MQTT ${what} file ${path}`, {
+        cause: err,
+      });
+    }
+  };
+  return {
+    ca: await read("CA", opts.ca),
+    cert: await read("client certificate", opts.cert),
+    key: await read("client key", opts.key),
+  };
+}
+
+function buildSocket(endpoint: Endpoint, tls: Tls): Socket {
+  const tcp = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
+  if (!endpoint.tls) return tcp;
+  return tlsConnect({
+    socket: tcp,
+    host: endpoint.host,
+    // SNI takes names only; an IP is still verified against the certificate's IP SAN.
+    ...(isIP(endpoint.host) === 0 ? { servername: endpoint.host } : {}),
+    rejectUnauthorized: true,
+    ...(tls.ca ? { ca: tls.ca } : {}),
+    ...(tls.cert ? { cert: tls.cert } : {}),
+    ...(tls.key ? { key: tls.key } : {}),
+  });
+}
+
+/** A hint for the errors an operator can fix in the config. */
+function hint(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== "string") return "";
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code))
+    return " (the broker's certificate was not verified: check mqtt.ca and the host name)";
+  if (code === "ECONNREFUSED") return " (nothing listens there)";
+  return "";
+}
+
+/** Opens one connection; rejects with MQTT_CONNECT (reason and cause) or ABORTED. */
+export async function openConnection(
+  opts: ConnectOptions,
+  signal: AbortSignal,
+): Promise<Connection> {
+  const tls = await readTls(opts);
+  if (signal.aborted) throw abortError(signal);
+  const { endpoint } = opts;
+  const options: IClientOptions = {
+    protocolVersion: 5,
+    clean: true,
+    properties: { sessionExpiryInterval: 0 },
+    clientId: opts.clientId,
+    keepalive: Math.max(1, Math.round(opts.keepaliveMs / 1000)),
+    connectTimeout: opts.connectTimeoutMs,
+    reconnectPeriod: 0,
+    queueQoSZero: false,
+    resubscribe: false,
+    manualConnect: true,
+    will: { ...opts.will, qos: 1 },
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
+  };
+  const client = new MqttClient(() => buildSocket(endpoint, tls), options);
+  // mqtt.js emits errors it also reports through 'close'; an unheard 'error' would throw.
+  client.on("error", () => {});
+  return new Promise<Connection>((resolve, reject) => {
+    let lastError: unknown;
+    const fail = (cause: unknown) => {
+      cleanup();
+      client.end(true);
+      if (signal.aborted) return reject(abortError(signal));
+      reject(
+        new GatewayError(
+          "MQTT_CONNECT",
+          `connect to ${endpoint.display} as ${opts.clientId} failed: ${errorMessage(cause)}${hint(cause)}`,
+          { cause, details: { url: endpoint.display, clientId: opts.clientId } },
+        ),
+      );
+    };
+    const onError = (err: unknown) => {
+      lastError = err;
+    };
+    const onClose = () => fail(lastError ?? new Error("connection closed before CONNACK"));
+    const onAbort = () => fail(abortError(signal));
+    const onConnect = (connack: { properties?: { receiveMaximum?: number } }) => {
+      cleanup();
+      resolve(new Connection(client, endpoint, connack.properties?.receiveMaximum, opts.onMessage));
+    };
+    const cleanup = () => {
+      client.removeListener("error", onError);
+      client.removeListener("close", onClose);
+      client.removeListener("connect", onConnect);
+      signal.removeEventListener("abort", onAbort);
+    };
+    client.on("error", onError);
+    client.on("close", onClose);
+    client.on("connect", onConnect);
+    signal.addEventListener("abort", onAbort, { once: true });
+    client.connect();
+  });
+}
+
+export class Connection {
+  readonly endpoint: Endpoint;
+  /** The broker's Receive Maximum (65535 when it announced none). */
+  readonly receiveMaximum: number;
+  /** Resolves once the socket closed: with the reason, or undefined after end(). */
+  readonly closed: Promise<Error | undefined>;
+  private readonly client: MqttClient;
+  private readonly pending = new Set<(err: Error) => void>();
+  private isOpen = true;
+  private ending = false;
+  private reason: Error | undefined;
+
+  constructor(
+    client: MqttClient,
+    endpoint: Endpoint,
+    receiveMaximum: number | undefined,
+    onMessage: (topic: string, payload: Buffer) => void,
+  ) {
+    this.client = client;
+    this.endpoint = endpoint;
+    this.receiveMaximum = receiveMaximum ?? 65_535;
+    client.on("error", (err) => {
+      this.reason ??= err;
+    });
+    client.on("disconnect", (packet) => {
+      const code = packet.reasonCode ?? 0;
+      this.reason ??= new Error(`the broker disconnected (reason code ${code})`);
+    });
+    client.on("message", (topic, payload) => onMessage(topic, payload));
+    this.closed = new Promise((resolve) => {
+      client.once("close", () => {
+        this.isOpen = false;
+        const why = this.ending
+          ? undefined
+          : new GatewayError(
+              "MQTT_CONNECTION_LOST",
+              `connection to ${endpoint.display} lost: ${errorMessage(this.reason ?? "socket closed")}`,
+              { cause: this.reason },
+            );
+        for (const reject of this.pending) reject(why ?? new Error("connection ended"));
+        this.pending.clear();
+        // mqtt.js keeps its stores and callbacks: release them (no reconnect, no timers).
+        client.end(true);
+        resolve(why);
+      });
+    });
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */
+  publish(topic: string, payload: string, retain: boolean): Promise<void> {
+    if (!this.isOpen) return Promise.reject(new Error("connection closed"));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.add(reject);
+      this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
+        if (!this.pending.delete(reject)) return; // settled by the close already
+        if (!err) return resolve();
+        const code = (err as { code?: unknown }).code;
+        reject(
+          new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused: ${err.message}`, {
+            cause: err,
+            details: { topic, reasonCode: code },
+          }),
+        );
+      });
+    });
+  }
+
+  /** Subscribes with QoS 1; rejects when the broker refuses the filter. */
+  async subscribe(filter: string): Promise<void> {
+    try {
+      await this.client.subscribeAsync(filter, { qos: 1 });
+    } catch (err) {
+      throw new GatewayError(
+        "MQTT_SUBSCRIBE",
+        `subscribe to ${filter} on ${this.endpoint.display} refused: ${errorMessage(err)}`,
+        { cause: err, details: { filter } },
+      );
+    }
+  }
+
+  /**
+   * Ends cleanly: DISCONNECT, so the broker discards the will. Publishes still waiting for their
+   * PUBACK are abandoned (they stay unpublished in the journal). Forced after timeoutMs.
+   */
+  async end(timeoutMs: number): Promise<void> {
+    if (!this.isOpen) return;
+    this.ending = true;
+    for (const id of Object.keys(this.client.outgoing))
+      this.client.removeOutgoingMessage(Number(id));
+    this.client.end(false);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        // end(true) is a no-op while mqtt.js is disconnecting: drop the socket itself.
+        this.client.stream.destroy();
+        resolve();
+      }, timeoutMs);
+    });
+    await Promise.race([this.closed, timedOut]);
+    clearTimeout(timer);
+  }
+
+  /** Drops the socket without DISCONNECT: the broker publishes the will. */
+  destroy(reason: Error): void {
+    if (!this.isOpen) return;
+    this.reason ??= reason;
+    this.client.stream.destroy();
+  }
+}

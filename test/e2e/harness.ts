@@ -1,0 +1,176 @@
+/**
+ * End-to-end harness: the built CLI as a real process, the bundled Modbus simulator, a real
+ * mosquitto, and a subscriber that keeps everything it receives. The plant produces a known
+ * stream of changes: a counter the test bumps on a timer, read by the gateway every 50 ms.
+ */
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
+import { spawnCli } from "../support/cli.ts";
+import { assertValidEvent } from "../support/event-schema.ts";
+
+export interface Plant {
+  sim: ModbusSimulator;
+  /** Changes made so far. */
+  readonly changes: number;
+  /** Starts or stops bumping the counter every `everyMs`. */
+  run(everyMs: number): void;
+  pause(): void;
+  close(): Promise<void>;
+}
+
+export async function startPlant(): Promise<Plant> {
+  const sim = await startModbusSimulator({ port: 0 });
+  let changes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  sim.setRegisters(1, "HR0", [0]);
+  sim.setRegisters(1, "HR1", [0]);
+  const plant: Plant = {
+    sim,
+    get changes() {
+      return changes;
+    },
+    run(everyMs) {
+      plant.pause();
+      timer = setInterval(() => {
+        changes += 1;
+        sim.setRegisters(1, "HR0", [changes & 0xffff]);
+        sim.setRegisters(1, "HR1", [changes % 3]);
+      }, everyMs);
+    },
+    pause() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+    close: async () => {
+      plant.pause();
+      await sim.close();
+    },
+  };
+  return plant;
+}
+
+export interface GatewayFiles {
+  dir: string;
+  config: string;
+  dataDir: string;
+}
+
+export function writeGatewayConfig(simPort: number, brokerUrl: string, extra = ""): GatewayFiles {
+  const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-e2e-"));
+  const dataDir = join(dir, "data");
+  const config = join(dir, "gateway.yaml");
+  writeFileSync(
+    config,
+    `version: 1
+gateway: { id: e2e-gw, site: testsite, data_dir: ${dataDir} }
+mqtt: { url: "${brokerUrl}", base_topic: e2e, reconnect_min: 100ms, reconnect_max: 1s }
+journal: { commit_interval: 20ms }
+http: { listen: false }
+devices:
+  - id: plc
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${simPort}
+    area: assembly
+    line: line-2
+    poll_interval: 50ms
+    reconnect_min: 100ms
+    reconnect_max: 1s
+    tags:
+      - { name: counter, address: HR0, type: uint16 }
+      - { name: mode, address: HR1, type: uint16, states: { 0: idle, 1: run, 2: clean } }
+${extra}`,
+  );
+  return { dir, config, dataDir };
+}
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  /** Everything it logged (JSON lines on stdout, errors on stderr). */
+  output(): string;
+  /** SIGTERM and wait for a clean exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+}
+
+export function startGateway(configPath: string): GatewayProcess {
+  const child = spawnCli(["run", "-c", configPath, "--log-level", "info"]);
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export interface Received {
+  topic: string;
+  retain: boolean;
+  event: { id: string; sequence: string; type: string; subject: string; data: Record<string, unknown> } & Record<string, unknown>;
+}
+
+/**
+ * A consumer with a persistent session (clean: false, QoS 1), so that the broker keeps what is
+ * published for it while it is disconnected. Every message is validated against the events
+ * JSON Schema as it arrives.
+ */
+export async function startSubscriber(url: string, topic: string): Promise<{ messages: Received[]; close(): Promise<void> }> {
+  const messages: Received[] = [];
+  const client = await mqtt.connectAsync(url, {
+    clientId: `e2e-sub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
+    clean: false,
+    reconnectPeriod: 100,
+  });
+  client.on("message", (t, payload, packet) => {
+    const event = JSON.parse(payload.toString("utf8"));
+    assertValidEvent(event);
+    messages.push({ topic: t, retain: packet.retain, event });
+  });
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { messages, close: () => client.endAsync() };
+}
+
+/** The journaled stream as the consumer must reconstruct it: de-duplicated by id, in arrival order. */
+export function deduplicate(messages: readonly Received[]): Received[] {
+  const seen = new Map<string, string>();
+  const unique: Received[] = [];
+  for (const m of messages) {
+    const payload = JSON.stringify(m.event);
+    const first = seen.get(m.event.id);
+    if (first !== undefined) {
+      if (first !== payload) throw new Error(`id ${m.event.id} was sent twice with different content`);
+      continue;
+    }
+    seen.set(m.event.id, payload);
+    unique.push(m);
+  }
+  return unique;
+}
+
+/** The last will repeats the sequence of the online event it ends: it is not part of the stream. */
+export function isWill(m: Received): boolean {
+  return m.event.id.includes("-will-");
+}
+
+export async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Broker outages: the broker is stopped for 30 s while the plant keeps changing; every event
+ * produced meanwhile arrives afterwards, in order, none missing. Then the gateway is stopped
+ * during an outage and started again: nothing is lost and sequence numbers continue.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Broker, startMosquitto } from "../support/mosquitto.ts";
+import {
+  deduplicate,
+  isWill,
+  journalRecords,
+  type Plant,
+  startGateway,
+  startPlant,
+  startSubscriber,
+  waitUntil,
+  writeGatewayConfig,
+} from "./harness.ts";
+
+const OUTAGE_MS = 30_000;
+
+function expectGapFreeAndComplete(messages: Parameters<typeof deduplicate>[0], journal: bigint[]) {
+  const stream = deduplicate(messages).filter((m) => !isWill(m));
+  const sequences = stream.map((m) => BigInt(m.event.sequence));
+  for (let i = 1; i < sequences.length; i++) expect(sequences[i]).toBe(sequences[i - 1]! + 1n);
+  const received = new Set(sequences);
+  const missing = journal.filter((s) => !received.has(s));
+  expect(missing).toEqual([]);
+  return stream;
+}
+
+describe("broker outage", () => {
+  let broker: Broker;
+  let plant: Plant;
+
+  beforeAll(async () => {
+    broker = await startMosquitto({ persistence: true });
+    plant = await startPlant();
+  });
+  afterAll(async () => {
+    await plant?.close();
+    await broker?.stop();
+  });
+
+  it(
+    "delivers every event produced during a 30 s outage afterwards, in order",
+    async () => {
+      const files = writeGatewayConfig(plant.sim.port, broker.url);
+      const sub = await startSubscriber(broker.url, "e2e/#");
+      const gateway = startGateway(files.config);
+      try {
+        await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
+        plant.run(40);
+        await waitUntil(() => sub.messages.length > 20, 10_000, "events before the outage");
+        await broker.stop();
+        const before = plant.changes;
+        await new Promise((r) => setTimeout(r, OUTAGE_MS));
+        expect(plant.changes - before).toBeGreaterThan(100); // the plant kept changing
+        await broker.start();
+        plant.pause();
+        const last = plant.changes & 0xffff;
+        await waitUntil(
+          () => sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
+          30_000,
+          "the last change to arrive",
+        );
+        expect(await gateway.stop()).toBe(0);
+        await waitUntil(() => sub.messages.some((m) => m.event.data.status === "offline"), 10_000, "offline");
+      } finally {
+        await gateway.kill();
+        await sub.close();
+      }
+      const journal = await journalRecords(files.dataDir);
+      const stream = expectGapFreeAndComplete(sub.messages, journal);
+      const counts = stream.filter((m) => m.event.subject === "counter").map((m) => m.event.data.value as number);
+      for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThan(counts[i - 1]!);
+      expect(counts.length).toBeGreaterThan(500);
+    },
+    OUTAGE_MS + 90_000,
+  );
+
+  it(
+    "loses nothing when the gateway is stopped during an outage and started again",
+    async () => {
+      const files = writeGatewayConfig(plant.sim.port, broker.url);
+      const sub = await startSubscriber(broker.url, "e2e/#");
+      let gateway = startGateway(files.config);
+      try {
+        await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
+        plant.run(40);
+        await broker.stop();
+        await new Promise((r) => setTimeout(r, 2000));
+        expect(await gateway.stop()).toBe(0); // SIGTERM while the broker is away: bounded
+        await new Promise((r) => setTimeout(r, 500)); // changes while the gateway is down are not events
+        gateway = startGateway(files.config);
+        await new Promise((r) => setTimeout(r, 2000));
+        await broker.start();
+        plant.pause();
+        const last = plant.changes & 0xffff;
+        await waitUntil(
+          () => sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
+          30_000,
+          "the last change to arrive",
+        );
+        expect(await gateway.stop()).toBe(0);
+      } finally {
+        await gateway.kill();
+        await sub.close();
+      }
+      const journal = await journalRecords(files.dataDir);
+      const stream = expectGapFreeAndComplete(sub.messages, journal);
+      const onlines = stream.filter((m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "online");
+      expect(onlines.length).toBe(2); // two runs, one stream: the second run's sequences continue the first's
+    },
+    90_000,
+  );
+});
