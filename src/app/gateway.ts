@@ -97,6 +97,8 @@ export class Gateway {
       gateway.runners.push(runner);
       runner.start();
     }
+    // starts the staleness clock of devices that never deliver a sample
+    gateway.emit(engine.tick(gateway.now()));
     gateway.scheduleTick();
     log.info({ devices: config.devices.length, epoch: journal.epoch }, "gateway started");
     return gateway;
@@ -154,7 +156,7 @@ export class Gateway {
     await step("drivers", async () => {
       await Promise.all(this.runners.map((r) => r.stop()));
     });
-    this.emit(this.engine.tick(this.now()));
+    this.emit(this.engine.flush(this.now()));
     await step("journal appends", () => this.sink.stop(left()));
     if (this.publisher) await step("publisher", () => this.publisher!.stop(left()));
     await step("journal", () => this.journal.close());

@@ -17,8 +17,8 @@
  * - tick(now) emits what time alone causes: stale (quality.ts), then held min_interval
  *   changes and heartbeats (telemetry.ts). nextDue() is the earliest time tick could emit
  *   something; undefined when nothing is scheduled. flush(now) releases held changes at
- *   shutdown. Staleness of a tag never read counts
- *   from the first time the engine learns the time, so the app should tick(now) at start.
+ *   shutdown. Staleness of a tag never read counts from the first time the engine learns
+ *   the time, so the app should tick(now) once at start.
  * - Every event carries the device id, its asset (site from the device, else the gateway's)
  *   and, when the device has context tags, `context` {tag: value}. time is the sample's
  *   sourceTime, else its readTime; for tick events, now (a released held change keeps the
@@ -127,7 +127,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     tag.quality.lastGood = { value };
     const rules = tag.tag;
     if (rules.states !== undefined) {
-      const next = stateOnGood({ ...rules, states: rules.states }, tag.state, value, time);
+      const next = stateOnGood(rules.name, rules.states, tag.state, value, time);
       tag.state = next.track;
       if (next.draft !== undefined) drafts.push(next.draft);
     }

@@ -11,7 +11,7 @@
  */
 import type { TagValue } from "../events/sample.ts";
 import { EVENT_TYPES } from "../events/types.ts";
-import type { Draft, EngineTag } from "./types.ts";
+import type { Draft } from "./types.ts";
 
 export interface StateTrack {
   state: string;
@@ -32,16 +32,17 @@ export function stateName(states: Record<string, string>, value: TagValue): stri
 
 /** A good value of a tag with states; returns the event when the state changed. */
 export function stateOnGood(
-  tag: EngineTag & { states: Record<string, string> },
+  tag: string,
+  states: Record<string, string>,
   previous: StateTrack | undefined,
   value: TagValue,
   time: number,
 ): { track: StateTrack; draft?: Draft } {
-  const state = stateName(tag.states, value);
+  const state = stateName(states, value);
   if (previous !== undefined && previous.state === state) return { track: previous };
   const draft: Draft = {
     type: EVENT_TYPES.stateChanged,
-    subject: tag.name,
+    subject: tag,
     time,
     data: {
       state,

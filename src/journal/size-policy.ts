@@ -11,14 +11,19 @@
  * Room: before a group's rows are inserted (in the same transaction) used pages
  * (page_count - freelist_count) plus the group's estimate must fit maxPages. If not, records
  * are deleted, oldest first, in this order: published records older than the oldest pending
- * one; then the oldest records from the oldest pending one on (pending overflow notices are
- * kept), counting the pending ones deleted as dropped. Freed pages go to the freelist and are
- * reused by the inserts, so the file does not grow. Published records newer than the oldest
- * pending one (acknowledged out of order) go with their neighbours: deleting them first would
- * need a scan of the whole table.
+ * one; then the oldest records from the oldest pending one on, counting the pending ones
+ * deleted as dropped. Once pending events must go, an extra 1/32 of the journal is freed, so
+ * a full journal drops in rounds (one overflow notice per round) rather than one event per
+ * commit. Freed pages go to the freelist and are reused by the inserts, so the file does not
+ * grow. Published records newer than the oldest pending one (acknowledged out of order) go
+ * with their neighbours: deleting them first would need a scan of the whole table.
+ *
+ * Overflow notices: the commit that drops events appends a `plc2mqtt.journal.overflow` event
+ * in the same transaction, after the deletes, so it is never lost to its own round. A later
+ * round may drop an older notice like any other event; its own notice then counts it and
+ * names the oldest sequence kept, so the consumer still learns where the stream resumes.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { EVENT_TYPES } from "../events/types.ts";
 import { PAGE_SIZE } from "./store.ts";
 
 const KiB = 1024;
@@ -84,7 +89,6 @@ export function roomStatements(db: DatabaseSync): RoomStatements {
     ),
     deleteOldestFrom: db.prepare(
       `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence >= ?
-         AND NOT (published_at IS NULL AND type = '${EVENT_TYPES.journalOverflow}')
          ORDER BY sequence LIMIT ?) RETURNING published_at IS NULL AS pending`,
     ),
   };
@@ -107,13 +111,16 @@ export function makeRoom(
   chunkRows: number,
 ): RoomResult {
   let dropped = 0;
-  while (usedPages(s) + needPages > budget.maxPages) {
+  let need = needPages;
+  while (usedPages(s) + need > budget.maxPages) {
     const oldest = s.oldestPending.get()?.sequence as bigint | undefined;
     if (s.deletePublishedBelow.run(oldest ?? 2n ** 63n - 1n, chunkRows).changes > 0) continue;
-    if (oldest === undefined) return { ok: false, dropped };
+    if (oldest === undefined) break;
+    if (dropped === 0) need = Math.min(budget.maxPages, needPages + Math.ceil(budget.maxPages / 32));
     const gone = s.deleteOldestFrom.all(oldest, chunkRows);
-    if (gone.length === 0) return { ok: false, dropped };
+    if (gone.length === 0) break;
     for (const row of gone) if (Number(row.pending) === 1) dropped++;
   }
-  return { ok: true, dropped };
+  // Emptied: the group may still fit without the extra round.
+  return { ok: usedPages(s) + needPages <= budget.maxPages, dropped };
 }

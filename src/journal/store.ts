@@ -116,7 +116,10 @@ export function openStore(dir: string, log: Logger): OpenedStore {
 
 /** Opens the file and checks it is an intact journal (or a new, empty database). */
 function openChecked(path: string): DatabaseSync {
-  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: false });
+  const db = new DatabaseSync(path, {
+    timeout: BUSY_TIMEOUT_MS,
+    enableForeignKeyConstraints: false,
+  });
   try {
     const check = db.prepare("PRAGMA quick_check").all();
     const first = check[0]?.quick_check;
@@ -152,7 +155,9 @@ function initialise(db: DatabaseSync, dir: string): Omit<OpenedStore, "db" | "pa
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(SCHEMA);
-      db.exec(`PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = ${SCHEMA_VERSION};`);
+      db.exec(
+        `PRAGMA application_id = ${APPLICATION_ID}; PRAGMA user_version = ${SCHEMA_VERSION};`,
+      );
       const put = db.prepare("INSERT INTO meta(key, value) VALUES (?, ?)");
       put.run("epoch", epoch);
       put.run("high_water", ceiling.toString());

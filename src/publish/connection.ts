@@ -20,7 +20,7 @@ import { isIP, connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { type IClientOptions, MqttClient } from "mqtt";
 import { abortError } from "../lib/abort.ts";
-import { errorMessage, GatewayError } from "../lib/errors.ts";
+import { GatewayError } from "../lib/errors.ts";
 
 export interface Endpoint {
   tls: boolean;
@@ -84,6 +84,7 @@ async function readTls(opts: ConnectOptions): Promise<Tls> {
 function buildSocket(endpoint: Endpoint, tls: Tls): Socket {
   const tcp = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
   if (!endpoint.tls) return tcp;
+  tcp.on("error", () => {}); // reported by the TLS socket on top of it
   return tlsConnect({
     socket: tcp,
     host: endpoint.host,
@@ -102,7 +103,6 @@ function hint(err: unknown): string {
   if (typeof code !== "string") return "";
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code))
     return " (the broker's certificate was not verified: check mqtt.ca and the host name)";
-  if (code === "ECONNREFUSED") return " (nothing listens there)";
   return "";
 }
 
@@ -129,11 +129,16 @@ export async function openConnection(
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
   };
-  const client = new MqttClient(() => buildSocket(endpoint, tls), options);
-  // mqtt.js emits errors it also reports through 'close'; an unheard 'error' would throw.
-  client.on("error", () => {});
+  // The first error of the attempt, from the socket or from mqtt.js. mqtt.js swallows socket
+  // errors without a `code` (e.g. mqtt-packet refusing to encode the CONNECT), so the socket is
+  // listened to directly as well.
+  let firstError: unknown;
+  const onError = (err: unknown) => {
+    firstError ??= err;
+  };
+  const client = new MqttClient(() => buildSocket(endpoint, tls).on("error", onError), options);
+  client.on("error", onError);
   return new Promise<Connection>((resolve, reject) => {
-    let lastError: unknown;
     const fail = (cause: unknown) => {
       cleanup();
       client.end(true);
@@ -141,27 +146,22 @@ export async function openConnection(
       reject(
         new GatewayError(
           "MQTT_CONNECT",
-          `connect to ${endpoint.display} as ${opts.clientId} failed: ${errorMessage(cause)}${hint(cause)}`,
+          `connect to ${endpoint.display} as ${opts.clientId} failed${hint(cause)}`,
           { cause, details: { url: endpoint.display, clientId: opts.clientId } },
         ),
       );
     };
-    const onError = (err: unknown) => {
-      lastError = err;
-    };
-    const onClose = () => fail(lastError ?? new Error("connection closed before CONNACK"));
+    const onClose = () => fail(firstError ?? new Error("connection closed before CONNACK"));
     const onAbort = () => fail(abortError(signal));
     const onConnect = (connack: { properties?: { receiveMaximum?: number } }) => {
       cleanup();
       resolve(new Connection(client, endpoint, connack.properties?.receiveMaximum, opts.onMessage));
     };
     const cleanup = () => {
-      client.removeListener("error", onError);
       client.removeListener("close", onClose);
       client.removeListener("connect", onConnect);
       signal.removeEventListener("abort", onAbort);
     };
-    client.on("error", onError);
     client.on("close", onClose);
     client.on("connect", onConnect);
     signal.addEventListener("abort", onAbort, { once: true });
@@ -203,11 +203,9 @@ export class Connection {
         this.isOpen = false;
         const why = this.ending
           ? undefined
-          : new GatewayError(
-              "MQTT_CONNECTION_LOST",
-              `connection to ${endpoint.display} lost: ${errorMessage(this.reason ?? "socket closed")}`,
-              { cause: this.reason },
-            );
+          : new GatewayError("MQTT_CONNECTION_LOST", `connection to ${endpoint.display} lost`, {
+              cause: this.reason ?? new Error("socket closed"),
+            });
         for (const reject of this.pending) reject(why ?? new Error("connection ended"));
         this.pending.clear();
         // mqtt.js keeps its stores and callbacks: release them (no reconnect, no timers).
@@ -231,7 +229,7 @@ export class Connection {
         if (!err) return resolve();
         const code = (err as { code?: unknown }).code;
         reject(
-          new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused: ${err.message}`, {
+          new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused`, {
             cause: err,
             details: { topic, reasonCode: code },
           }),
@@ -247,7 +245,7 @@ export class Connection {
     } catch (err) {
       throw new GatewayError(
         "MQTT_SUBSCRIBE",
-        `subscribe to ${filter} on ${this.endpoint.display} refused: ${errorMessage(err)}`,
+        `subscribe to ${filter} on ${this.endpoint.display} refused`,
         { cause: err, details: { filter } },
       );
     }

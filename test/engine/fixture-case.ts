@@ -15,9 +15,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { deviceSchema } from "../../src/config/schema/root.ts";
-import type { TagSample } from "../../src/events/sample.ts";
 import type { EngineDevice } from "../../src/engine/index.ts";
 import { engineDeviceFromConfig } from "../../src/engine/index.ts";
+import type { TagSample } from "../../src/events/sample.ts";
 
 export interface Step {
   at: number;
@@ -34,7 +34,15 @@ export interface FixtureCase {
 }
 
 const STEP_KEYS = new Set(["at", "samples", "tick", "flush", "next_due"]);
-const SAMPLE_KEYS = new Set(["device", "tag", "value", "quality", "reason", "sourceTime", "readTime"]);
+const SAMPLE_KEYS = new Set([
+  "device",
+  "tag",
+  "value",
+  "quality",
+  "reason",
+  "sourceTime",
+  "readTime",
+]);
 
 function read(dir: string, file: string): unknown {
   return parse(readFileSync(join(dir, file), "utf8"));

@@ -1,18 +1,22 @@
 /**
  * Runs every table-driven engine case in test/fixtures/engine/<case>/ (format in
  * fixture-case.ts) through the real engine and compares the events with expected.yaml.
- * Every event must also survive JSON as it is (no NaN, no undefined).
+ * Every event must also survive JSON as it is (no NaN, no undefined), and its CloudEvents
+ * document (the real envelope code) must pass the published event JSON Schema.
  */
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { createEngine } from "../../src/engine/index.ts";
+import { cloudEventId, serializeCloudEvent, toCloudEvent } from "../../src/events/cloudevent.ts";
 import type { GatewayEvent } from "../../src/events/types.ts";
+import { assertValidEvent } from "../support/event-schema.ts";
 import { loadCase } from "./fixture-case.ts";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures/engine");
 const CORE = ["type", "subject", "time", "data", "topicClass"] as const;
 const OPTIONAL = ["device", "asset", "context", "at"] as const;
+const GATEWAY = { gatewayId: "edge-1" };
 
 const cases = readdirSync(FIXTURES, { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
@@ -44,6 +48,9 @@ describe("engine fixtures", () => {
           : engine.flush(step.at);
       for (const event of events) {
         expect(JSON.parse(JSON.stringify(event))).toStrictEqual(event);
+        const sequence = BigInt(actual.length + 1);
+        const id = cloudEventId("fixture", sequence);
+        assertValidEvent(serializeCloudEvent(toCloudEvent(event, sequence, id, GATEWAY)));
         actual.push({ ...event, at: step.at });
       }
       if (step.next_due !== undefined) {

@@ -31,6 +31,8 @@ export interface Broker {
   kill(): Promise<void>;
   /** What mosquitto logged so far (stderr). */
   output(): string;
+  /** Replaces the ACL file (needs the `acl` option) and reloads it with SIGHUP. */
+  setAcl(text: string): void;
 }
 
 export interface BrokerTls {
@@ -45,6 +47,8 @@ export interface MosquittoOptions {
   passwordFile?: string;
   /** Keep sessions and queued messages across stop()/start(). */
   persistence?: boolean;
+  /** The text of a mosquitto ACL file (topic read/write rules). */
+  acl?: string;
 }
 
 export function requireMosquitto(): void {
@@ -97,6 +101,7 @@ function configText(port: number, dir: string, opts: MosquittoOptions): string {
   else lines.push("allow_anonymous true");
   if (opts.persistence)
     lines.push("persistence true", `persistence_location ${dir}/`, "autosave_interval 0");
+  if (opts.acl !== undefined) lines.push(`acl_file ${join(dir, "acl")}`);
   if (opts.tls) lines.push(`certfile ${opts.tls.certFile}`, `keyfile ${opts.tls.keyFile}`);
   return `${lines.join("\n")}\n`;
 }
@@ -105,6 +110,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
   requireMosquitto();
   const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-mosquitto-"));
   const conf = join(dir, "mosquitto.conf");
+  if (opts.acl !== undefined) writeFileSync(join(dir, "acl"), opts.acl);
   let port = 0;
   let child: ChildProcess | undefined;
   let output = "";
@@ -157,6 +163,11 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
       await launch();
     },
     output: () => output,
+    setAcl: (text) => {
+      if (opts.acl === undefined) throw new Error("setAcl needs a broker started with `acl`");
+      writeFileSync(join(dir, "acl"), text);
+      child?.kill("SIGHUP");
+    },
   };
 }
 

@@ -1,10 +1,15 @@
 /**
- * `plc2mqtt simulate modbus`: the bundled Modbus PLC simulator on its own. Prints one line
- * saying where it listens and what it serves, runs until SIGINT or SIGTERM, then closes.
+ * `plc2mqtt simulate modbus` and `plc2mqtt simulate opcua`: the bundled PLC simulators on
+ * their own. Each prints where it listens and what it serves (the OPC UA one also prints its
+ * server certificate's path on a second line), runs until SIGINT or SIGTERM, then closes.
+ * Passwords given with --user are never printed.
  */
+import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { ModbusSimulatorOptions } from "../../../simulators/modbus/index.ts";
 import { startModbusSimulator } from "../../../simulators/modbus/index.ts";
+import type { OpcuaSimulator, OpcuaSimulatorOptions } from "../../../simulators/opcua/index.ts";
+import { startOpcuaSimulator } from "../../../simulators/opcua/index.ts";
 import { parseDuration } from "../../config/units.ts";
 import { GatewayError, isGatewayError } from "../../lib/errors.ts";
 
@@ -111,6 +116,75 @@ async function runModbus(flags: ModbusFlags): Promise<void> {
   await simulator.close();
 }
 
+interface OpcuaFlags {
+  host: string;
+  port: string;
+  pkiDir: string;
+  user: string[];
+  anonymous: boolean;
+  seed: string;
+  tick: string;
+}
+
+const DEFAULT_OPCUA_PORT = 4840;
+
+export function opcuaOptions(flags: OpcuaFlags): OpcuaSimulatorOptions {
+  const tickMs = parseDuration(flags.tick);
+  if (tickMs === undefined) throw usage(`--tick ${flags.tick}: expected a duration such as 100ms`);
+  const users: Record<string, string> = {};
+  for (const pair of flags.user) {
+    const at = pair.indexOf(":");
+    if (at < 1) throw usage(`--user ${pair.split(":")[0]}:...: expected name:password`);
+    users[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  if (!flags.anonymous && flags.user.length === 0) {
+    throw usage("--no-anonymous needs at least one --user name:password");
+  }
+  return {
+    host: flags.host,
+    port: integer(flags.port, "--port", 0, 65_535),
+    pkiDir: resolve(flags.pkiDir),
+    users,
+    allowAnonymous: flags.anonymous,
+    seed: integer(flags.seed, "--seed", 0, 2 ** 32 - 1),
+    tickMs,
+  };
+}
+
+function describeOpcua(sim: OpcuaSimulator, options: OpcuaSimulatorOptions, tick: string): string {
+  const names = Object.keys(options.users ?? {});
+  const login = [
+    ...(options.allowAnonymous === false ? [] : ["anonymous"]),
+    ...(names.length > 0 ? [`users ${names.join(",")}`] : []),
+  ].join(" and ");
+  return (
+    `plc2mqtt OPC UA simulator: ${sim.endpointUrl}, namespace ${sim.namespaceUri} ` +
+    `(ns=${sim.namespaceIndex}), security None/Sign/SignAndEncrypt, login ${login}, ` +
+    `test stand (seed ${options.seed}, tick ${tick}); Ctrl-C stops`
+  );
+}
+
+async function runOpcua(flags: OpcuaFlags): Promise<void> {
+  const options = opcuaOptions(flags);
+  const signals = signalWaiter();
+  let simulator: OpcuaSimulator;
+  try {
+    simulator = await startOpcuaSimulator(options);
+  } catch (err) {
+    signals.dispose();
+    if (isGatewayError(err)) throw err;
+    throw usage(`cannot start the OPC UA simulator: ${(err as Error).message}`);
+  }
+  process.stdout.write(`${describeOpcua(simulator, options, flags.tick)}\n`);
+  process.stdout.write(
+    `server certificate: ${simulator.serverCertificateFile} (a client must trust it: copy it into the client's PKI trusted/certs/)\n`,
+  );
+  await signals.stopped;
+  await simulator.close();
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
 export function registerSimulate(program: Command): void {
   const simulate = program
     .command("simulate")
@@ -139,5 +213,26 @@ export function registerSimulate(program: Command): void {
       )
       .option("--units <ids>", "comma-separated unit ids that answer (default all)")
       .action((flags: ModbusFlags) => runModbus(flags)),
+  );
+  simulate.addCommand(
+    new Command("opcua")
+      .description("OPC UA PLC simulator: a test stand with every built-in scalar type")
+      .option("--host <host>", "address to listen on (and to advertise)", "127.0.0.1")
+      .option("--port <port>", "TCP port (0 = a free port)", `${DEFAULT_OPCUA_PORT}`)
+      .option(
+        "--pki-dir <dir>",
+        "certificate stores (server certificate created once)",
+        "./opcua-sim-pki",
+      )
+      .option(
+        "--user <name:password>",
+        "accept this user name and password (repeatable)",
+        collect,
+        [],
+      )
+      .option("--no-anonymous", "refuse anonymous sessions (needs --user)")
+      .option("--seed <n>", "schedule seed: same seed, same values", "1")
+      .option("--tick <duration>", "advance the schedule in real time this often", "100ms")
+      .action((flags: OpcuaFlags) => runOpcua(flags)),
   );
 }

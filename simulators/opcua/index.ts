@@ -1,0 +1,22 @@
+/**
+ * The OPC UA PLC simulator, as a library: start on port 0 with a PKI folder, set values and
+ * status codes, advance the seeded test-stand schedule, restart, close. node-opcua (~70 MB,
+ * ~0.5 s) is loaded on the first start, not on import.
+ */
+import type { OpcuaSimulator, OpcuaSimulatorOptions } from "./types.ts";
+
+export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
+  const { startOpcuaSimulator: start } = await import("./server.ts");
+  return start(options);
+}
+
+export type { BuiltInType, VariableSpec } from "./model.ts";
+export { ALL_VARIABLES, STAND_VARIABLES, TYPE_VARIABLES } from "./model.ts";
+export { CYCLE_MS, STEP_MS } from "./schedule.ts";
+export type {
+  LocalizedTextValue,
+  OpcuaSecurityMode,
+  OpcuaSimulator,
+  OpcuaSimulatorOptions,
+  SimValue,
+} from "./types.ts";

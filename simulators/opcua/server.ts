@@ -1,0 +1,212 @@
+/**
+ * The OPC UA PLC simulator's lifecycle. Starting loads node-opcua, prepares the PKI under
+ * pkiDir, builds the test stand and listens (port 0 = a free port). Values live in a
+ * ValueStore that outlives restart(); restart() shuts the node-opcua server down and starts a
+ * new one on the port actually bound, optionally with one more padding namespace registered
+ * before namespaceUri so its index changes. close() is idempotent and leaves no timers,
+ * sockets or file watchers. Invalid options, unknown variable names, wrong value types and
+ * unknown status codes throw with context.
+ */
+import { hostname } from "node:os";
+import type { OPCUAServer, UAVariable } from "node-opcua";
+import { buildStand, push, statusCodeOf } from "./address-space.ts";
+import { specOf } from "./model.ts";
+import { APPLICATION_NAME, APPLICATION_URI, openStores, serverCertificateFile } from "./pki.ts";
+import { TestStandSchedule } from "./schedule.ts";
+import { ValueStore } from "./store.ts";
+import type { OpcuaSecurityMode, OpcuaSimulator, OpcuaSimulatorOptions } from "./types.ts";
+
+type Opcua = typeof import("node-opcua");
+
+export const DEFAULT_NAMESPACE_URI = "urn:plc2mqtt:teststand";
+const DEFAULT_SECURITY: OpcuaSecurityMode[] = ["None", "Sign", "SignAndEncrypt"];
+const DEFAULT_POLICIES = ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"];
+const WILDCARDS = new Set(["0.0.0.0", "::", ""]);
+
+function fail(message: string): Error {
+  return new RangeError(`OPC UA simulator: ${message}`);
+}
+
+function limit(value: number | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 0)
+    throw fail(`${name} ${value}: expected an integer >= 0`);
+  return value;
+}
+
+interface Running {
+  server: OPCUAServer;
+  variables: Map<string, UAVariable>;
+  namespaceIndex: number;
+}
+
+export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
+  if (typeof options.pkiDir !== "string" || options.pkiDir === "") {
+    throw fail("pkiDir is required (the certificate stores live there)");
+  }
+  const host = options.host ?? "127.0.0.1";
+  const advertised = WILDCARDS.has(host) ? hostname() : host;
+  const namespaceUri = options.namespaceUri ?? DEFAULT_NAMESPACE_URI;
+  const users = options.users ?? {};
+  const allowAnonymous = options.allowAnonymous !== false;
+  if (!allowAnonymous && Object.keys(users).length === 0) {
+    throw fail("allowAnonymous: false needs at least one user");
+  }
+  const security = options.security ?? DEFAULT_SECURITY;
+  if (security.length === 0) throw fail("security: offer at least one mode");
+  const tickMs = options.tickMs ?? 0;
+  if (!Number.isFinite(tickMs) || tickMs < 0) throw fail(`tickMs ${tickMs}: expected >= 0`);
+  const operationLimits = {
+    maxNodesPerRead: limit(options.maxNodesPerRead, "maxNodesPerRead"),
+    maxMonitoredItemsPerCall: limit(options.maxMonitoredItemsPerCall, "maxMonitoredItemsPerCall"),
+  };
+
+  const opcua: Opcua = await import("node-opcua");
+  const modes = security.map((mode) => {
+    const value = opcua.MessageSecurityMode[mode];
+    if (value === undefined)
+      throw fail(`security mode ${mode}: expected None, Sign or SignAndEncrypt`);
+    return value;
+  });
+  const policies = (options.policies ?? DEFAULT_POLICIES).map((name) => {
+    const value = (opcua.SecurityPolicy as Record<string, string>)[name];
+    if (value === undefined || name === "None" || name === "Invalid") {
+      throw fail(`security policy ${name}: expected one of ${DEFAULT_POLICIES.join(", ")}, ...`);
+    }
+    return value as (typeof opcua.SecurityPolicy)["Basic256Sha256"];
+  });
+  if (security.includes("None")) policies.unshift(opcua.SecurityPolicy.None);
+
+  const store = new ValueStore();
+  statusCodeOf(opcua, store.entry("Types.StatusCode").value as string);
+  const schedule = new TestStandSchedule(options.seed ?? 1, (name, value) =>
+    store.write(name, value),
+  );
+  let running: Running | undefined;
+  store.onChange = (name) => {
+    const variable = running?.variables.get(name);
+    if (variable !== undefined) push(opcua, variable, store.entry(name));
+  };
+
+  let port = options.port ?? 0;
+  let padding = 0;
+
+  const launch = async (): Promise<Running> => {
+    const stores = await openStores(
+      opcua,
+      options.pkiDir,
+      advertised,
+      options.trustClientCertificates !== "none",
+    );
+    const server = new opcua.OPCUAServer({
+      port,
+      host,
+      hostname: advertised,
+      serverCertificateManager: stores.server,
+      userCertificateManager: stores.user,
+      serverInfo: {
+        applicationUri: APPLICATION_URI,
+        productUri: APPLICATION_URI,
+        applicationName: { text: APPLICATION_NAME, locale: "en" },
+      },
+      buildInfo: { productName: APPLICATION_NAME, manufacturerName: "plc2mqtt" },
+      securityModes: modes,
+      securityPolicies: policies,
+      allowAnonymous,
+      userManager: {
+        isValidUser: (user: string, password: string) =>
+          Object.hasOwn(users, user) && users[user] === password,
+      },
+      serverCapabilities: { operationLimits },
+    });
+    try {
+      await server.initialize();
+      const addressSpace = server.engine.addressSpace;
+      if (addressSpace === null) throw new Error("node-opcua built no address space");
+      for (let i = 1; i <= padding; i++)
+        addressSpace.registerNamespace(`${namespaceUri}:padding:${i}`);
+      const namespace = addressSpace.registerNamespace(namespaceUri);
+      const { variables } = buildStand(
+        opcua,
+        namespace,
+        addressSpace.rootFolder.objects,
+        store.entries(),
+      );
+      await server.start();
+      port = server.endpoints[0]?.port ?? port;
+      return { server, variables, namespaceIndex: namespace.index };
+    } catch (err) {
+      await server.shutdown(0).catch(() => {});
+      throw new Error(
+        `OPC UA simulator: cannot listen on ${host}:${port}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const current = running;
+    running = undefined;
+    if (current !== undefined) await current.server.shutdown(0);
+  };
+
+  running = await launch();
+  const ticker = tickMs > 0 ? setInterval(() => schedule.advance(tickMs), tickMs) : undefined;
+  let closing: Promise<void> | undefined;
+  let restarting: Promise<void> | undefined;
+
+  return {
+    get endpointUrl() {
+      return `opc.tcp://${advertised}:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    namespaceUri,
+    get namespaceIndex() {
+      if (running === undefined) throw fail("not running (closed, or restart() in progress)");
+      return running.namespaceIndex;
+    },
+    serverCertificateFile: serverCertificateFile(options.pkiDir),
+    set(name, value) {
+      if (specOf(name).dataType === "StatusCode") statusCodeOf(opcua, value as string);
+      store.write(name, value, "Good");
+    },
+    setStatus(name, statusCode) {
+      statusCodeOf(opcua, statusCode);
+      store.writeStatus(name, statusCode);
+    },
+    get(name) {
+      return store.entry(name).value;
+    },
+    advance(ms) {
+      schedule.advance(ms);
+    },
+    stallNotifications(on) {
+      store.freeze(on);
+    },
+    restart(opts = {}) {
+      if (closing !== undefined) return Promise.reject(fail("restart() after close()"));
+      restarting ??= (async () => {
+        try {
+          await stop();
+          if (opts.renumberNamespace) padding += 1;
+          running = await launch();
+        } finally {
+          restarting = undefined;
+        }
+      })();
+      return restarting;
+    },
+    close() {
+      closing ??= (async () => {
+        if (ticker !== undefined) clearInterval(ticker);
+        await restarting?.catch(() => {});
+        await stop();
+      })();
+      return closing;
+    },
+  };
+}

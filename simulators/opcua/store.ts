@@ -1,0 +1,72 @@
+/**
+ * The simulator's values, independent of node-opcua: one entry per model variable with its
+ * value, status code name and source timestamp. They outlive a server restart. Every change
+ * calls `onChange(name)` unless the store is frozen; unfreezing reports every name changed
+ * while frozen, once, in model order.
+ */
+import { ALL_VARIABLES, coerce, type SimValue, specOf, type VariableSpec } from "./model.ts";
+
+export interface Entry {
+  spec: VariableSpec;
+  value: SimValue;
+  status: string;
+  sourceTimestamp: Date;
+}
+
+export class ValueStore {
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Set<string>();
+  #frozen = false;
+  onChange: (name: string) => void = () => {};
+
+  constructor() {
+    const now = new Date();
+    for (const spec of ALL_VARIABLES) {
+      this.#entries.set(spec.name, {
+        spec,
+        value: coerce(spec, spec.initial),
+        status: "Good",
+        sourceTimestamp: now,
+      });
+    }
+  }
+
+  entry(name: string): Entry {
+    specOf(name); // a clear error for an unknown name
+    return this.#entries.get(name)!;
+  }
+
+  entries(): IterableIterator<Entry> {
+    return this.#entries.values();
+  }
+
+  /** A value from the schedule (status kept) or from set() (status Good). */
+  write(name: string, value: unknown, status?: string): void {
+    const entry = this.entry(name);
+    entry.value = coerce(entry.spec, value);
+    if (status !== undefined) entry.status = status;
+    entry.sourceTimestamp = new Date();
+    this.#changed(name);
+  }
+
+  writeStatus(name: string, status: string): void {
+    const entry = this.entry(name);
+    entry.status = status;
+    entry.sourceTimestamp = new Date();
+    this.#changed(name);
+  }
+
+  freeze(on: boolean): void {
+    if (on === this.#frozen) return;
+    this.#frozen = on;
+    if (on) return;
+    const names = ALL_VARIABLES.map((s) => s.name).filter((n) => this.#pending.has(n));
+    this.#pending.clear();
+    for (const name of names) this.onChange(name);
+  }
+
+  #changed(name: string): void {
+    if (this.#frozen) this.#pending.add(name);
+    else this.onChange(name);
+  }
+}

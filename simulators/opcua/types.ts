@@ -1,0 +1,74 @@
+/**
+ * The public contract of the OPC UA PLC simulator: what tests and the CLI may rely on. Nothing
+ * here imports node-opcua, so importing the contract costs nothing; the server itself is
+ * loaded on the first startOpcuaSimulator() call.
+ */
+import type { LocalizedTextValue, SimValue } from "./model.ts";
+
+export type { LocalizedTextValue, SimValue };
+
+export type OpcuaSecurityMode = "None" | "Sign" | "SignAndEncrypt";
+
+export interface OpcuaSimulatorOptions {
+  /** TCP port; 0 = a free port (default). restart() keeps the port actually bound. */
+  port?: number;
+  /**
+   * Address to listen on, default 127.0.0.1. It is also the host name in the endpoint urls,
+   * except for a wildcard (0.0.0.0, ::): then the machine's host name is advertised.
+   */
+  host?: string;
+  /**
+   * Required. Every certificate store lives under here: `server/` (the server's own
+   * certificate and key, trusted/ and rejected/ client certificates) and `user/` (X509 user
+   * tokens). The server certificate is created once and reused by later starts.
+   */
+  pkiDir: string;
+  /** Security modes offered as endpoints; default all three. */
+  security?: OpcuaSecurityMode[];
+  /** Policies for Sign / SignAndEncrypt; default Basic256Sha256, Aes128_Sha256_RsaOaep, Aes256_Sha256_RsaPss. */
+  policies?: string[];
+  /** User name -> password for UserName tokens. */
+  users?: Record<string, string>;
+  /** Anonymous sessions are allowed unless this is false. */
+  allowAnonymous?: boolean;
+  /** Default "urn:plc2mqtt:teststand". */
+  namespaceUri?: string;
+  /** Schedule seed: same seed and same time advanced give the same values. Default 1. */
+  seed?: number;
+  /** Advance the schedule in real time every tickMs; 0 or undefined = manual (advance()). */
+  tickMs?: number;
+  /** "all" (default) accepts any client certificate; "none" rejects unknown ones into server/rejected/. */
+  trustClientCertificates?: "all" | "none";
+  /** Advertised in ServerCapabilities.OperationLimits and enforced (BadTooManyOperations). 0 = no limit. */
+  maxNodesPerRead?: number;
+  maxMonitoredItemsPerCall?: number;
+}
+
+export interface OpcuaSimulator {
+  /** opc.tcp://<host>:<port> (no resource path). */
+  readonly endpointUrl: string;
+  readonly port: number;
+  readonly namespaceUri: string;
+  /** The index namespaceUri has now (changes with restart({ renumberNamespace: true })). */
+  readonly namespaceIndex: number;
+  /** PEM file of the server certificate (copy it into a client's trusted/certs/). */
+  readonly serverCertificateFile: string;
+  /** Sets a variable by name (see model.ts) with status Good and a fresh source timestamp. */
+  set(name: string, value: unknown): void;
+  /** Sets a variable's status code by name ("BadSensorFailure"); the value stays. */
+  setStatus(name: string, statusCode: string): void;
+  get(name: string): SimValue;
+  /** Moves schedule time forward (manual mode; also allowed alongside real-time ticks). */
+  advance(ms: number): void;
+  /** Stops and starts on the same port; values survive. */
+  restart(opts?: { renumberNamespace?: boolean }): Promise<void>;
+  /**
+   * While on, the address space is frozen: set(), setStatus() and the schedule update the
+   * simulator's values (get() sees them) but not the OPC UA nodes, so neither Read nor any
+   * subscription sees a change; sessions, keep-alives and publish responses continue. Off
+   * pushes the current values (with fresh source timestamps where they changed).
+   */
+  stallNotifications(on: boolean): void;
+  /** Idempotent: closes the server, its sockets, timers and certificate stores. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,123 @@
+/**
+ * The OPC UA device and tag schema: the only source of the OPC UA config types. Secure by
+ * default: SignAndEncrypt with the best policy the endpoint offers; None must be chosen
+ * explicitly (and is warned about at every connect).
+ */
+import { z } from "zod";
+import { duration } from "../units.ts";
+import { assetContext, identifier } from "./common.ts";
+import { secretRef } from "./gateway.ts";
+import { deviceRuleFields, tagRuleFields } from "./rules.ts";
+
+export const OPCUA_TYPES = [
+  "boolean",
+  "sbyte",
+  "byte",
+  "int16",
+  "uint16",
+  "int32",
+  "uint32",
+  "int64",
+  "uint64",
+  "float",
+  "double",
+  "string",
+  "datetime",
+  "guid",
+  "bytestring",
+  "localizedtext",
+  "statuscode",
+  "json",
+] as const;
+export type OpcuaType = (typeof OPCUA_TYPES)[number];
+
+export const SECURITY_POLICIES = ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] as const;
+/** Deprecated policies: accepted only when named explicitly. */
+export const DEPRECATED_POLICIES = ["Basic128Rsa15", "Basic256"] as const;
+
+const nodeId = z
+  .string()
+  .min(1)
+  .regex(
+    /^(nsu=[^;]+;|ns=\d+;)?(i=\d+|s=.+|g=[0-9a-fA-F-]{36}|b=[A-Za-z0-9+/=]+)$/,
+    "a node id such as ns=2;s=Line1.Speed, nsu=urn:plant;s=Speed, ns=0;i=2258 or i=2258",
+  )
+  .describe("Node id; the nsu=<namespace URI> form survives a server renumbering its namespaces");
+
+const browsePath = z
+  .string()
+  .regex(/^\/.+/, "a browse path from Objects such as /2:TestStand/2:Result or /TestStand/Result")
+  .describe("Browse path from the Objects folder, resolved to a node id at connect");
+
+const acquisition = z.enum(["subscribe", "poll"]);
+
+export const opcuaTagSchema = z
+  .strictObject({
+    name: identifier("a tag name").describe("Tag name, unique within the device"),
+    node: nodeId.optional(),
+    browse_path: browsePath.optional(),
+    type: z
+      .enum(OPCUA_TYPES)
+      .optional()
+      .describe("Value type of the events (default: the variable's data type, read at connect); json for arrays and structures"),
+    mode: acquisition.optional().describe("subscribe (monitored item, default) or poll (batched reads)"),
+    sampling_interval: duration({ min: 0, max: 3_600_000, description: "How often the server samples the value (default the device's)" }).optional(),
+    queue_size: z.number().int().min(1).max(10_000).optional().describe("Server-side queue of changes between publishes (default the device's)"),
+    poll_interval: duration({ min: 10, max: 86_400_000, description: "For mode: poll, how often to read (default the device's)" }).optional(),
+    description: z.string().max(500).optional().describe("Free text for people"),
+    ...tagRuleFields,
+  })
+  .refine((t) => (t.node === undefined) !== (t.browse_path === undefined), {
+    message: "give exactly one of node or browse_path",
+    path: ["node"],
+  });
+
+const authSchema = z
+  .discriminatedUnion("type", [
+    z.strictObject({ type: z.literal("anonymous") }),
+    z.strictObject({
+      type: z.literal("username"),
+      username: z.string().min(1).describe("User name; ${env:NAME} and ${file:/path} allowed"),
+      password: secretRef("the OPC UA password"),
+    }),
+    z.strictObject({
+      type: z.literal("certificate"),
+      cert: z.string().min(1).describe("PEM file of the X.509 user certificate"),
+      key: z.string().min(1).describe("PEM file of its private key"),
+    }),
+  ])
+  .describe("User identity (default anonymous)");
+
+export const opcuaDeviceSchema = z
+  .strictObject({
+    protocol: z.literal("opcua").describe("OPC UA client (binary opc.tcp)"),
+    id: identifier("a device id").describe("Device id, unique in the gateway; part of topics"),
+    ...assetContext,
+    ...deviceRuleFields,
+    endpoint: z.string().regex(/^opc\.tcp:\/\/[^\s]+$/, "expected opc.tcp://host:port[/path]").describe("Server endpoint URL"),
+    security: z
+      .strictObject({
+        mode: z.enum(["SignAndEncrypt", "Sign", "None"]).default("SignAndEncrypt").describe("Message security (default SignAndEncrypt)"),
+        policy: z
+          .enum(["auto", ...SECURITY_POLICIES, ...DEPRECATED_POLICIES])
+          .default("auto")
+          .describe("Security policy; auto picks the best one the endpoint offers (default)"),
+      })
+      .default({ mode: "SignAndEncrypt", policy: "auto" })
+      .describe("Secure channel settings"),
+    auth: authSchema.default({ type: "anonymous" }),
+    mode: acquisition.default("subscribe").describe("subscribe (default) or poll"),
+    publishing_interval: duration({ min: 10, max: 3_600_000, description: "Subscription publishing interval (default 1s)" }).default(1000),
+    sampling_interval: duration({ min: 0, max: 3_600_000, description: "Default sampling interval of monitored items (default 250ms)" }).default(250),
+    queue_size: z.number().int().min(1).max(10_000).default(10).describe("Default monitored item queue size (default 10)"),
+    poll_interval: duration({ min: 10, max: 86_400_000, description: "For mode: poll, how often to read (default 1s)" }).default(1000),
+    request_timeout: duration({ min: 100, max: 600_000, description: "Timeout of each service call (default 10s)" }).default(10_000),
+    session_timeout: duration({ min: 1000, max: 3_600_000, description: "Requested session timeout (default 60s)" }).default(60_000),
+    reconnect_min: duration({ min: 10, max: 600_000, description: "First reconnect delay (default 1s)" }).default(1000),
+    reconnect_max: duration({ min: 100, max: 3_600_000, description: "Longest reconnect delay (default 30s)" }).default(30_000),
+    tags: z.array(opcuaTagSchema).min(1).max(100_000).describe("The variables to read"),
+  })
+  .describe("An OPC UA server");
+
+export type OpcuaTagConfig = z.output<typeof opcuaTagSchema>;
+export type OpcuaDeviceConfig = z.output<typeof opcuaDeviceSchema>;

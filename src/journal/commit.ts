@@ -1,0 +1,200 @@
+/**
+ * One group commit: a single write transaction that applies pending publish marks, makes room
+ * under the size budget, inserts the group's rendered records, appends an overflow notice when
+ * the size policy dropped pending events, and moves meta.high_water and meta.dropped. Either
+ * all of it is committed or, on any error, all of it is rolled back and the in-memory state
+ * is left as it was: a failed group keeps nothing and reuses no sequence that was committed.
+ *
+ * The sequence ceiling in journal.seq is raised before BEGIN when the group would pass it.
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import { cloudEventId, formatSequence } from "../events/cloudevent.ts";
+import { EVENT_TYPES, type GatewayEvent } from "../events/types.ts";
+import { GatewayError } from "../lib/errors.ts";
+import { estimateRowBytes, INSERT_SQL, insertValues } from "./records.ts";
+import { SEQ_RESERVE_BLOCK, writeSeqCeiling } from "./seq-file.ts";
+import {
+  makeRoom,
+  pagesFor,
+  type RoomStatements,
+  roomStatements,
+  type SizeBudget,
+} from "./size-policy.ts";
+import { isFull, journalError } from "./sqlite-errors.ts";
+import type { JournalRecord, Render } from "./types.ts";
+
+/** One append() call waiting for its group commit. */
+export interface Batch {
+  events: readonly GatewayEvent[];
+  resolve(records: JournalRecord[]): void;
+  reject(err: unknown): void;
+}
+
+/** A batch rendered with the sequences it would get. */
+export interface PreparedBatch {
+  batch: Batch;
+  records: JournalRecord[];
+  rows: SQLInputValue[][];
+  bytes: number;
+}
+
+/** What a commit may change; updated only after COMMIT returned. */
+export interface CommitState {
+  highWater: bigint;
+  ceiling: bigint;
+  dropped: number;
+  pending: number;
+}
+
+export interface CommitContext {
+  db: DatabaseSync;
+  dir: string;
+  path: string;
+  epoch: string;
+  gatewayId: string;
+  budget: SizeBudget;
+  render: Render;
+  now: () => number;
+  state: CommitState;
+}
+
+export interface CommitResult {
+  dropped: number;
+  /** Sequences committed, including an overflow notice. */
+  inserted: number;
+}
+
+export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): PreparedBatch {
+  const records: JournalRecord[] = [];
+  const rows: SQLInputValue[][] = [];
+  let bytes = 0;
+  let sequence = first;
+  for (const event of batch.events) {
+    const id = cloudEventId(ctx.epoch, sequence);
+    const rendered = ctx.render(event, sequence, id);
+    rows.push(insertValues(sequence, id, event, rendered));
+    bytes += estimateRowBytes(id, event, rendered);
+    records.push({
+      sequence,
+      id,
+      type: event.type,
+      device: event.device,
+      subject: event.subject,
+      time: event.time,
+      topic: rendered.topic,
+      retain: rendered.retain,
+      payload: rendered.payload,
+    });
+    sequence++;
+  }
+  return { batch, records, rows, bytes };
+}
+
+export class Committer {
+  readonly #ctx: CommitContext;
+  readonly #insert: StatementSync;
+  readonly #setMeta: StatementSync;
+  readonly #mark: StatementSync;
+  readonly #oldestKept: StatementSync;
+  readonly #room: RoomStatements;
+
+  constructor(ctx: CommitContext) {
+    this.#ctx = ctx;
+    const db = ctx.db;
+    this.#insert = db.prepare(INSERT_SQL);
+    this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    this.#mark = db.prepare(
+      "UPDATE records SET published_at = ? WHERE sequence = ? AND published_at IS NULL",
+    );
+    this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records");
+    this.#oldestKept.setReadBigInts(true);
+    this.#room = roomStatements(db);
+  }
+
+  /**
+   * Commits marks and a group (possibly empty, to apply marks or enforce the budget). On
+   * SQLITE_FULL it retries once with more room; it throws a GatewayError after ROLLBACK.
+   */
+  commit(group: readonly PreparedBatch[], marks: ReadonlyMap<bigint, number>): CommitResult {
+    const { budget, state } = this.#ctx;
+    const bytes = group.reduce((sum, b) => sum + b.bytes, 0) + 2048; // + an overflow notice
+    const count = group.reduce((sum, b) => sum + b.rows.length, 0);
+    const reserveTo = state.highWater + BigInt(count) + 1n;
+    if (reserveTo > state.ceiling) {
+      try {
+        writeSeqCeiling(this.#ctx.dir, reserveTo + SEQ_RESERVE_BLOCK);
+      } catch (err) {
+        throw journalError("raising the sequence ceiling", this.#ctx.dir, err);
+      }
+      state.ceiling = reserveTo + SEQ_RESERVE_BLOCK;
+    }
+    let need = pagesFor(bytes, budget.pageSize);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.#transaction(group, marks, need);
+      } catch (err) {
+        if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
+        need = need * 2 + Math.ceil(budget.maxPages / 16);
+      }
+    }
+  }
+
+  #transaction(
+    group: readonly PreparedBatch[],
+    marks: ReadonlyMap<bigint, number>,
+    needPages: number,
+  ): CommitResult {
+    const { db, state, budget } = this.#ctx;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      let unmarked = 0;
+      for (const [sequence, at] of marks) {
+        unmarked += Number(this.#mark.run(at, sequence).changes);
+      }
+      const room = makeRoom(this.#room, needPages, budget, budget.deleteChunkRows);
+      if (!room.ok) {
+        throw new GatewayError(
+          "JOURNAL_FULL",
+          `journal ${this.#ctx.path} cannot hold ${group.length} batch(es) of about ${needPages} pages even when emptied (max_bytes ${budget.maxBytes})`,
+          { details: { path: this.#ctx.path, max_bytes: budget.maxBytes } },
+        );
+      }
+      let inserted = 0;
+      for (const prepared of group) {
+        for (const row of prepared.rows) this.#insert.run(...row);
+        inserted += prepared.rows.length;
+      }
+      if (room.dropped > 0) {
+        inserted += this.#insertOverflow(state.highWater + BigInt(inserted) + 1n, room.dropped);
+      }
+      const highWater = state.highWater + BigInt(inserted);
+      if (inserted > 0) this.#setMeta.run("high_water", highWater.toString());
+      if (room.dropped > 0) this.#setMeta.run("dropped", String(state.dropped + room.dropped));
+      db.exec("COMMIT");
+      state.highWater = highWater;
+      state.dropped += room.dropped;
+      state.pending += inserted - unmarked - room.dropped;
+      return { dropped: room.dropped, inserted };
+    } catch (err) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  #insertOverflow(sequence: bigint, dropped: number): number {
+    const oldest = (this.#oldestKept.get()?.m as bigint | null) ?? sequence;
+    const event: GatewayEvent = {
+      type: EVENT_TYPES.journalOverflow,
+      device: this.#ctx.gatewayId,
+      subject: "journal",
+      time: this.#ctx.now(),
+      data: { dropped, oldest_kept_sequence: formatSequence(oldest) },
+      topicClass: "status",
+      asset: {},
+    };
+    const id = cloudEventId(this.#ctx.epoch, sequence);
+    const rendered = this.#ctx.render(event, sequence, id);
+    this.#insert.run(...insertValues(sequence, id, event, rendered));
+    return 1;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Housekeeping that keeps the journal inside its bounds: WAL checkpoints (TRUNCATE, so the WAL
+ * file shrinks back to zero), retention, and giving freed pages back to the file system.
+ *
+ * Retention rule: a record is deleted when it has been published (published_at not NULL) and
+ * its EVENT time is older than now - retention. Event time, not publish time, because the
+ * time index serves it without a scan and because replay and queries are by event time; a
+ * record published late after a long outage may therefore leave early, never before it was
+ * published. Pending records are never deleted by retention, only by the size policy.
+ * Deletes run in chunks, each its own transaction at synchronous=NORMAL (losing a delete in a
+ * power cut only means it runs again), with a checkpoint between chunks when the WAL grew.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { Logger } from "../lib/logger.ts";
+import type { SizeBudget } from "./size-policy.ts";
+import { fileSize } from "./store.ts";
+
+export class Maintenance {
+  readonly #db: DatabaseSync;
+  readonly #walPath: string;
+  readonly #budget: SizeBudget;
+  readonly #log: Logger;
+  readonly #deleteOld: StatementSync;
+  readonly #freelist: StatementSync;
+  readonly #pageCount: StatementSync;
+
+  constructor(db: DatabaseSync, path: string, budget: SizeBudget, log: Logger) {
+    this.#db = db;
+    this.#walPath = `${path}-wal`;
+    this.#budget = budget;
+    this.#log = log;
+    this.#deleteOld = db.prepare(
+      `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records
+         WHERE time < ? AND published_at IS NOT NULL LIMIT ?)`,
+    );
+    this.#freelist = db.prepare("PRAGMA freelist_count");
+    this.#pageCount = db.prepare("PRAGMA page_count");
+  }
+
+  walBytes(): number {
+    return fileSize(this.#walPath);
+  }
+
+  /** Checkpoints and truncates the WAL when it is over `threshold` bytes (default: budget). */
+  checkpoint(threshold = this.#budget.walCheckpointBytes): void {
+    if (this.walBytes() <= threshold) return;
+    const result = this.#db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
+    if (Number(result?.busy ?? 0) !== 0) {
+      this.#log.warn({ wal: this.#walPath, result }, "journal checkpoint blocked by a reader");
+    }
+  }
+
+  /** Deletes published records with event time before `cutoff`; returns how many. */
+  retention(cutoff: number): number {
+    const chunk = this.#budget.deleteChunkRows;
+    let deleted = 0;
+    this.#relaxed(() => {
+      for (;;) {
+        this.#db.exec("BEGIN IMMEDIATE");
+        let changes: number;
+        try {
+          changes = Number(this.#deleteOld.run(cutoff, chunk).changes);
+          this.#db.exec("COMMIT");
+        } catch (err) {
+          if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+          throw err;
+        }
+        deleted += changes;
+        this.checkpoint();
+        if (changes < chunk) break;
+      }
+    });
+    if (deleted > 0) this.vacuum();
+    return deleted;
+  }
+
+  /**
+   * Gives free pages back to the file system (auto_vacuum=INCREMENTAL), a step at a time so
+   * the WAL stays in its budget. Keeps a little slack for the next group commits.
+   */
+  vacuum(keepFree = 64): void {
+    const step = Math.max(8, Math.floor(this.#budget.walCheckpointBytes / this.#budget.pageSize));
+    this.#relaxed(() => {
+      for (;;) {
+        const free = Number(this.#freelist.get()?.freelist_count ?? 0);
+        const pages = Number(this.#pageCount.get()?.page_count ?? 0);
+        const surplus = Math.max(free - keepFree, pages - this.#budget.maxPages);
+        if (surplus <= 0 || free === 0) break;
+        this.#db.exec(`PRAGMA incremental_vacuum(${Math.min(step, surplus, free)})`);
+        this.checkpoint();
+      }
+    });
+    this.checkpoint(0);
+  }
+
+  #relaxed(work: () => void): void {
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      work();
+    } finally {
+      this.#db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * The publisher: drains the journal to the broker, in sequence order, with QoS 1.
+ *
+ * Invariants:
+ * - A record is marked published only after its PUBACK. The journal is the only store: each
+ *   connection starts draining from the journal's oldest unpublished record, so after a loss
+ *   only records sent but not acknowledged are sent again (same id, consumers de-duplicate).
+ * - At most min(max_in_flight, the broker's Receive Maximum) records are unacknowledged.
+ * - A connection episode starts by appending status.online() to the journal; every connect
+ *   attempt of that episode carries status.will(online) as its retained last will. The online
+ *   record is published in sequence order like any other.
+ * - Connect failures (refused, unreachable, TLS not verified) are logged with their reason and
+ *   retried with full-jitter backoff between reconnect_min and reconnect_max; they never throw.
+ *   The backoff resets only after a connection made progress (a PUBACK, or caught up).
+ * - A publish the broker refuses (a v5 PUBACK reason code >= 0x80, e.g. not authorized) is not
+ *   marked: the connection is dropped and the record retried after backoff, so the stream
+ *   stalls visibly (error log, stats.lastError) rather than losing the event.
+ * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
+ *   is appended and published, then DISCONNECT so the broker discards the will. Records still
+ *   unpublished at that point stay in the journal, ahead of the offline record, for next time.
+ */
+import type { JournalRecord } from "../journal/types.ts";
+import { sleep, withTimeout } from "../lib/abort.ts";
+import { Backoff } from "../lib/backoff.ts";
+import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { type Connection, type Endpoint, openConnection, parseBrokerUrl } from "./connection.ts";
+import { topicMatches } from "./topic-filter.ts";
+import type { MessageHandler, PublisherOptions, PublisherStats, Subscription } from "./types.ts";
+import { Wakeup } from "./wakeup.ts";
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** "connect to … failed: Connection refused: Not authorized": the message and its causes. */
+function withCauses(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause)
+    parts.push(errorMessage(e));
+  return parts.join(": ");
+}
+
+export class Publisher {
+  /** Topic filters the gateway listens to; subscribed again on every new session. */
+  readonly subscriptions: Subscription[] = [];
+  private readonly options: PublisherOptions;
+  private readonly log: Logger;
+  private readonly endpoint: Endpoint;
+  private readonly backoff: Backoff;
+  private readonly stopper = new AbortController();
+  private readonly wakeup = new Wakeup();
+  /** Sequences sent on the current connection and not yet acknowledged. */
+  private readonly inFlight = new Set<bigint>();
+  private runner: Promise<void> | undefined;
+  private stopped: Promise<void> | undefined;
+  private stopping = false;
+  private conn: Connection | undefined;
+  private progress = false;
+  private highestSent = 0n;
+  private acked: bigint[] = [];
+  private published = 0;
+  private resent = 0;
+  private connects = 0;
+  private lastError: string | undefined;
+  private lastLoggedError: string | undefined;
+
+  constructor(options: PublisherOptions) {
+    if (options.mqtt.password !== undefined && options.mqtt.username === undefined)
+      throw new GatewayError("CONFIG_INVALID", "mqtt.password is set but mqtt.username is not", {
+        details: { path: "mqtt.username" },
+      });
+    this.options = options;
+    this.endpoint = parseBrokerUrl(options.mqtt.url);
+    this.log = options.log.child({ url: this.endpoint.display });
+    this.backoff = new Backoff({
+      baseMs: options.mqtt.reconnect_min,
+      maxMs: Math.max(options.mqtt.reconnect_min, options.mqtt.reconnect_max),
+      ...(options.random ? { random: options.random } : {}),
+    });
+  }
+
+  /** Starts connecting and draining in the background. */
+  start(): void {
+    if (this.runner) return;
+    this.runner = this.run().catch((err: unknown) => {
+      this.log.error({ err }, "MQTT publisher ended unexpectedly");
+    });
+  }
+
+  get connected(): boolean {
+    return this.conn?.open === true;
+  }
+
+  stats(): PublisherStats {
+    return {
+      inFlight: this.inFlight.size,
+      published: this.published,
+      resent: this.resent,
+      reconnects: Math.max(0, this.connects - 1),
+      connected: this.connected,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  /** Listens to a topic filter from now on, on this and every later session. */
+  subscribe(filter: string, onMessage: MessageHandler): void {
+    this.subscriptions.push({ filter, onMessage });
+    const conn = this.conn;
+    if (conn?.open) void this.subscribeOn(conn, [filter]);
+  }
+
+  /** Stops cleanly within about timeoutMs (see the header). Idempotent; never throws. */
+  stop(timeoutMs = 5000): Promise<void> {
+    if (!this.runner) return Promise.resolve();
+    this.stopped ??= this.shutdown(timeoutMs);
+    return this.stopped;
+  }
+
+  private async run(): Promise<void> {
+    const { journal, status } = this.options;
+    const signal = this.stopper.signal;
+    while (!this.stopping) {
+      let online: JournalRecord | undefined;
+      try {
+        [online] = await journal.append([status.online()]);
+      } catch (err) {
+        this.noteError(err, "cannot append the online status to the journal");
+      }
+      if (!online) {
+        await this.pause(signal);
+        continue;
+      }
+      const conn = await this.connect(status.will(online), signal);
+      if (!conn) return;
+      if (this.stopping) {
+        // stop() came while the connection was being opened: it did not see it.
+        await conn.end(1000);
+        return;
+      }
+      this.conn = conn;
+      this.connects += 1;
+      this.progress = false;
+      void conn.closed.then(() => this.wakeup.notify());
+      const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+      this.log.info(
+        { clientId: this.options.clientId, window, receiveMaximum: conn.receiveMaximum },
+        "MQTT connected",
+      );
+      if (this.subscriptions.length > 0)
+        void this.subscribeOn(
+          conn,
+          this.subscriptions.map((s) => s.filter),
+        );
+      try {
+        await this.drain(conn, window);
+      } catch (err) {
+        // The journal failed to read: drop this connection, retry after backoff.
+        this.noteError(err, "cannot read unpublished records from the journal");
+        conn.destroy(err instanceof Error ? err : new Error(String(err)));
+      }
+      if (this.stopping) return; // stop() finishes with this connection
+      const why = await conn.closed;
+      this.conn = undefined;
+      this.inFlight.clear();
+      this.noteError(why, "MQTT connection lost");
+      if (this.progress) this.backoff.reset();
+      await this.pause(signal);
+    }
+  }
+
+  /** Connect attempts of one episode, until one succeeds or stop() aborts. */
+  private async connect(
+    will: { topic: string; payload: string; retain: boolean },
+    signal: AbortSignal,
+  ): Promise<Connection | undefined> {
+    const { mqtt, clientId } = this.options;
+    while (!signal.aborted) {
+      try {
+        return await openConnection(
+          {
+            endpoint: this.endpoint,
+            clientId,
+            ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
+            ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+            ...(mqtt.ca !== undefined ? { ca: mqtt.ca } : {}),
+            ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
+            ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
+            keepaliveMs: mqtt.keepalive,
+            connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+            will: { topic: will.topic, payload: will.payload, retain: will.retain },
+            onMessage: (topic, payload) => this.dispatch(topic, payload),
+          },
+          signal,
+        );
+      } catch (err) {
+        if (isGatewayError(err, "ABORTED")) return undefined;
+        this.noteError(err, "MQTT connect failed");
+        await this.pause(signal);
+      }
+    }
+    return undefined;
+  }
+
+  /** Sends unpublished records in order while the connection lasts and stop() was not called. */
+  private async drain(conn: Connection, window: number): Promise<void> {
+    const { journal } = this.options;
+    // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
+    const refillAt = Math.max(1, Math.floor(window / 4));
+    let cursor = 0n;
+    while (conn.open && !this.stopping) {
+      const room = window - this.inFlight.size;
+      if (room < refillAt && this.inFlight.size > 0) {
+        await this.wakeup.wait(); // a PUBACK, the close or stop()
+        continue;
+      }
+      const records = journal.unpublished(cursor, room);
+      for (const record of records) {
+        this.send(conn, record);
+        cursor = record.sequence;
+      }
+      if (records.length > 0) continue;
+      if (this.inFlight.size === 0) this.progress = true; // caught up
+      await this.waitForAppend(cursor);
+    }
+  }
+
+  /** Waits for a new record, a PUBACK, the close or stop(), whichever comes first. */
+  private async waitForAppend(after: bigint): Promise<void> {
+    const waiting = new AbortController();
+    const appended = this.options.journal
+      .waitForAppend(after, waiting.signal)
+      .catch(() => undefined);
+    await Promise.race([appended, this.wakeup.wait()]);
+    waiting.abort();
+  }
+
+  private send(conn: Connection, record: JournalRecord): void {
+    const { sequence, topic } = record;
+    this.inFlight.add(sequence);
+    if (sequence <= this.highestSent) this.resent += 1;
+    else this.highestSent = sequence;
+    conn.publish(topic, record.payload, record.retain).then(
+      () => {
+        this.inFlight.delete(sequence);
+        this.ack(sequence);
+      },
+      (err: unknown) => {
+        this.inFlight.delete(sequence);
+        if (!isGatewayError(err, "MQTT_PUBLISH")) return; // the connection closed: resent later
+        this.lastError = withCauses(err);
+        this.log.error({ err, sequence, topic }, "MQTT broker refused a publish; reconnecting");
+        conn.destroy(err as GatewayError);
+      },
+    );
+  }
+
+  private ack(sequence: bigint): void {
+    this.published += 1;
+    this.progress = true;
+    this.acked.push(sequence);
+    if (this.acked.length === 1) queueMicrotask(() => this.flushAcks());
+    this.wakeup.notify();
+  }
+
+  /** One markPublished per burst of PUBACKs. */
+  private flushAcks(): void {
+    if (this.acked.length === 0) return;
+    const batch = this.acked;
+    this.acked = [];
+    try {
+      this.options.journal.markPublished(batch);
+    } catch (err) {
+      this.noteError(err, "cannot mark records published in the journal");
+    }
+  }
+
+  private async subscribeOn(conn: Connection, filters: readonly string[]): Promise<void> {
+    for (const filter of filters) {
+      try {
+        await conn.subscribe(filter);
+        this.log.debug({ filter }, "MQTT subscribed");
+      } catch (err) {
+        if (!conn.open) return;
+        this.noteError(err, "MQTT subscribe failed");
+      }
+    }
+  }
+
+  private dispatch(topic: string, payload: Buffer): void {
+    for (const s of this.subscriptions) {
+      if (!topicMatches(s.filter, topic)) continue;
+      try {
+        s.onMessage(topic, payload);
+      } catch (err) {
+        this.log.error({ err, topic, filter: s.filter }, "MQTT message handler threw");
+      }
+    }
+  }
+
+  /** Logs a failure at warn when its message changed since the last one, else at debug. */
+  private noteError(err: unknown, msg: string): void {
+    const message = withCauses(err ?? msg);
+    this.lastError = message;
+    const level = message === this.lastLoggedError ? "debug" : "warn";
+    this.lastLoggedError = message;
+    this.log[level]({ err, attempt: this.backoff.attempts }, msg);
+  }
+
+  private async pause(signal: AbortSignal): Promise<void> {
+    const delayMs = this.backoff.next();
+    this.log.debug({ delayMs }, "MQTT reconnect delay");
+    await sleep(delayMs, signal).catch(() => undefined);
+  }
+
+  private async shutdown(timeoutMs: number): Promise<void> {
+    const { journal, status } = this.options;
+    const deadline = Date.now() + timeoutMs;
+    const remaining = () => Math.max(0, deadline - Date.now());
+    this.stopping = true;
+    this.wakeup.notify();
+    const conn = this.conn;
+    while (conn?.open && this.inFlight.size > 0 && remaining() > 0) {
+      await withTimeout(this.wakeup.wait(), remaining(), () => new Error("timeout")).catch(
+        () => undefined,
+      );
+    }
+    if (this.inFlight.size > 0)
+      this.log.warn({ inFlight: this.inFlight.size }, "MQTT stop: unacknowledged records kept");
+    let offline: JournalRecord | undefined;
+    try {
+      [offline] = await journal.append([status.offline()]);
+    } catch (err) {
+      this.log.error({ err }, "cannot append the offline status to the journal");
+    }
+    if (conn?.open && offline) {
+      const timeout = () =>
+        new GatewayError("MQTT_PUBLISH", `offline status not acknowledged within ${timeoutMs}ms`);
+      try {
+        await withTimeout(
+          conn.publish(offline.topic, offline.payload, offline.retain),
+          Math.max(100, remaining()),
+          timeout,
+        );
+        this.ack(offline.sequence);
+      } catch (err) {
+        this.log.warn({ err }, "MQTT stop: offline status not published");
+      }
+    }
+    if (conn) await conn.end(Math.max(100, remaining()));
+    this.stopper.abort();
+    await this.runner;
+    this.flushAcks();
+    this.conn = undefined;
+    this.inFlight.clear();
+    this.log.info({ published: this.published }, "MQTT publisher stopped");
+  }
+}

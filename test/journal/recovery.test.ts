@@ -1,0 +1,142 @@
+/**
+ * Recovery and failure: damaged files are moved aside and a new journal continues the
+ * sequence; a garbage row is skipped and counted; a refused write rejects with a GatewayError
+ * and keeps nothing; kill -9 loses no committed event.
+ */
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openJournal } from "../../src/journal/index.ts";
+import { isGatewayError } from "../../src/lib/errors.ts";
+import { captureLogger, event, events, options, tempDir } from "./helpers.ts";
+
+let tmp: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(() => tmp.remove());
+
+const file = () => join(tmp.dir, "journal.sqlite");
+const movedAside = () => readdirSync(tmp.dir).filter((f) => f.startsWith("journal.sqlite.corrupt-"));
+
+async function seed(n: number): Promise<string> {
+  const journal = await openJournal(options(tmp.dir));
+  await journal.append(events(n));
+  await journal.close();
+  return journal.epoch;
+}
+
+describe("damaged journal files", () => {
+  it("moves a file that is not a database aside and continues the sequence", async () => {
+    const oldEpoch = await seed(5);
+    writeFileSync(file(), "this is not a journal\n".repeat(500));
+    const capture = captureLogger();
+    const journal = await openJournal(options(tmp.dir, { log: capture.log }));
+    expect(movedAside()).toHaveLength(1);
+    expect(readFileSync(join(tmp.dir, movedAside()[0]!), "utf8")).toContain("not a journal");
+    expect(capture.messages("journal damaged: moved aside, starting anew")).toHaveLength(1);
+    expect(journal.epoch).not.toBe(oldEpoch);
+    const [rec] = await journal.append([event()]);
+    expect(rec!.sequence).toBeGreaterThan(5n);
+    await journal.close();
+  });
+
+  it("moves another application's database aside", async () => {
+    const other = new DatabaseSync(file());
+    other.exec("CREATE TABLE customers (name TEXT); INSERT INTO customers VALUES ('acme')");
+    other.close();
+    const journal = await openJournal(options(tmp.dir));
+    expect(movedAside()).toHaveLength(1);
+    expect((await journal.append([event()]))[0]!.sequence).toBe(1n);
+    await journal.close();
+  });
+
+  it("moves a journal with damaged pages aside", async () => {
+    await seed(2000);
+    const bytes = readFileSync(file());
+    bytes.fill(0xa5, 4096 * 3, 4096 * 6); // pages 4-6: b-tree pages of records and indexes
+    writeFileSync(file(), bytes);
+    const journal = await openJournal(options(tmp.dir));
+    expect(movedAside()).toHaveLength(1);
+    expect((await journal.append([event()]))[0]!.sequence).toBeGreaterThan(2000n);
+    await journal.close();
+  });
+
+  it("skips a row whose payload is damaged, counts it once and reports it", async () => {
+    await seed(3);
+    const db = new DatabaseSync(file());
+    db.exec("UPDATE records SET payload = '{\"specversion\":\"1.0\",garbage' WHERE sequence = 2");
+    db.close();
+    const capture = captureLogger();
+    const journal = await openJournal(options(tmp.dir, { log: capture.log }));
+    expect(journal.unpublished(0n, 10).map((r) => r.sequence)).toEqual([1n, 3n]);
+    expect(journal.unpublished(0n, 10).map((r) => r.sequence)).toEqual([1n, 3n]);
+    expect(journal.stats().corruptSkipped).toBe(1);
+    const reports = capture.messages("journal record corrupt: skipped");
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.sequence).toBe("2");
+    await journal.close();
+  });
+});
+
+describe("refused writes", () => {
+  it("rejects openJournal with JOURNAL_IO when the folder cannot be made", async () => {
+    writeFileSync(join(tmp.dir, "not-a-dir"), "");
+    for (const dir of [join(tmp.dir, "not-a-dir", "journal"), "/proc/self/plc2mqtt-journal"]) {
+      const err = await openJournal(options(dir)).catch((e: unknown) => e);
+      expect(isGatewayError(err, "JOURNAL_IO")).toBe(true);
+      expect((err as Error).message).toContain(dir);
+    }
+  });
+
+  it("rejects an append the disk refuses with JOURNAL_IO, keeps nothing, and recovers", async () => {
+    const journal = await openJournal(options(tmp.dir));
+    await journal.append(events(2));
+    const other = new DatabaseSync(file(), { timeout: 0 });
+    other.exec("BEGIN IMMEDIATE"); // another process holds the write lock
+    const err = await journal.append(events(3)).catch((e: unknown) => e);
+    expect(isGatewayError(err, "JOURNAL_IO")).toBe(true);
+    expect((err as Error).message).toMatch(/locked/);
+    other.exec("ROLLBACK");
+    other.close();
+    const [next] = await journal.append([event()]);
+    expect(next!.sequence).toBe(3n);
+    expect(journal.unpublished(0n, 10).map((r) => r.sequence)).toEqual([1n, 2n, 3n]);
+    await journal.close();
+  });
+});
+
+describe("crash durability", () => {
+  it("keeps every event whose append resolved when the process is killed with SIGKILL", async () => {
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, "fixtures", "crash-writer.ts"), tmp.dir],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    const printed: bigint[] = [];
+    let buffered = "";
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      child.once("exit", () => reject(new Error("crash writer exited early")));
+      child.stdout!.on("data", (chunk: Buffer) => {
+        buffered += chunk.toString("utf8");
+        const lines = buffered.split("\n");
+        buffered = lines.pop()!;
+        for (const line of lines) if (/^\d+$/.test(line)) printed.push(BigInt(line));
+        if (printed.length >= 2000) {
+          child.kill("SIGKILL");
+          resolve();
+        }
+      });
+    });
+    await exited;
+    const journal = await openJournal(options(tmp.dir));
+    const stored = new Set(journal.unpublished(0n, 1_000_000).map((r) => r.sequence));
+    expect(printed.filter((s) => !stored.has(s))).toEqual([]);
+    const [next] = await journal.append([event()]);
+    expect(next!.sequence).toBeGreaterThan(printed.at(-1)!);
+    await journal.close();
+  });
+});
