@@ -65,8 +65,10 @@ export interface OpcuaSimulator {
   /**
    * While on, the address space is frozen: set(), setStatus() and the schedule update the
    * simulator's values (get() sees them) but not the OPC UA nodes, so neither Read nor any
-   * subscription sees a change; sessions, keep-alives and publish responses continue. Off
-   * pushes the current values (with fresh source timestamps where they changed).
+   * subscription sees a change; sessions, keep-alives and publish responses go on as usual
+   * (a PLC whose values stopped updating, not a dead server). Off pushes every value that
+   * changed meanwhile, once, with the source timestamp of its last change. (A restart() while
+   * frozen builds the new address space from the current values.)
    */
   stallNotifications(on: boolean): void;
   /** Idempotent: closes the server, its sockets, timers and certificate stores. */

@@ -53,6 +53,8 @@ export interface ConnectOptions {
   key?: string;
   keepaliveMs: number;
   connectTimeoutMs: number;
+  /** 5 (default); 4 (3.1.1) for brokers that refuse MQTT 5, such as aedes. */
+  protocolVersion?: 4 | 5;
   will: { topic: string; payload: string; retain: boolean };
   onMessage: (topic: string, payload: Buffer) => void;
 }
@@ -115,9 +117,9 @@ export async function openConnection(
   if (signal.aborted) throw abortError(signal);
   const { endpoint } = opts;
   const options: IClientOptions = {
-    protocolVersion: 5,
+    protocolVersion: opts.protocolVersion ?? 5,
     clean: true,
-    properties: { sessionExpiryInterval: 0 },
+    ...(opts.protocolVersion === 4 ? {} : { properties: { sessionExpiryInterval: 0 } }),
     clientId: opts.clientId,
     keepalive: Math.max(1, Math.round(opts.keepaliveMs / 1000)),
     connectTimeout: opts.connectTimeoutMs,
@@ -155,7 +157,15 @@ export async function openConnection(
     const onAbort = () => fail(abortError(signal));
     const onConnect = (connack: { properties?: { receiveMaximum?: number } }) => {
       cleanup();
-      resolve(new Connection(client, endpoint, connack.properties?.receiveMaximum, opts.onMessage));
+      resolve(
+        new Connection(
+          client,
+          endpoint,
+          connack.properties?.receiveMaximum,
+          opts.onMessage,
+          opts.protocolVersion ?? 5,
+        ),
+      );
     };
     const cleanup = () => {
       client.removeListener("close", onClose);
@@ -171,6 +181,8 @@ export async function openConnection(
 
 export class Connection {
   readonly endpoint: Endpoint;
+  /** 5, or 4 (MQTT 3.1.1) with a broker that refused 5. */
+  readonly protocolVersion: 4 | 5;
   /** The broker's Receive Maximum (65535 when it announced none). */
   readonly receiveMaximum: number;
   /** Resolves once the socket closed: with the reason, or undefined after end(). */
@@ -186,9 +198,11 @@ export class Connection {
     endpoint: Endpoint,
     receiveMaximum: number | undefined,
     onMessage: (topic: string, payload: Buffer) => void,
+    protocolVersion: 4 | 5,
   ) {
     this.client = client;
     this.endpoint = endpoint;
+    this.protocolVersion = protocolVersion;
     this.receiveMaximum = receiveMaximum ?? 65_535;
     client.on("error", (err) => {
       this.reason ??= err;
@@ -252,15 +266,23 @@ export class Connection {
   }
 
   /**
-   * Ends cleanly: DISCONNECT, so the broker discards the will. Publishes still waiting for their
+   * Ends cleanly: DISCONNECT, so the broker discards the will (or, with sendWill, publishes
+   * it). Publishes still waiting for their
    * PUBACK are abandoned (they stay unpublished in the journal). Forced after timeoutMs.
    */
-  async end(timeoutMs: number): Promise<void> {
+  async end(timeoutMs: number, options: { sendWill?: boolean } = {}): Promise<void> {
     if (!this.isOpen) return;
     this.ending = true;
     for (const id of Object.keys(this.client.outgoing))
       this.client.removeOutgoingMessage(Number(id));
-    this.client.end(false);
+    if (options.sendWill && this.protocolVersion === 4) {
+      // MQTT 3.1.1 has no way to ask for the will: a connection lost without DISCONNECT does it.
+      this.client.stream.destroy();
+      return;
+    }
+    // MQTT 5 reason code 0x04, "disconnect with will message": the broker publishes the will.
+    if (options.sendWill) this.client.end(false, { reasonCode: 0x04 });
+    else this.client.end(false);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {

@@ -3,6 +3,9 @@ export { Publisher } from "./publisher.ts";
 export type {
   MessageHandler,
   MqttConfig,
+  OutboundMessage,
+  OutboundRecord,
+  PublisherJournal,
   PublisherOptions,
   PublisherStats,
   PublisherStatus,

@@ -17,16 +17,23 @@
  *   stalls visibly (error log, stats.lastError) rather than losing the event.
  * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
  *   is appended and published, then DISCONNECT so the broker discards the will. Records still
- *   unpublished at that point stay in the journal, ahead of the offline record, for next time.
+ *   unpublished at that point stay in the journal, ahead of the offline record, for next time;
+ *   then the offline record is not sent out of order: the connection ends with "disconnect
+ *   with will message" and the broker publishes the will instead.
  */
-import type { JournalRecord } from "../journal/types.ts";
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type Connection, type Endpoint, openConnection, parseBrokerUrl } from "./connection.ts";
 import { topicMatches } from "./topic-filter.ts";
-import type { MessageHandler, PublisherOptions, PublisherStats, Subscription } from "./types.ts";
+import type {
+  MessageHandler,
+  OutboundRecord,
+  PublisherOptions,
+  PublisherStats,
+  Subscription,
+} from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -61,6 +68,7 @@ export class Publisher {
   private resent = 0;
   private connects = 0;
   private lastError: string | undefined;
+  private protocolVersion: 4 | 5 = 5;
   private lastLoggedError: string | undefined;
 
   constructor(options: PublisherOptions) {
@@ -119,7 +127,7 @@ export class Publisher {
     const { journal, status } = this.options;
     const signal = this.stopper.signal;
     while (!this.stopping) {
-      let online: JournalRecord | undefined;
+      let online: OutboundRecord | undefined;
       try {
         [online] = await journal.append([status.online()]);
       } catch (err) {
@@ -185,6 +193,7 @@ export class Publisher {
             ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
             ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
             keepaliveMs: mqtt.keepalive,
+            protocolVersion: this.protocolVersion,
             connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
             will: { topic: will.topic, payload: will.payload, retain: will.retain },
             onMessage: (topic, payload) => this.dispatch(topic, payload),
@@ -193,6 +202,13 @@ export class Publisher {
         );
       } catch (err) {
         if (isGatewayError(err, "ABORTED")) return undefined;
+        if (this.protocolVersion === 5 && /unacceptable protocol version/i.test(withCauses(err))) {
+          // Brokers without MQTT 5 (aedes, old mosquitto): fall back to 3.1.1, where a publish
+          // the broker's ACL drops is still acknowledged, so it cannot be noticed here.
+          this.protocolVersion = 4;
+          this.log.warn({}, "the broker refuses MQTT 5; using MQTT 3.1.1");
+          continue;
+        }
         this.noteError(err, "MQTT connect failed");
         await this.pause(signal);
       }
@@ -233,7 +249,7 @@ export class Publisher {
     waiting.abort();
   }
 
-  private send(conn: Connection, record: JournalRecord): void {
+  private send(conn: Connection, record: OutboundRecord): void {
     const { sequence, topic } = record;
     this.inFlight.add(sequence);
     if (sequence <= this.highestSent) this.resent += 1;
@@ -325,13 +341,19 @@ export class Publisher {
     }
     if (this.inFlight.size > 0)
       this.log.warn({ inFlight: this.inFlight.size }, "MQTT stop: unacknowledged records kept");
-    let offline: JournalRecord | undefined;
+    let offline: OutboundRecord | undefined;
     try {
       [offline] = await journal.append([status.offline()]);
     } catch (err) {
       this.log.error({ err }, "cannot append the offline status to the journal");
     }
-    if (conn?.open && offline) {
+    // The offline record must not overtake older records still waiting in the journal: then
+    // it stays there, in order, for the next start, and the broker publishes the will now.
+    const backlog = offline !== undefined && journal.unpublished(0n, 1)[0]?.sequence !== offline.sequence;
+    if (conn?.open && backlog) {
+      this.log.warn({}, "MQTT stop: records still unpublished; the broker publishes the last will");
+      await conn.end(Math.max(100, remaining()), { sendWill: true });
+    } else if (conn?.open && offline) {
       const timeout = () =>
         new GatewayError("MQTT_PUBLISH", `offline status not acknowledged within ${timeoutMs}ms`);
       try {

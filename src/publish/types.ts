@@ -1,28 +1,53 @@
 /**
  * What the publisher needs from the rest of the gateway, and what it reports. The app wires a
  * journal, the resolved MQTT config and the gateway status events in; nothing here exposes the
- * MQTT library's types.
+ * MQTT library's types. publish/ does not import journal/ (parts meet in app/): the journal
+ * appears here as the structural subset the publisher uses, which journal/'s Journal satisfies.
  */
 import type { z } from "zod";
 import type { mqttSchema } from "../config/schema/gateway.ts";
 import type { GatewayEvent } from "../events/types.ts";
-import type { Journal, JournalRecord, RenderedEvent } from "../journal/types.ts";
 import type { Logger } from "../lib/logger.ts";
 
 /** The `mqtt:` section after defaults, with `${env:}`/`${file:}` references resolved. */
 export type MqttConfig = z.output<typeof mqttSchema>;
 
+/** How a record goes on the wire (journal/'s RenderedEvent). */
+export interface OutboundMessage {
+  topic: string;
+  retain: boolean;
+  /** The CloudEvents JSON document, exactly as it is published. */
+  payload: string;
+}
+
+/** A journal record as the publisher sees it (a subset of journal/'s JournalRecord). */
+export interface OutboundRecord extends OutboundMessage {
+  sequence: bigint;
+  id: string;
+}
+
+/** The part of the journal contract (src/journal/types.ts) the publisher drains. */
+export interface PublisherJournal {
+  append(events: readonly GatewayEvent[]): Promise<OutboundRecord[]>;
+  /** Unpublished records with sequence > after, in sequence order, at most max. */
+  unpublished(after: bigint, max: number): OutboundRecord[];
+  /** Marks records published (their PUBACK arrived). */
+  markPublished(sequences: readonly bigint[]): void;
+  /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
+  waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
+}
+
 export interface PublisherStatus {
   /** Appended to the journal when a connection episode starts (before the first connect attempt). */
   online(): GatewayEvent;
   /** The last will for the session announced by that online record. */
-  will(online: JournalRecord): RenderedEvent;
+  will(online: OutboundRecord): OutboundMessage;
   /** Appended and published at a clean stop, replacing the will. */
   offline(): GatewayEvent;
 }
 
 export interface PublisherOptions {
-  journal: Pick<Journal, "unpublished" | "markPublished" | "waitForAppend" | "append">;
+  journal: PublisherJournal;
   /** References already resolved by the config loader. */
   mqtt: MqttConfig & { password?: string };
   clientId: string;

@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
+import { openJournal } from "../../src/journal/index.ts";
+import { silentLogger } from "../../src/lib/logger.ts";
 import { spawnCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
 
@@ -172,5 +174,26 @@ export async function waitUntil(check: () => boolean, timeoutMs: number, what: s
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Every sequence number the journal in `dataDir` holds (run after the gateway stopped). */
+export async function journalRecords(dataDir: string): Promise<bigint[]> {
+  const journal = await openJournal({
+    dir: dataDir,
+    gatewayId: "e2e-gw",
+    maxBytes: 2 ** 40,
+    retentionMs: 365 * 86_400_000,
+    commitIntervalMs: 10,
+    commitMaxEvents: 1000,
+    render: () => {
+      throw new Error("read only: nothing is appended");
+    },
+    log: silentLogger(),
+  });
+  try {
+    return journal.query({ limit: 10_000_000 }).map((r) => r.sequence);
+  } finally {
+    await journal.close();
   }
 }

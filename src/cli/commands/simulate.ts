@@ -173,7 +173,8 @@ async function runOpcua(flags: OpcuaFlags): Promise<void> {
   } catch (err) {
     signals.dispose();
     if (isGatewayError(err)) throw err;
-    throw usage(`cannot start the OPC UA simulator: ${(err as Error).message}`);
+    const message = (err as Error).message.replace(/^OPC UA simulator: /, "");
+    throw usage(`cannot start the OPC UA simulator: ${message}`);
   }
   process.stdout.write(`${describeOpcua(simulator, options, flags.tick)}\n`);
   process.stdout.write(
