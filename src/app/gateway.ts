@@ -7,7 +7,7 @@
  * values are flushed, queued events are committed, the publisher finishes what is in flight and
  * replaces its last will with a clean offline status, the journal commits and closes.
  */
-import type { GatewayConfig } from "../config/schema/root.ts";
+import type { DeviceConfig, GatewayConfig } from "../config/schema/root.ts";
 import { createDriver } from "../drivers/registry.ts";
 import type { TagSample } from "../drivers/types.ts";
 import { createEngine, type Engine, engineDeviceFromConfig } from "../engine/index.ts";
@@ -19,6 +19,7 @@ import type { Logger } from "../lib/logger.ts";
 import { Publisher } from "../publish/index.ts";
 import { type DeviceStatus, DriverRunner } from "./driver-runner.ts";
 import { EventSink } from "./event-sink.ts";
+import { diffConfigs, type ReloadReport } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
 
@@ -35,7 +36,11 @@ export class Gateway {
   private readonly log: Logger;
   private readonly engine: Engine;
   private readonly sink: EventSink;
-  private readonly runners: DriverRunner[] = [];
+  private readonly runners = new Map<string, DriverRunner>();
+  private config: GatewayConfig;
+  private reloading: Promise<unknown> = Promise.resolve();
+  private lastPublished = 0;
+  private lastProgress = 0;
   private readonly now: () => number;
   private tickTimer: NodeJS.Timeout | undefined;
   private stopping: Promise<void> | undefined;
@@ -43,6 +48,7 @@ export class Gateway {
   private constructor(options: GatewayOptions, journal: Journal, engine: Engine) {
     const { config, log } = options;
     this.log = log;
+    this.config = config;
     this.now = options.now ?? Date.now;
     this.journal = journal;
     this.engine = engine;
@@ -85,23 +91,69 @@ export class Gateway {
     });
     const gateway = new Gateway(options, journal, engine);
     gateway.publisher?.start();
-    for (const [i, device] of config.devices.entries()) {
-      const asset = engineDevices[i]!.asset;
-      const runner = new DriverRunner({
-        driver: createDriver(device),
-        log: log.child({ part: "driver", device: device.id }),
-        onSamples: (samples) => gateway.onSamples(samples),
-        onStatus: (status) => gateway.onStatus(device.id, asset, status),
-        reconnect: { minMs: device.reconnect_min, maxMs: device.reconnect_max },
-      });
-      gateway.runners.push(runner);
-      runner.start();
-    }
+    for (const device of config.devices) gateway.startDevice(device);
     // starts the staleness clock of devices that never deliver a sample
     gateway.emit(engine.tick(gateway.now()));
     gateway.scheduleTick();
     log.info({ devices: config.devices.length, epoch: journal.epoch }, "gateway started");
     return gateway;
+  }
+
+  private startDevice(device: DeviceConfig): void {
+    const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
+    const runner = new DriverRunner({
+      driver: createDriver(device),
+      log: this.log.child({ part: "driver", device: device.id }),
+      onSamples: (samples) => this.onSamples(samples),
+      onStatus: (status) => this.onStatus(device.id, asset, status),
+      reconnect: { minMs: device.reconnect_min, maxMs: device.reconnect_max },
+    });
+    this.runners.set(device.id, runner);
+    runner.start();
+  }
+
+  /**
+   * Live reload: applies only the difference in devices. Unchanged devices keep their
+   * connections and engine state; removed ones stop; added ones start; a changed one restarts.
+   * The journal and the MQTT session stay: changes outside `devices` need a restart and are
+   * reported as such. Reloads run one at a time.
+   */
+  reload(next: GatewayConfig): Promise<ReloadReport> {
+    const run = this.reloading.then(() => this.applyReload(next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyReload(next: GatewayConfig): Promise<ReloadReport> {
+    const report = diffConfigs(this.config, next);
+    const restart = [...report.removed, ...report.changed];
+    await Promise.all(restart.map((id) => this.runners.get(id)?.stop()));
+    for (const id of restart) this.runners.delete(id);
+    const starting = next.devices.filter((d) => report.added.includes(d.id) || report.changed.includes(d.id));
+    this.engine.setDevices(
+      starting.map((d) => engineDeviceFromConfig(d, this.config.gateway.site)),
+      new Set(report.unchanged),
+    );
+    this.config = { ...this.config, devices: next.devices };
+    for (const device of starting) this.startDevice(device);
+    this.log.info({ audit: "config reload", ...report }, "config reloaded");
+    return report;
+  }
+
+  /**
+   * For the watchdog: false when the publisher is connected, has records waiting, and has
+   * had no PUBACK for `stuckMs` (a publisher making no progress). A blocked event loop needs no
+   * check: it cannot run this at all.
+   */
+  alive(stuckMs: number): boolean {
+    const stats = this.publisher?.stats();
+    const now = this.now();
+    if (!stats?.connected || this.journal.stats().pending === 0 || stats.published !== this.lastPublished) {
+      this.lastPublished = stats?.published ?? 0;
+      this.lastProgress = now;
+      return true;
+    }
+    return now - this.lastProgress < stuckMs;
   }
 
   /** Events waiting to be journaled (for health and tests). */
@@ -153,8 +205,9 @@ export class Gateway {
       }
     };
     if (this.tickTimer) clearTimeout(this.tickTimer);
+    await this.reloading;
     await step("drivers", async () => {
-      await Promise.all(this.runners.map((r) => r.stop()));
+      await Promise.all([...this.runners.values()].map((r) => r.stop()));
     });
     this.emit(this.engine.flush(this.now()));
     await step("journal appends", () => this.sink.stop(left()));

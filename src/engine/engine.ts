@@ -55,6 +55,12 @@ export interface Engine {
   nextDue(): number | undefined;
   /** At shutdown: releases changes held back by min_interval now, so none is lost. */
   flush(now: number): GatewayEvent[];
+  /**
+   * Live reload: a device given here starts afresh (added or changed: its tags are seen anew,
+   * with initial events); devices not in `keep` nor given are forgotten; the devices in `keep`
+   * keep all their state.
+   */
+  setDevices(devices: readonly EngineDevice[], keep: ReadonlySet<string>): void;
   stats(): EngineStats;
 }
 
@@ -228,6 +234,11 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
         events.push(...finish(rt, drafts, undefined));
       }
       return events;
+    },
+
+    setDevices(devices, keep) {
+      for (const id of [...runtimes.keys()]) if (!keep.has(id)) runtimes.delete(id);
+      for (const device of devices) runtimes.set(device.id, deviceRuntime(device));
     },
 
     stats() {

@@ -22,7 +22,7 @@ describe("plc2mqtt run, end to end", () => {
 
   it("publishes telemetry, state changes and status in order, gap-free, valid against the schema", async () => {
     const files = writeGatewayConfig(plant.sim.port, broker.url);
-    const sub = await startSubscriber(broker.url, "e2e/#");
+    const sub = await startSubscriber(broker.url, `${files.base}/#`);
     const gateway = startGateway(files.config);
     try {
       await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
@@ -50,11 +50,11 @@ describe("plc2mqtt run, end to end", () => {
       expect(types).toContain(t);
     }
     const telemetry = stream.find((m) => m.event.type === "plc2mqtt.telemetry" && m.event.subject === "counter")!;
-    expect(telemetry.topic).toBe("e2e/testsite/assembly/line-2/plc/telemetry/counter");
+    expect(telemetry.topic).toBe(`${files.base}/testsite/assembly/line-2/plc/telemetry/counter`);
     expect(telemetry.retain).toBe(false);
     expect(telemetry.event).toMatchObject({ specversion: "1.0", source: "plc2mqtt://e2e-gw/plc", site: "testsite", area: "assembly", line: "line-2" });
     const state = stream.find((m) => m.event.type === "plc2mqtt.state.changed" && m.event.data.previous_state !== null)!;
-    expect(state.topic).toBe("e2e/testsite/assembly/line-2/plc/state/mode");
+    expect(state.topic).toBe(`${files.base}/testsite/assembly/line-2/plc/state/mode`);
     expect(["idle", "run", "clean"]).toContain(state.event.data.state);
     // the counter's values arrive in order: per tag, order is never broken
     const counts = stream.filter((m) => m.event.subject === "counter").map((m) => m.event.data.value as number);

@@ -56,6 +56,8 @@ export async function startPlant(): Promise<Plant> {
 }
 
 export interface GatewayFiles {
+  /** The MQTT base topic of this gateway: unique per call, so retained messages of other tests never mix in. */
+  base: string;
   dir: string;
   config: string;
   dataDir: string;
@@ -63,13 +65,14 @@ export interface GatewayFiles {
 
 export function writeGatewayConfig(simPort: number, brokerUrl: string, extra = ""): GatewayFiles {
   const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-e2e-"));
+  const base = `e2e-${Math.random().toString(36).slice(2, 8)}`;
   const dataDir = join(dir, "data");
   const config = join(dir, "gateway.yaml");
   writeFileSync(
     config,
     `version: 1
 gateway: { id: e2e-gw, site: testsite, data_dir: ${dataDir} }
-mqtt: { url: "${brokerUrl}", base_topic: e2e, reconnect_min: 100ms, reconnect_max: 1s }
+mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
 journal: { commit_interval: 20ms }
 http: { listen: false }
 devices:
@@ -87,7 +90,7 @@ devices:
       - { name: mode, address: HR1, type: uint16, states: { 0: idle, 1: run, 2: clean } }
 ${extra}`,
   );
-  return { dir, config, dataDir };
+  return { base, dir, config, dataDir };
 }
 
 export interface GatewayProcess {

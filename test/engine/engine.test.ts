@@ -180,3 +180,22 @@ describe("the shipped configs", () => {
     },
   );
 });
+
+describe("setDevices (live reload)", () => {
+  it("keeps the state of kept devices, starts new ones afresh and forgets removed ones", () => {
+    const device = (id: string) => ({
+      id,
+      asset: {},
+      context: [],
+      tags: [{ name: "t", valueType: "integer" as const }],
+    });
+    const engine = createEngine([device("a"), device("b")]);
+    const sample = (d: string, value: number, at: number) => ({ device: d, tag: "t", value, quality: "good" as const, readTime: at });
+    engine.apply([sample("a", 1, 1), sample("b", 1, 1)], 1);
+    engine.setDevices([device("c")], new Set(["a"]));
+    const events = engine.apply([sample("a", 1, 2), sample("b", 1, 2), sample("c", 1, 2)], 2);
+    // a: unchanged value, no event (state kept); b: forgotten (ignored); c: new, initial event
+    expect(events.map((e) => `${e.device}:${e.data.reason}`)).toEqual(["c:initial"]);
+    expect(engine.stats().ignoredSamples).toBe(1);
+  });
+});
