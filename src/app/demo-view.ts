@@ -20,7 +20,8 @@ interface CloudEventLike {
 }
 
 function fmt(value: unknown): string {
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
+  if (typeof value === "number")
+    return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(6)));
   return JSON.stringify(value);
 }
 
@@ -32,7 +33,8 @@ export function formatEventLine(payload: string, options: ViewOptions): string |
     return undefined;
   }
   if (typeof event.type !== "string") return undefined;
-  const paint = (style: Style, text: string) => (options.color ? `\x1b[${CODES[style]}m${text}\x1b[0m` : text);
+  const paint = (style: Style, text: string) =>
+    options.color ? `\x1b[${CODES[style]}m${text}\x1b[0m` : text;
   const data = event.data ?? {};
   const time = (event.time ?? "").slice(11, 23);
   const seq = event.sequence ? `#${BigInt(event.sequence)}` : "";
@@ -47,7 +49,10 @@ export function formatEventLine(payload: string, options: ViewOptions): string |
       break;
     case "plc2mqtt.state.changed": {
       kind = paint("yellow", "state".padEnd(9));
-      const took = typeof data.previous_duration_ms === "number" ? paint("dim", ` (${(data.previous_duration_ms / 1000).toFixed(1)} s)`) : "";
+      const took =
+        typeof data.previous_duration_ms === "number"
+          ? paint("dim", ` (${(data.previous_duration_ms / 1000).toFixed(1)} s)`)
+          : "";
       detail = paint("bold", `${data.previous_state ?? "-"} -> ${data.state}`) + took;
       break;
     }

@@ -37,15 +37,22 @@ export interface Demo {
 export async function startDemo(options: DemoOptions): Promise<Demo> {
   const configPath = join(packageRoot(), "config", "demo.yaml");
   const { config } = await loadConfig(configPath, options.env);
-  const simulator = await startModbusSimulator({ port: 0, scenario: "packaging-line", tickMs: 100 });
-  let broker: EmbeddedBroker | undefined;
-  const brokerUrl = options.mqttUrl ?? (broker = await startEmbeddedBroker()).url;
+  const simulator = await startModbusSimulator({
+    port: 0,
+    scenario: "packaging-line",
+    tickMs: 100,
+  });
+  const broker: EmbeddedBroker | undefined =
+    options.mqttUrl === undefined ? await startEmbeddedBroker() : undefined;
+  const brokerUrl = options.mqttUrl ?? broker!.url;
   const dataDir = mkdtempSync(join(tmpdir(), "plc2mqtt-demo-"));
   const demoConfig: GatewayConfig = {
     ...config,
     gateway: { ...config.gateway, data_dir: dataDir },
     mqtt: { ...config.mqtt!, url: brokerUrl },
-    devices: config.devices.map((d) => (d.protocol === "modbus-tcp" ? { ...d, host: "127.0.0.1", port: simulator.port } : d)),
+    devices: config.devices.map((d) =>
+      d.protocol === "modbus-tcp" ? { ...d, host: "127.0.0.1", port: simulator.port } : d,
+    ),
   };
   const base = demoConfig.mqtt!.base_topic;
   const watcher = await watchTopics({
@@ -59,7 +66,11 @@ export async function startDemo(options: DemoOptions): Promise<Demo> {
   options.write(
     `plc2mqtt demo: simulator on 127.0.0.1:${simulator.port}, broker ${brokerUrl}, events on ${base}/# (Ctrl-C stops)`,
   );
-  const gateway = await Gateway.start({ config: demoConfig, log: options.log, version: options.version });
+  const gateway = await Gateway.start({
+    config: demoConfig,
+    log: options.log,
+    version: options.version,
+  });
   return {
     brokerUrl,
     simulatorPort: simulator.port,

@@ -52,7 +52,10 @@ export class EventSink {
       const drop = this.queue.length - max;
       this.queue.splice(0, drop);
       this.droppedCount += drop;
-      this.options.log.error({ dropped: drop, total: this.droppedCount }, "event queue full while the journal refuses writes: dropped oldest events");
+      this.options.log.error(
+        { dropped: drop, total: this.droppedCount },
+        "event queue full while the journal refuses writes: dropped oldest events",
+      );
     }
     this.running ??= this.drain().finally(() => {
       this.running = undefined;
@@ -86,7 +89,10 @@ export class EventSink {
         this.backoff.reset();
       } catch (err) {
         const delay = this.backoff.next();
-        this.options.log.error({ err: errorMessage(err), queued: this.queue.length, retryInMs: delay }, "journal append failed; will retry");
+        this.options.log.error(
+          { err: errorMessage(err), queued: this.queue.length, retryInMs: delay },
+          "journal append failed; will retry",
+        );
         try {
           await sleep(delay, this.stopper.signal);
         } catch {

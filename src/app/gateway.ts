@@ -129,7 +129,9 @@ export class Gateway {
     const restart = [...report.removed, ...report.changed];
     await Promise.all(restart.map((id) => this.runners.get(id)?.stop()));
     for (const id of restart) this.runners.delete(id);
-    const starting = next.devices.filter((d) => report.added.includes(d.id) || report.changed.includes(d.id));
+    const starting = next.devices.filter(
+      (d) => report.added.includes(d.id) || report.changed.includes(d.id),
+    );
     this.engine.setDevices(
       starting.map((d) => engineDeviceFromConfig(d, this.config.gateway.site)),
       new Set(report.unchanged),
@@ -148,7 +150,11 @@ export class Gateway {
   alive(stuckMs: number): boolean {
     const stats = this.publisher?.stats();
     const now = this.now();
-    if (!stats?.connected || this.journal.stats().pending === 0 || stats.published !== this.lastPublished) {
+    if (
+      !stats?.connected ||
+      this.journal.stats().pending === 0 ||
+      stats.published !== this.lastPublished
+    ) {
       this.lastPublished = stats?.published ?? 0;
       this.lastProgress = now;
       return true;

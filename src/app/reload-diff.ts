@@ -14,7 +14,13 @@ export interface ReloadReport {
 export function diffConfigs(current: GatewayConfig, next: GatewayConfig): ReloadReport {
   const before = new Map(current.devices.map((d) => [d.id, d]));
   const after = new Map(next.devices.map((d) => [d.id, d]));
-  const report: ReloadReport = { added: [], removed: [], changed: [], unchanged: [], needsRestart: [] };
+  const report: ReloadReport = {
+    added: [],
+    removed: [],
+    changed: [],
+    unchanged: [],
+    needsRestart: [],
+  };
   for (const [id, device] of after) {
     const old = before.get(id);
     if (old === undefined) report.added.push(id);

@@ -49,7 +49,10 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
     chain = chain.then(
       () =>
         new Promise<void>((resolve) => {
-          const child = spawn(command, [`--pid=${pid}`, ...assignments], { stdio: "ignore", env: { ...env } });
+          const child = spawn(command, [`--pid=${pid}`, ...assignments], {
+            stdio: "ignore",
+            env: { ...env },
+          });
           child.once("error", (err) => {
             if (!warned) log.warn({ err: err.message, command }, "cannot notify systemd");
             warned = true;

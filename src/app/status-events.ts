@@ -4,10 +4,11 @@
  * it would follow is known), so it repeats the sequence of the online event whose session it
  * ends, with an id of its own: the one event that does not advance the sequence.
  */
-import type { DeviceStatus } from "./driver-runner.ts";
+
 import type { AssetContext, GatewayEvent } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
 import type { JournalRecord, Render, RenderedEvent } from "../journal/types.ts";
+import type { DeviceStatus } from "./driver-runner.ts";
 
 export interface StatusContext {
   gatewayId: string;
@@ -55,7 +56,10 @@ export function deviceStatusEvent(
     device,
     subject: device,
     time,
-    data: status.status === "connected" ? { status: "connected" } : { status: status.status, error: status.error },
+    data:
+      status.status === "connected"
+        ? { status: "connected" }
+        : { status: status.status, error: status.error },
     topicClass: "status",
     asset,
   };

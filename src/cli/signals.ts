@@ -1,5 +1,7 @@
 /** Resolves on the first of the given signals; the listeners are removed afterwards. */
-export function waitForSignal(signals: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT"]): Promise<NodeJS.Signals> {
+export function waitForSignal(
+  signals: readonly NodeJS.Signals[] = ["SIGTERM", "SIGINT"],
+): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const handlers = signals.map((signal) => {
       const handler = () => {

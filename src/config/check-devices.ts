@@ -9,6 +9,7 @@ import { checkRules, type RuleTag, type ValueKind } from "./check-rules.ts";
 import { impossibleTag, type ResolvedModbusTag, resolveModbusTag } from "./modbus-tags.ts";
 import { REGISTER_WIDTH } from "./modbus-types.ts";
 import type { ModbusDeviceConfig } from "./schema/modbus.ts";
+import type { OpcuaDeviceConfig, OpcuaType } from "./schema/opcua.ts";
 import type { DeviceConfig } from "./schema/root.ts";
 
 export interface CheckedDevice {
@@ -36,10 +37,14 @@ export function checkDevices(devices: readonly CheckedDevice[]): CheckIssue[] {
     } else {
       firstById.set(device.id, index);
     }
-    const own = [
-      ...checkModbusDevice(device, { given, tagIndex }),
-      ...checkRules(device, modbusRuleTags(device, tagIndex), { yamlNames: tagNames ?? [] }),
-    ];
+    const yaml = { yamlNames: tagNames ?? [] };
+    const own =
+      device.protocol === "opcua"
+        ? checkRules(device, opcuaRuleTags(device, tagIndex), yaml)
+        : [
+            ...checkModbusDevice(device, { given, tagIndex }),
+            ...checkRules(device, modbusRuleTags(device, tagIndex), yaml),
+          ];
     for (const issue of own) {
       issues.push({ path: ["devices", index, ...issue.path], message: issue.message });
     }
@@ -83,3 +88,40 @@ function modbusValue(tag: ResolvedModbusTag): Pick<RuleTag, "kind" | "type" | "b
     Number.isInteger(tag.scale) && Number.isInteger(tag.offset) ? "integer" : "float";
   return { kind, type: `${type} with scale/offset` };
 }
+
+/** OPC UA tags as the rule checks see them: the kind comes from the configured type. */
+function opcuaRuleTags(device: OpcuaDeviceConfig, tagIndex: readonly number[]): RuleTag[] {
+  return device.tags.map((config, position) => {
+    const tag: RuleTag = {
+      index: tagIndex[position] ?? position,
+      name: config.name,
+      rules: config,
+    };
+    if (config.type !== undefined)
+      Object.assign(tag, OPCUA_KINDS[config.type], { type: config.type });
+    if ((config.mode ?? device.mode) === "poll")
+      tag.pollInterval = config.poll_interval ?? device.poll_interval;
+    return tag;
+  });
+}
+
+const OPCUA_KINDS: Record<OpcuaType, Pick<RuleTag, "kind" | "bits" | "signed">> = {
+  boolean: { kind: "bool" },
+  sbyte: { kind: "integer", bits: 8, signed: true },
+  byte: { kind: "integer", bits: 8, signed: false },
+  int16: { kind: "integer", bits: 16, signed: true },
+  uint16: { kind: "integer", bits: 16, signed: false },
+  int32: { kind: "integer", bits: 32, signed: true },
+  uint32: { kind: "integer", bits: 32, signed: false },
+  int64: { kind: "integer", bits: 64, signed: true },
+  uint64: { kind: "integer", bits: 64, signed: false },
+  float: { kind: "float" },
+  double: { kind: "float" },
+  string: { kind: "string" },
+  datetime: { kind: "string" },
+  guid: { kind: "string" },
+  localizedtext: { kind: "string" },
+  statuscode: { kind: "string" },
+  bytestring: { kind: "json" },
+  json: { kind: "json" },
+};

@@ -6,6 +6,8 @@
  * the device's; the site defaults to the gateway's.
  */
 import { resolveModbusTag } from "../config/modbus-tags.ts";
+import type { ModbusTagConfig } from "../config/schema/modbus.ts";
+import type { OpcuaType } from "../config/schema/opcua.ts";
 import type { DeviceConfig } from "../config/schema/root.ts";
 import type { AssetContext } from "../events/types.ts";
 import type { EngineDevice, EngineTag, ValueType } from "./types.ts";
@@ -18,8 +20,11 @@ export function engineDeviceFromConfig(device: DeviceConfig, gatewaySite?: strin
   if (device.line !== undefined) asset.line = device.line;
   if (device.equipment !== undefined) asset.equipment = device.equipment;
   const tags = device.tags.map((config): EngineTag => {
-    const resolved = resolveModbusTag(device, config);
-    const tag: EngineTag = { name: config.name, valueType: valueTypeOf(resolved) };
+    const valueType =
+      device.protocol === "opcua"
+        ? opcuaValueType(config.type as OpcuaType | undefined)
+        : valueTypeOf(resolveModbusTag(device, config as ModbusTagConfig));
+    const tag: EngineTag = { name: config.name, valueType };
     if (config.unit !== undefined) tag.unit = config.unit;
     if (config.range !== undefined) tag.range = config.range;
     if (config.deadband !== undefined) tag.deadband = config.deadband;
@@ -48,5 +53,33 @@ function valueTypeOf(tag: { type: string; scale: number; offset: number }): Valu
       return "float";
     default:
       return Number.isInteger(tag.scale) && Number.isInteger(tag.offset) ? "integer" : "float";
+  }
+}
+
+/** OPC UA: the configured type; a tag without one is compared as JSON (any change). */
+function opcuaValueType(type: OpcuaType | undefined): ValueType {
+  switch (type) {
+    case "boolean":
+      return "bool";
+    case "float":
+    case "double":
+      return "float";
+    case "sbyte":
+    case "byte":
+    case "int16":
+    case "uint16":
+    case "int32":
+    case "uint32":
+    case "int64":
+    case "uint64":
+      return "integer";
+    case "string":
+    case "datetime":
+    case "guid":
+    case "localizedtext":
+    case "statuscode":
+      return "string";
+    default:
+      return "json";
   }
 }

@@ -116,7 +116,8 @@ export function makeRoom(
     const oldest = s.oldestPending.get()?.sequence as bigint | undefined;
     if (s.deletePublishedBelow.run(oldest ?? 2n ** 63n - 1n, chunkRows).changes > 0) continue;
     if (oldest === undefined) break;
-    if (dropped === 0) need = Math.min(budget.maxPages, needPages + Math.ceil(budget.maxPages / 32));
+    if (dropped === 0)
+      need = Math.min(budget.maxPages, needPages + Math.ceil(budget.maxPages / 32));
     const gone = s.deleteOldestFrom.all(oldest, chunkRows);
     if (gone.length === 0) break;
     for (const row of gone) if (Number(row.pending) === 1) dropped++;

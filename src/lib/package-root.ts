@@ -14,7 +14,10 @@ function find(): { root: string; version: string } {
   for (;;) {
     const manifest = join(dir, "package.json");
     if (existsSync(manifest)) {
-      const { name, version } = JSON.parse(readFileSync(manifest, "utf8")) as { name?: string; version?: string };
+      const { name, version } = JSON.parse(readFileSync(manifest, "utf8")) as {
+        name?: string;
+        version?: string;
+      };
       if (name === "plc2mqtt") {
         cached = { root: dir, version: version ?? "0.0.0" };
         return cached;

@@ -349,7 +349,8 @@ export class Publisher {
     }
     // The offline record must not overtake older records still waiting in the journal: then
     // it stays there, in order, for the next start, and the broker publishes the will now.
-    const backlog = offline !== undefined && journal.unpublished(0n, 1)[0]?.sequence !== offline.sequence;
+    const backlog =
+      offline !== undefined && journal.unpublished(0n, 1)[0]?.sequence !== offline.sequence;
     if (conn?.open && backlog) {
       this.log.warn({}, "MQTT stop: records still unpublished; the broker publishes the last will");
       await conn.end(Math.max(100, remaining()), { sendWill: true });

@@ -24,7 +24,9 @@ export async function watchTopics(options: WatchOptions): Promise<Watcher> {
     ...(options.username === undefined ? {} : { username: options.username }),
     ...(options.password === undefined ? {} : { password: options.password }),
   });
-  client.on("message", (topic, payload, packet) => options.onMessage(topic, payload.toString("utf8"), packet.retain));
+  client.on("message", (topic, payload, packet) =>
+    options.onMessage(topic, payload.toString("utf8"), packet.retain),
+  );
   client.on("error", (err) => options.onError?.(err));
   await client.subscribeAsync([...options.topics], { qos: 1 });
   return { close: () => client.endAsync() };

@@ -11,14 +11,24 @@ describe("plc2mqtt demo", () => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code) => resolve(code)),
+    );
     try {
       const deadline = Date.now() + 30_000;
-      while (!(/telemetry\s+packaging-line\/temperature/.test(out) && /state\s+packaging-line\/machine_state/.test(out))) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no live events; output:\n${out}`);
+      while (
+        !(
+          /telemetry\s+packaging-line\/temperature/.test(out) &&
+          /state\s+packaging-line\/machine_state/.test(out)
+        )
+      ) {
+        if (Date.now() > deadline || child.exitCode !== null)
+          throw new Error(`no live events; output:\n${out}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(out).toMatch(/plc2mqtt demo: simulator on 127\.0\.0\.1:\d+, broker mqtt:\/\/127\.0\.0\.1:\d+/);
+      expect(out).toMatch(
+        /plc2mqtt demo: simulator on 127\.0\.0\.1:\d+, broker mqtt:\/\/127\.0\.0\.1:\d+/,
+      );
       expect(out).toMatch(/status\s+packaging-line\/packaging-line\s+connected/);
       child.kill("SIGINT");
       expect(await exited).toBe(0);

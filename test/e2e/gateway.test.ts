@@ -5,7 +5,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { deduplicate, isWill, type Plant, startGateway, startPlant, startSubscriber, waitUntil, writeGatewayConfig } from "./harness.ts";
+import {
+  deduplicate,
+  isWill,
+  type Plant,
+  startGateway,
+  startPlant,
+  startSubscriber,
+  waitUntil,
+  writeGatewayConfig,
+} from "./harness.ts";
 
 describe("plc2mqtt run, end to end", () => {
   let broker: Broker;
@@ -25,13 +34,24 @@ describe("plc2mqtt run, end to end", () => {
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     const gateway = startGateway(files.config);
     try {
-      await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
+      await waitUntil(
+        () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
+        15_000,
+        "first telemetry",
+      );
       plant.run(30);
-      await waitUntil(() => sub.messages.filter((m) => m.event.type === "plc2mqtt.state.changed").length >= 5, 15_000, "state changes");
+      await waitUntil(
+        () => sub.messages.filter((m) => m.event.type === "plc2mqtt.state.changed").length >= 5,
+        15_000,
+        "state changes",
+      );
       plant.pause();
       expect(await gateway.stop()).toBe(0);
       await waitUntil(
-        () => sub.messages.some((m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "offline"),
+        () =>
+          sub.messages.some(
+            (m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "offline",
+          ),
         10_000,
         "the clean offline status",
       );
@@ -46,18 +66,35 @@ describe("plc2mqtt run, end to end", () => {
     expect(stream.length).toBe(sub.messages.length); // nothing was sent twice in a clean run
 
     const types = new Set(stream.map((m) => m.event.type));
-    for (const t of ["plc2mqtt.gateway.status", "plc2mqtt.device.status", "plc2mqtt.telemetry", "plc2mqtt.state.changed"]) {
+    for (const t of [
+      "plc2mqtt.gateway.status",
+      "plc2mqtt.device.status",
+      "plc2mqtt.telemetry",
+      "plc2mqtt.state.changed",
+    ]) {
       expect(types).toContain(t);
     }
-    const telemetry = stream.find((m) => m.event.type === "plc2mqtt.telemetry" && m.event.subject === "counter")!;
+    const telemetry = stream.find(
+      (m) => m.event.type === "plc2mqtt.telemetry" && m.event.subject === "counter",
+    )!;
     expect(telemetry.topic).toBe(`${files.base}/testsite/assembly/line-2/plc/telemetry/counter`);
     expect(telemetry.retain).toBe(false);
-    expect(telemetry.event).toMatchObject({ specversion: "1.0", source: "plc2mqtt://e2e-gw/plc", site: "testsite", area: "assembly", line: "line-2" });
-    const state = stream.find((m) => m.event.type === "plc2mqtt.state.changed" && m.event.data.previous_state !== null)!;
+    expect(telemetry.event).toMatchObject({
+      specversion: "1.0",
+      source: "plc2mqtt://e2e-gw/plc",
+      site: "testsite",
+      area: "assembly",
+      line: "line-2",
+    });
+    const state = stream.find(
+      (m) => m.event.type === "plc2mqtt.state.changed" && m.event.data.previous_state !== null,
+    )!;
     expect(state.topic).toBe(`${files.base}/testsite/assembly/line-2/plc/state/mode`);
     expect(["idle", "run", "clean"]).toContain(state.event.data.state);
     // the counter's values arrive in order: per tag, order is never broken
-    const counts = stream.filter((m) => m.event.subject === "counter").map((m) => m.event.data.value as number);
+    const counts = stream
+      .filter((m) => m.event.subject === "counter")
+      .map((m) => m.event.data.value as number);
     for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThan(counts[i - 1]!);
   });
 });

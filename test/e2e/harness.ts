@@ -108,7 +108,9 @@ export function startGateway(configPath: string): GatewayProcess {
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => resolve(code)),
+  );
   return {
     child,
     output: () => out,
@@ -126,7 +128,13 @@ export function startGateway(configPath: string): GatewayProcess {
 export interface Received {
   topic: string;
   retain: boolean;
-  event: { id: string; sequence: string; type: string; subject: string; data: Record<string, unknown> } & Record<string, unknown>;
+  event: {
+    id: string;
+    sequence: string;
+    type: string;
+    subject: string;
+    data: Record<string, unknown>;
+  } & Record<string, unknown>;
 }
 
 /**
@@ -134,7 +142,10 @@ export interface Received {
  * published for it while it is disconnected. Every message is validated against the events
  * JSON Schema as it arrives.
  */
-export async function startSubscriber(url: string, topic: string): Promise<{ messages: Received[]; close(): Promise<void> }> {
+export async function startSubscriber(
+  url: string,
+  topic: string,
+): Promise<{ messages: Received[]; close(): Promise<void> }> {
   const messages: Received[] = [];
   const client = await mqtt.connectAsync(url, {
     clientId: `e2e-sub-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
@@ -158,7 +169,8 @@ export function deduplicate(messages: readonly Received[]): Received[] {
     const payload = JSON.stringify(m.event);
     const first = seen.get(m.event.id);
     if (first !== undefined) {
-      if (first !== payload) throw new Error(`id ${m.event.id} was sent twice with different content`);
+      if (first !== payload)
+        throw new Error(`id ${m.event.id} was sent twice with different content`);
       continue;
     }
     seen.set(m.event.id, payload);
@@ -172,10 +184,15 @@ export function isWill(m: Received): boolean {
   return m.event.id.includes("-will-");
 }
 
-export async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil(
+  check: () => boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

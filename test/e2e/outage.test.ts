@@ -49,7 +49,11 @@ describe("broker outage", () => {
       const sub = await startSubscriber(broker.url, `${files.base}/#`);
       const gateway = startGateway(files.config);
       try {
-        await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
+        await waitUntil(
+          () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
+          15_000,
+          "first telemetry",
+        );
         plant.run(40);
         await waitUntil(() => sub.messages.length > 20, 10_000, "events before the outage");
         await broker.stop();
@@ -60,60 +64,70 @@ describe("broker outage", () => {
         plant.pause();
         const last = plant.changes & 0xffff;
         await waitUntil(
-          () => sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
+          () =>
+            sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
           30_000,
           "the last change to arrive",
         );
         expect(await gateway.stop()).toBe(0);
-        await waitUntil(() => sub.messages.some((m) => m.event.data.status === "offline"), 10_000, "offline");
+        await waitUntil(
+          () => sub.messages.some((m) => m.event.data.status === "offline"),
+          10_000,
+          "offline",
+        );
       } finally {
         await gateway.kill();
         await sub.close();
       }
       const journal = await journalRecords(files.dataDir);
       const stream = expectGapFreeAndComplete(sub.messages, journal);
-      const counts = stream.filter((m) => m.event.subject === "counter").map((m) => m.event.data.value as number);
+      const counts = stream
+        .filter((m) => m.event.subject === "counter")
+        .map((m) => m.event.data.value as number);
       for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThan(counts[i - 1]!);
       expect(counts.length).toBeGreaterThan(500);
     },
     OUTAGE_MS + 90_000,
   );
 
-  it(
-    "loses nothing when the gateway is stopped during an outage and started again",
-    async () => {
-      const files = writeGatewayConfig(plant.sim.port, broker.url);
-      const sub = await startSubscriber(broker.url, `${files.base}/#`);
-      let gateway = startGateway(files.config);
-      try {
-        await waitUntil(() => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"), 15_000, "first telemetry");
-        plant.run(40);
-        await broker.stop();
-        await new Promise((r) => setTimeout(r, 2000));
-        expect(await gateway.stop()).toBe(0); // SIGTERM while the broker is away: bounded
-        await new Promise((r) => setTimeout(r, 500)); // changes while the gateway is down are not events
-        gateway = startGateway(files.config);
-        await new Promise((r) => setTimeout(r, 2000));
-        await broker.start();
-        plant.pause();
-        const last = plant.changes & 0xffff;
-        await waitUntil(
-          () => sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
-          30_000,
-          "the last change to arrive",
-        );
-        expect(await gateway.stop()).toBe(0);
-      } finally {
-        await gateway.kill();
-        await sub.close();
-      }
-      const journal = await journalRecords(files.dataDir);
-      const stream = expectGapFreeAndComplete(sub.messages, journal);
-      const onlines = stream.filter((m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "online");
-      // two runs (each announces its start time), one gap-free stream: the second run's
-      // sequences continue the first's
-      expect(new Set(onlines.map((m) => m.event.data.started_at)).size).toBe(2);
-    },
-    90_000,
-  );
+  it("loses nothing when the gateway is stopped during an outage and started again", async () => {
+    const files = writeGatewayConfig(plant.sim.port, broker.url);
+    const sub = await startSubscriber(broker.url, `${files.base}/#`);
+    let gateway = startGateway(files.config);
+    try {
+      await waitUntil(
+        () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
+        15_000,
+        "first telemetry",
+      );
+      plant.run(40);
+      await broker.stop();
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(await gateway.stop()).toBe(0); // SIGTERM while the broker is away: bounded
+      await new Promise((r) => setTimeout(r, 500)); // changes while the gateway is down are not events
+      gateway = startGateway(files.config);
+      await new Promise((r) => setTimeout(r, 2000));
+      await broker.start();
+      plant.pause();
+      const last = plant.changes & 0xffff;
+      await waitUntil(
+        () =>
+          sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
+        30_000,
+        "the last change to arrive",
+      );
+      expect(await gateway.stop()).toBe(0);
+    } finally {
+      await gateway.kill();
+      await sub.close();
+    }
+    const journal = await journalRecords(files.dataDir);
+    const stream = expectGapFreeAndComplete(sub.messages, journal);
+    const onlines = stream.filter(
+      (m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "online",
+    );
+    // two runs (each announces its start time), one gap-free stream: the second run's
+    // sequences continue the first's
+    expect(new Set(onlines.map((m) => m.event.data.started_at)).size).toBe(2);
+  }, 90_000);
 });

@@ -190,7 +190,13 @@ describe("setDevices (live reload)", () => {
       tags: [{ name: "t", valueType: "integer" as const }],
     });
     const engine = createEngine([device("a"), device("b")]);
-    const sample = (d: string, value: number, at: number) => ({ device: d, tag: "t", value, quality: "good" as const, readTime: at });
+    const sample = (d: string, value: number, at: number) => ({
+      device: d,
+      tag: "t",
+      value,
+      quality: "good" as const,
+      readTime: at,
+    });
     engine.apply([sample("a", 1, 1), sample("b", 1, 1)], 1);
     engine.setDevices([device("c")], new Set(["a"]));
     const events = engine.apply([sample("a", 1, 2), sample("b", 1, 2), sample("c", 1, 2)], 2);

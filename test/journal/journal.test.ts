@@ -68,7 +68,9 @@ describe("group commit", () => {
     const capture = captureLogger();
     const journal = await openJournal(options(tmp.dir, { log: capture.log }));
     const before = capture.messages("journal group committed").length;
-    const results = await Promise.all(Array.from({ length: 1000 }, () => journal.append([event()])));
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, () => journal.append([event()])),
+    );
     const commits = capture.messages("journal group committed").length - before;
     expect(commits).toBeGreaterThanOrEqual(1);
     expect(commits).toBeLessThanOrEqual(3);
@@ -80,9 +82,7 @@ describe("group commit", () => {
 
   it("splits groups at commitMaxEvents but never splits a batch", async () => {
     const capture = captureLogger();
-    const journal = await openJournal(
-      options(tmp.dir, { log: capture.log, commitMaxEvents: 10 }),
-    );
+    const journal = await openJournal(options(tmp.dir, { log: capture.log, commitMaxEvents: 10 }));
     const results = await Promise.all([
       journal.append(events(6)),
       journal.append(events(6)),
@@ -109,7 +109,9 @@ describe("group commit", () => {
     const pending = journal.append(events(3));
     await journal.close();
     expect((await pending).map((r) => r.sequence)).toEqual([2n, 3n, 4n]);
-    await expect(journal.append([event()])).rejects.toSatisfy((e) => isGatewayError(e, "JOURNAL_IO"));
+    await expect(journal.append([event()])).rejects.toSatisfy((e) =>
+      isGatewayError(e, "JOURNAL_IO"),
+    );
     await journal.close(); // idempotent
     const reopened = await openJournal(options(tmp.dir));
     expect(reopened.stats().lastSequence).toBe(4n);

@@ -19,7 +19,8 @@ beforeEach(() => {
 afterEach(() => tmp.remove());
 
 const file = () => join(tmp.dir, "journal.sqlite");
-const movedAside = () => readdirSync(tmp.dir).filter((f) => f.startsWith("journal.sqlite.corrupt-"));
+const movedAside = () =>
+  readdirSync(tmp.dir).filter((f) => f.startsWith("journal.sqlite.corrupt-"));
 
 async function seed(n: number): Promise<string> {
   const journal = await openJournal(options(tmp.dir));
@@ -67,7 +68,7 @@ describe("damaged journal files", () => {
   it("skips a row whose payload is damaged, counts it once and reports it", async () => {
     await seed(3);
     const db = new DatabaseSync(file());
-    db.exec("UPDATE records SET payload = '{\"specversion\":\"1.0\",garbage' WHERE sequence = 2");
+    db.exec('UPDATE records SET payload = \'{"specversion":"1.0",garbage\' WHERE sequence = 2');
     db.close();
     const capture = captureLogger();
     const journal = await openJournal(options(tmp.dir, { log: capture.log }));

@@ -94,9 +94,9 @@ describe("max_bytes", () => {
     expect(notices[0]!.device).toBe("gw-1");
     expect(notices[0]!.topic).toBe("plant/gw-1/status/journal");
     // The notice is pending like any event, so the publisher will send it.
-    expect(journal.unpublished(0n, 100_000).some((r) => r.type === EVENT_TYPES.journalOverflow)).toBe(
-      true,
-    );
+    expect(
+      journal.unpublished(0n, 100_000).some((r) => r.type === EVENT_TYPES.journalOverflow),
+    ).toBe(true);
     // Phase 3: keep going; the bound holds and the count grows.
     await appendUntil(journal, () => journal.stats().dropped > dropped * 3, false, peak);
     expect(peak.bytes).toBeLessThanOrEqual(maxBytes);

@@ -206,6 +206,7 @@ describe("config/demo.yaml", () => {
     const config = configSchema.parse(parse(readFileSync(file, "utf8")));
     const [device] = config.devices;
     expect(device).toMatchObject({ protocol: "modbus-tcp", host: "127.0.0.1", port: 5020 });
+    if (device?.protocol !== "modbus-tcp") throw new Error("demo.yaml reads a Modbus TCP device");
     const sim = await line(1);
     sim.advance(10 * 60_000);
     const values: Record<string, unknown> = {};

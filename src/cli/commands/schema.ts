@@ -9,7 +9,6 @@ import type { Command } from "commander";
 import { configJsonSchemaText, SCHEMA_FILE_NAME } from "../../config/json-schema.ts";
 import { packageRoot } from "../../lib/package-root.ts";
 
-
 export function registerSchema(program: Command): void {
   program
     .command("schema")

@@ -31,7 +31,11 @@ export const OPCUA_TYPES = [
 ] as const;
 export type OpcuaType = (typeof OPCUA_TYPES)[number];
 
-export const SECURITY_POLICIES = ["Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"] as const;
+export const SECURITY_POLICIES = [
+  "Basic256Sha256",
+  "Aes128_Sha256_RsaOaep",
+  "Aes256_Sha256_RsaPss",
+] as const;
 /** Deprecated policies: accepted only when named explicitly. */
 export const DEPRECATED_POLICIES = ["Basic128Rsa15", "Basic256"] as const;
 
@@ -59,11 +63,29 @@ export const opcuaTagSchema = z
     type: z
       .enum(OPCUA_TYPES)
       .optional()
-      .describe("Value type of the events (default: the variable's data type, read at connect); json for arrays and structures"),
-    mode: acquisition.optional().describe("subscribe (monitored item, default) or poll (batched reads)"),
-    sampling_interval: duration({ min: 0, max: 3_600_000, description: "How often the server samples the value (default the device's)" }).optional(),
-    queue_size: z.number().int().min(1).max(10_000).optional().describe("Server-side queue of changes between publishes (default the device's)"),
-    poll_interval: duration({ min: 10, max: 86_400_000, description: "For mode: poll, how often to read (default the device's)" }).optional(),
+      .describe(
+        "Value type of the events (default: the variable's data type, read at connect); json for arrays and structures",
+      ),
+    mode: acquisition
+      .optional()
+      .describe("subscribe (monitored item, default) or poll (batched reads)"),
+    sampling_interval: duration({
+      min: 0,
+      max: 3_600_000,
+      description: "How often the server samples the value (default the device's)",
+    }).optional(),
+    queue_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .optional()
+      .describe("Server-side queue of changes between publishes (default the device's)"),
+    poll_interval: duration({
+      min: 10,
+      max: 86_400_000,
+      description: "For mode: poll, how often to read (default the device's)",
+    }).optional(),
     description: z.string().max(500).optional().describe("Free text for people"),
     ...tagRuleFields,
   })
@@ -94,10 +116,16 @@ export const opcuaDeviceSchema = z
     id: identifier("a device id").describe("Device id, unique in the gateway; part of topics"),
     ...assetContext,
     ...deviceRuleFields,
-    endpoint: z.string().regex(/^opc\.tcp:\/\/[^\s]+$/, "expected opc.tcp://host:port[/path]").describe("Server endpoint URL"),
+    endpoint: z
+      .string()
+      .regex(/^opc\.tcp:\/\/[^\s]+$/, "expected opc.tcp://host:port[/path]")
+      .describe("Server endpoint URL"),
     security: z
       .strictObject({
-        mode: z.enum(["SignAndEncrypt", "Sign", "None"]).default("SignAndEncrypt").describe("Message security (default SignAndEncrypt)"),
+        mode: z
+          .enum(["SignAndEncrypt", "Sign", "None"])
+          .default("SignAndEncrypt")
+          .describe("Message security (default SignAndEncrypt)"),
         policy: z
           .enum(["auto", ...SECURITY_POLICIES, ...DEPRECATED_POLICIES])
           .default("auto")
@@ -107,14 +135,48 @@ export const opcuaDeviceSchema = z
       .describe("Secure channel settings"),
     auth: authSchema.default({ type: "anonymous" }),
     mode: acquisition.default("subscribe").describe("subscribe (default) or poll"),
-    publishing_interval: duration({ min: 10, max: 3_600_000, description: "Subscription publishing interval (default 1s)" }).default(1000),
-    sampling_interval: duration({ min: 0, max: 3_600_000, description: "Default sampling interval of monitored items (default 250ms)" }).default(250),
-    queue_size: z.number().int().min(1).max(10_000).default(10).describe("Default monitored item queue size (default 10)"),
-    poll_interval: duration({ min: 10, max: 86_400_000, description: "For mode: poll, how often to read (default 1s)" }).default(1000),
-    request_timeout: duration({ min: 100, max: 600_000, description: "Timeout of each service call (default 10s)" }).default(10_000),
-    session_timeout: duration({ min: 1000, max: 3_600_000, description: "Requested session timeout (default 60s)" }).default(60_000),
-    reconnect_min: duration({ min: 10, max: 600_000, description: "First reconnect delay (default 1s)" }).default(1000),
-    reconnect_max: duration({ min: 100, max: 3_600_000, description: "Longest reconnect delay (default 30s)" }).default(30_000),
+    publishing_interval: duration({
+      min: 10,
+      max: 3_600_000,
+      description: "Subscription publishing interval (default 1s)",
+    }).default(1000),
+    sampling_interval: duration({
+      min: 0,
+      max: 3_600_000,
+      description: "Default sampling interval of monitored items (default 250ms)",
+    }).default(250),
+    queue_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(10)
+      .describe("Default monitored item queue size (default 10)"),
+    poll_interval: duration({
+      min: 10,
+      max: 86_400_000,
+      description: "For mode: poll, how often to read (default 1s)",
+    }).default(1000),
+    request_timeout: duration({
+      min: 100,
+      max: 600_000,
+      description: "Timeout of each service call (default 10s)",
+    }).default(10_000),
+    session_timeout: duration({
+      min: 1000,
+      max: 3_600_000,
+      description: "Requested session timeout (default 60s)",
+    }).default(60_000),
+    reconnect_min: duration({
+      min: 10,
+      max: 600_000,
+      description: "First reconnect delay (default 1s)",
+    }).default(1000),
+    reconnect_max: duration({
+      min: 100,
+      max: 3_600_000,
+      description: "Longest reconnect delay (default 30s)",
+    }).default(30_000),
     tags: z.array(opcuaTagSchema).min(1).max(100_000).describe("The variables to read"),
   })
   .describe("An OPC UA server");

@@ -6,11 +6,13 @@ import {
   modbusRtuOverTcpDeviceSchema,
   modbusTcpDeviceSchema,
 } from "./modbus.ts";
+import { opcuaDeviceSchema } from "./opcua.ts";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [
   modbusTcpDeviceSchema,
   modbusRtuOverTcpDeviceSchema,
   modbusRtuDeviceSchema,
+  opcuaDeviceSchema,
 ]);
 
 export const PROTOCOLS = deviceSchema.options.map((o) => o.shape.protocol.value);

@@ -17,7 +17,11 @@ const rangeSchema = z
 const deadbandSchema = z
   .union([
     z.strictObject({
-      absolute: z.number().finite().min(0).describe("Report when the value moved by more than this"),
+      absolute: z
+        .number()
+        .finite()
+        .min(0)
+        .describe("Report when the value moved by more than this"),
     }),
     z.strictObject({
       percent: z
@@ -77,7 +81,8 @@ export const tagRuleFields = {
   min_interval: duration({
     min: 1,
     max: 86_400_000,
-    description: "Hold back bursts: at most one telemetry event per interval, always the latest value",
+    description:
+      "Hold back bursts: at most one telemetry event per interval, always the latest value",
   }).optional(),
   stale_after: duration({
     min: 10,
@@ -85,13 +90,18 @@ export const tagRuleFields = {
     description: "A tag not read successfully for this long becomes stale (default: the device's)",
   }).optional(),
   states: z
-    .record(z.string().regex(/^-?\d+$|^true$|^false$/, "a raw value: an integer, true or false"), stateName)
+    .record(
+      z.string().regex(/^-?\d+$|^true$|^false$/, "a raw value: an integer, true or false"),
+      stateName,
+    )
     .optional()
     .describe("Enumerated tag: raw value -> state name; emits state.changed instead of telemetry"),
   alarms: z
     .record(z.string().regex(/^([0-9]|[1-5][0-9]|6[0-3])$/, "a bit number from 0 to 63"), stateName)
     .optional()
-    .describe("Alarm word: bit number -> alarm name; emits alarm.changed as each bit raises and clears"),
+    .describe(
+      "Alarm word: bit number -> alarm name; emits alarm.changed as each bit raises and clears",
+    ),
   trigger: triggerSchema.optional(),
 };
 
