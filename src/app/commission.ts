@@ -48,7 +48,7 @@ export async function readTagsOnce(
   if (unknown.length > 0) {
     throw new GatewayError("TAG_UNKNOWN", `device ${deviceId} has no tag ${unknown.join(", ")}`);
   }
-  const driver = createDriver(device);
+  const driver = createDriver(device, { dataDir: config.gateway.data_dir });
   const group = tagNames.length === 0 ? undefined : { interval: 0, tags: tagNames };
   return withConnected(driver, ctx, () => driver.read!(ctx, group));
 }

@@ -9,8 +9,12 @@
  *   a read that overruns skips the missed slots instead of bursting to catch up.
  * - When the connection is lost every tag of the device gets one bad sample with the reason, so
  *   that nothing downstream keeps showing a value as good that is no longer read.
+ * - A driver with subscribe() is subscribed after every connect (alongside its poll groups);
+ *   the loss of its connection is seen within SUBSCRIPTION_WATCH_MS through `connected`.
  * - stop() aborts whatever is in progress (connect, read, backoff wait), waits for the loop to
  *   end and closes the driver; afterwards no timer or socket of this device is left.
+ * - onPoll (optional, for metrics and health) sees every poll that ended, before onSamples; it
+ *   only observes: what it throws is logged and ignored.
  */
 import type { Driver, DriverContext, PollGroup, TagSample } from "../drivers/types.ts";
 import { sleep } from "../lib/abort.ts";
@@ -23,11 +27,28 @@ export type DeviceStatus =
   | { status: "disconnected"; error: string }
   | { status: "failed"; error: string };
 
+/** One poll of one group, as the runner saw it: samples, or the error that ended it. */
+export interface PollReport {
+  group: PollGroup;
+  /** How long read() took, ms. */
+  durationMs: number;
+  /** When the poll ended, ms since the epoch. */
+  endedAt: number;
+  samples?: readonly TagSample[];
+  /** read() threw (the connection is treated as lost). */
+  error?: unknown;
+}
+
+/** How often a subscribing driver's `connected` is checked. */
+const SUBSCRIPTION_WATCH_MS = 100;
+
 export interface DriverRunnerOptions {
   driver: Driver;
   log: Logger;
   onSamples: (samples: TagSample[]) => void;
   onStatus?: (status: DeviceStatus) => void;
+  /** Observes each finished poll (metrics, health); never affects the loop. */
+  onPoll?: (report: PollReport) => void;
   reconnect: { minMs: number; maxMs: number };
   random?: () => number;
 }
@@ -95,23 +116,62 @@ export class DriverRunner {
 
   private async pollWhileConnected(parent: DriverContext): Promise<void> {
     const { driver } = this.options;
-    if (!driver.read) return;
+    if (!driver.read && !driver.subscribe) return;
     const connection = new AbortController();
     const signal = AbortSignal.any([parent.signal, connection.signal]);
     const ctx: DriverContext = { ...parent, signal };
-    const groups = driver.pollGroups?.() ?? [{ interval: 1000, tags: [] }];
-    await Promise.all(groups.map((group) => this.pollGroup(ctx, group, connection)));
+    const groups = driver.read
+      ? (driver.pollGroups?.() ?? (driver.subscribe ? [] : [{ interval: 1000, tags: [] }]))
+      : [];
+    const work = groups.map((group) => this.pollGroup(ctx, group, connection));
+    if (driver.subscribe) work.push(this.subscribeWhileConnected(ctx, connection));
+    await Promise.all(work);
+  }
+
+  /**
+   * A subscribing driver delivers samples itself; the runner subscribes after each connect and
+   * watches `connected` (a driver may have poll groups and a subscription at once).
+   */
+  private async subscribeWhileConnected(ctx: DriverContext, connection: AbortController) {
+    const { driver, log } = this.options;
+    try {
+      await driver.subscribe!(ctx, (samples) => {
+        if (!ctx.signal.aborted) this.options.onSamples(samples);
+      });
+    } catch (err) {
+      if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
+      log.error(
+        { device: driver.id, err },
+        "driver subscribe threw; treating the connection as lost",
+      );
+      connection.abort();
+      return;
+    }
+    while (!ctx.signal.aborted) {
+      if (!driver.connected) {
+        connection.abort();
+        return;
+      }
+      try {
+        await sleep(SUBSCRIPTION_WATCH_MS, ctx.signal);
+      } catch {
+        return;
+      }
+    }
   }
 
   private async pollGroup(ctx: DriverContext, group: PollGroup, connection: AbortController) {
     const { driver, log } = this.options;
     let due = performance.now();
     while (!ctx.signal.aborted) {
+      const started = performance.now();
       try {
         const samples = await driver.read!(ctx, group);
+        this.observe({ group, durationMs: performance.now() - started, samples });
         this.options.onSamples(samples);
       } catch (err) {
         if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
+        this.observe({ group, durationMs: performance.now() - started, error: err });
         log.error({ device: driver.id, err }, "driver read threw; treating the connection as lost");
         connection.abort();
         return;
@@ -146,6 +206,16 @@ export class DriverRunner {
         readTime,
       })),
     );
+  }
+
+  private observe(report: Omit<PollReport, "endedAt">): void {
+    const { onPoll, log } = this.options;
+    if (!onPoll) return;
+    try {
+      onPoll({ ...report, endedAt: Date.now() });
+    } catch (err) {
+      log.warn({ err }, "poll observer threw");
+    }
   }
 
   private report(status: DeviceStatus): void {

@@ -2,10 +2,12 @@
  * The composition root of the daemon: builds and wires the parts, starts and stops them in
  * order.
  *
- * Start: journal (so nothing produced is ever without a home), engine, publisher, then the
- * device runners. Stop, each step bounded: runners stop (no new samples), the engine's held
- * values are flushed, queued events are committed, the publisher finishes what is in flight and
- * replaces its last will with a clean offline status, the journal commits and closes.
+ * Start: journal (so nothing produced is ever without a home), engine, the HTTP endpoint
+ * (/healthz, /metrics; a port that cannot be bound fails the start), publisher and the health
+ * topic, then the device runners. Stop, each step bounded: the health topic and the HTTP
+ * endpoint close, runners stop (no new samples), the engine's held values are flushed, queued
+ * events are committed, the publisher finishes what is in flight and replaces its last will
+ * with a clean offline status, the journal commits and closes.
  */
 import type { DeviceConfig, GatewayConfig } from "../config/schema/root.ts";
 import { createDriver } from "../drivers/registry.ts";
@@ -17,8 +19,13 @@ import type { Journal } from "../journal/types.ts";
 import { withTimeout } from "../lib/abort.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Publisher } from "../publish/index.ts";
+import { DeviceWatch } from "./device-watch.ts";
 import { type DeviceStatus, DriverRunner } from "./driver-runner.ts";
 import { EventSink } from "./event-sink.ts";
+import { AppendWatch, assessHealth, type HealthSummary } from "./health.ts";
+import { HealthTopic } from "./health-topic.ts";
+import { type HttpServer, startHttpServer } from "./http-server.ts";
+import { GatewayMetrics } from "./metrics.ts";
 import { diffConfigs, type ReloadReport } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
@@ -33,7 +40,14 @@ export interface GatewayOptions {
 export class Gateway {
   readonly journal: Journal;
   readonly publisher: Publisher | undefined;
+  readonly metrics: GatewayMetrics;
   private readonly log: Logger;
+  private readonly version: string;
+  private readonly startedAt: number;
+  private readonly devices = new DeviceWatch();
+  private readonly appends = new AppendWatch();
+  private readonly healthTopic: HealthTopic | undefined;
+  private http: HttpServer | undefined;
   private readonly engine: Engine;
   private readonly sink: EventSink;
   private readonly runners = new Map<string, DriverRunner>();
@@ -50,27 +64,54 @@ export class Gateway {
     this.log = log;
     this.config = config;
     this.now = options.now ?? Date.now;
+    this.version = options.version;
+    this.startedAt = this.now();
     this.journal = journal;
     this.engine = engine;
-    this.sink = new EventSink({ journal, log: log.child({ part: "sink" }) });
+    const appends = this.appends;
+    this.sink = new EventSink({
+      journal: { append: (events) => appends.track(journal.append(events)) },
+      log: log.child({ part: "sink" }),
+    });
+    this.metrics = new GatewayMetrics({
+      journal: () => journal.stats(),
+      publisher: () => this.publisher?.stats(),
+      queuedEvents: () => this.sink.queued,
+      engine: () => engine.stats(),
+      devices: () => this.devices.list(),
+      healthy: () => this.health().status === "ok",
+      now: this.now,
+    });
     if (config.mqtt) {
       const render = createRender(config);
+      const status = gatewayStatusEvents(
+        {
+          gatewayId: config.gateway.id,
+          ...(config.gateway.site === undefined ? {} : { site: config.gateway.site }),
+          version: options.version,
+          startedAt: this.startedAt,
+          now: this.now,
+        },
+        render,
+      );
       this.publisher = new Publisher({
         journal,
         mqtt: config.mqtt,
         clientId: config.mqtt.client_id ?? `plc2mqtt-${config.gateway.id}`,
-        status: gatewayStatusEvents(
-          {
-            gatewayId: config.gateway.id,
-            ...(config.gateway.site === undefined ? {} : { site: config.gateway.site }),
-            version: options.version,
-            startedAt: this.now(),
-            now: this.now,
-          },
-          render,
-        ),
+        status,
         log: log.child({ part: "publish" }),
       });
+      const interval = config.http.health.topic_interval;
+      if (interval !== false) {
+        this.healthTopic = new HealthTopic({
+          publisher: this.publisher,
+          // the gateway status topic, one level down
+          topic: `${render(status.online(), 0n, "health").topic}/health`,
+          intervalMs: interval,
+          summary: () => this.health(),
+          log: log.child({ part: "health" }),
+        });
+      }
     }
   }
 
@@ -90,7 +131,22 @@ export class Gateway {
       log: log.child({ part: "journal" }),
     });
     const gateway = new Gateway(options, journal, engine);
+    if (config.http.listen !== false) {
+      try {
+        gateway.http = await startHttpServer({
+          listen: config.http.listen,
+          log: log.child({ part: "http" }),
+          health: () => gateway.health(),
+          metrics: () => gateway.metrics.scrape(),
+        });
+      } catch (err) {
+        await journal.close();
+        throw err;
+      }
+      log.info({ url: gateway.http.url }, "serving /healthz and /metrics");
+    }
     gateway.publisher?.start();
+    gateway.healthTopic?.start();
     for (const device of config.devices) gateway.startDevice(device);
     // starts the staleness clock of devices that never deliver a sample
     gateway.emit(engine.tick(gateway.now()));
@@ -101,11 +157,19 @@ export class Gateway {
 
   private startDevice(device: DeviceConfig): void {
     const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
+    const driver = createDriver(device, { dataDir: this.config.gateway.data_dir });
+    const intervals = driver.read ? (driver.pollGroups?.() ?? []).map((g) => g.interval) : [];
+    this.devices.add(
+      device.id,
+      intervals.length > 0 ? Math.min(...intervals) : undefined,
+      this.now(),
+    );
     const runner = new DriverRunner({
-      driver: createDriver(device),
+      driver,
       log: this.log.child({ part: "driver", device: device.id }),
       onSamples: (samples) => this.onSamples(samples),
       onStatus: (status) => this.onStatus(device.id, asset, status),
+      onPoll: (report) => this.metrics.onPoll(device.id, report),
       reconnect: { minMs: device.reconnect_min, maxMs: device.reconnect_max },
     });
     this.runners.set(device.id, runner);
@@ -128,7 +192,10 @@ export class Gateway {
     const report = diffConfigs(this.config, next);
     const restart = [...report.removed, ...report.changed];
     await Promise.all(restart.map((id) => this.runners.get(id)?.stop()));
-    for (const id of restart) this.runners.delete(id);
+    for (const id of restart) {
+      this.runners.delete(id);
+      this.devices.remove(id);
+    }
     const starting = next.devices.filter(
       (d) => report.added.includes(d.id) || report.changed.includes(d.id),
     );
@@ -162,21 +229,43 @@ export class Gateway {
     return now - this.lastProgress < stuckMs;
   }
 
+  /** Where /healthz and /metrics are served; undefined when http.listen is false. */
+  get httpAddress(): { host: string; port: number } | undefined {
+    return this.http?.address;
+  }
+
+  /** The health verdict and summary of /healthz and the health topic (see health.ts). */
+  health(): HealthSummary {
+    return assessHealth({
+      now: this.now(),
+      gateway: { id: this.config.gateway.id, version: this.version, startedAt: this.startedAt },
+      journal: this.journal.stats(),
+      ...(this.appends.error === undefined ? {} : { appendError: this.appends.error }),
+      queuedEvents: this.sink.queued,
+      ...(this.publisher ? { publisher: this.publisher.stats() } : {}),
+      devices: this.devices.list(),
+      limits: this.config.http.health,
+    });
+  }
+
   /** Events waiting to be journaled (for health and tests). */
   get queuedEvents(): number {
     return this.sink.queued;
   }
 
   private emit(events: GatewayEvent[]): void {
+    this.metrics.onEvents(events);
     this.sink.push(events);
   }
 
   private onSamples(samples: TagSample[]): void {
+    this.devices.onSamples(samples);
     this.emit(this.engine.apply(samples, this.now()));
     this.scheduleTick();
   }
 
   private onStatus(device: string, asset: GatewayEvent["asset"], status: DeviceStatus): void {
+    this.devices.onStatus(device, status, this.now());
     this.emit([deviceStatusEvent(device, asset, status, this.now())]);
   }
 
@@ -211,6 +300,8 @@ export class Gateway {
       }
     };
     if (this.tickTimer) clearTimeout(this.tickTimer);
+    this.healthTopic?.stop();
+    if (this.http) await step("http", () => this.http!.close());
     await this.reloading;
     await step("drivers", async () => {
       await Promise.all([...this.runners.values()].map((r) => r.stop()));

@@ -1,6 +1,7 @@
 /**
  * The systemd service protocol (sd_notify): READY=1 once the gateway is doing its job,
- * WATCHDOG=1 while its loops are alive, STOPPING=1 on shutdown. Without NOTIFY_SOCKET it does
+ * WATCHDOG=1 while its loops are alive, RELOADING=1 (with MONOTONIC_USEC) then READY=1 around
+ * a config reload, STOPPING=1 on shutdown. Without NOTIFY_SOCKET it does nothing and spawns
  * nothing.
  *
  * Node.js has no AF_UNIX datagram sockets (nodejs/node#31414), so each message is sent by the
@@ -9,12 +10,16 @@
  *
  * The watchdog ping runs on a timer of the event loop: a blocked loop stops it by itself. The
  * `alive` check adds what a timer cannot see (a publisher making no progress while connected).
+ * At most one WATCHDOG waits in the queue: a slow systemd-notify never piles pings up. A
+ * missing binary is reported once and then nothing more is spawned.
  */
 import { spawn } from "node:child_process";
 import type { Logger } from "../lib/logger.ts";
 
 export interface ServiceNotifier {
   ready(status?: string): void;
+  /** RELOADING=1 now; call ready() when the reload is done (or refused). */
+  reloading(): void;
   stopping(): void;
   /** Starts pinging the watchdog every half of WATCHDOG_USEC while `alive()` says so. */
   startWatchdog(alive: () => boolean): void;
@@ -32,6 +37,7 @@ export interface NotifierOptions {
 
 const NOOP: ServiceNotifier = {
   ready: () => {},
+  reloading: () => {},
   stopping: () => {},
   startWatchdog: () => {},
   drain: async () => {},
@@ -42,25 +48,36 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
   if (!env.NOTIFY_SOCKET) return NOOP;
   const command = options.command ?? "systemd-notify";
   let chain: Promise<void> = Promise.resolve();
-  let warned = false;
+  let broken = false;
+  let watchdogQueued = false;
   let timer: NodeJS.Timeout | undefined;
 
+  const spawnOne = (assignments: string[]) =>
+    new Promise<void>((resolve) => {
+      if (broken) return resolve();
+      const child = spawn(command, [`--pid=${pid}`, ...assignments], {
+        stdio: "ignore",
+        env: { ...env },
+      });
+      child.once("error", (err) => {
+        broken = true;
+        log.warn({ err: err.message, command }, "cannot notify systemd");
+        resolve();
+      });
+      child.once("exit", () => resolve());
+    });
+
   const send = (...assignments: string[]) => {
-    chain = chain.then(
-      () =>
-        new Promise<void>((resolve) => {
-          const child = spawn(command, [`--pid=${pid}`, ...assignments], {
-            stdio: "ignore",
-            env: { ...env },
-          });
-          child.once("error", (err) => {
-            if (!warned) log.warn({ err: err.message, command }, "cannot notify systemd");
-            warned = true;
-            resolve();
-          });
-          child.once("exit", () => resolve());
-        }),
-    );
+    chain = chain.then(() => spawnOne(assignments));
+  };
+
+  const ping = () => {
+    if (watchdogQueued) return;
+    watchdogQueued = true;
+    chain = chain.then(() => {
+      watchdogQueued = false;
+      return spawnOne(["WATCHDOG=1"]);
+    });
   };
 
   const watchdogUsec = Number(env.WATCHDOG_USEC);
@@ -68,6 +85,8 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
 
   return {
     ready: (status) => send("READY=1", ...(status ? [`STATUS=${status}`] : [])),
+    reloading: () =>
+      send("RELOADING=1", `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`, "STATUS=reloading"),
     stopping: () => {
       if (timer) clearInterval(timer);
       timer = undefined;
@@ -77,7 +96,7 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
       if (!watchdogFor || !(watchdogUsec > 0) || timer) return;
       const everyMs = Math.max(50, Math.floor(watchdogUsec / 2000));
       timer = setInterval(() => {
-        if (alive()) send("WATCHDOG=1");
+        if (alive()) ping();
         else log.error({}, "not pinging the watchdog: the gateway is stuck");
       }, everyMs);
       timer.unref();

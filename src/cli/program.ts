@@ -1,6 +1,8 @@
 /** The command line: one commander program, one file per sub-command under commands/. */
 import { Command, CommanderError } from "commander";
+import { registerBrowse } from "./commands/browse.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerPki } from "./commands/pki.ts";
 import { registerRead } from "./commands/read.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerSchema } from "./commands/schema.ts";
@@ -19,6 +21,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerValidate(program);
   registerRead(program);
+  registerBrowse(program);
+  registerPki(program);
   registerSimulate(program);
   registerSchema(program);
   return program;

@@ -1,19 +1,32 @@
 /**
  * The one file that lists the drivers: a device's protocol picks its driver. Creating a driver
- * does no I/O; it validates and precomputes (read plans, codecs).
+ * does no I/O; it validates and precomputes (read plans, codecs). The OPC UA driver needs the
+ * gateway's data_dir (its PKI lives in <data_dir>/pki); node-opcua itself is loaded only when
+ * an OPC UA device connects.
  */
 import type { DeviceConfig } from "../config/schema/root.ts";
 import { GatewayError } from "../lib/errors.ts";
 import { ModbusDriver } from "./modbus/driver.ts";
+import { OpcuaDriver } from "./opcua/driver.ts";
 import type { Driver } from "./types.ts";
 
-export function createDriver(device: DeviceConfig): Driver {
+export interface DriverCreation {
+  /** gateway.data_dir. */
+  dataDir: string;
+  /** The config file path, when known: named in operator hints (`pki trust -c ...`). */
+  configPath?: string;
+}
+
+export function createDriver(device: DeviceConfig, creation?: DriverCreation): Driver {
   switch (device.protocol) {
     case "modbus-tcp":
     case "modbus-rtu-over-tcp":
     case "modbus-rtu":
       return new ModbusDriver(device);
     case "opcua":
-      throw new GatewayError("USAGE", `device ${device.id}: the OPC UA driver is not built yet`);
+      if (creation === undefined) {
+        throw new GatewayError("USAGE", `device ${device.id}: an OPC UA driver needs the data_dir`);
+      }
+      return new OpcuaDriver(device, creation);
   }
 }

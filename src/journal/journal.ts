@@ -280,7 +280,7 @@ class SqliteJournal implements Journal {
   #schedule(): void {
     if (this.#immediate) return;
     const idle = performance.now() - this.#lastCommitAt >= this.#options.commitIntervalMs;
-    if (this.#queuedEvents >= this.#options.commitMaxEvents || (idle && !this.#timer)) {
+    if (this.#queuedEvents >= this.#options.commitMaxEvents || idle) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#immediate = setImmediate(() => this.#flush());
@@ -309,14 +309,12 @@ class SqliteJournal implements Journal {
       }
     }
     if (!committed && this.#marks.size > 0) {
-      const started = performance.now();
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
       try {
         this.#commit([]);
       } finally {
         this.#ctx.db.exec("PRAGMA synchronous = FULL");
       }
-      this.#lastCommitAt = started;
     }
   }
 
@@ -375,7 +373,7 @@ class SqliteJournal implements Journal {
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
       const result = this.#committer.commit(group, marks);
       this.#lastCommitMs = performance.now() - started;
-      this.#lastCommitAt = started;
+      if (group.length > 0) this.#lastCommitAt = started; // marks alone do not end idleness
       this.#log.debug(
         {
           events: result.inserted,

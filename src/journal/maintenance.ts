@@ -81,11 +81,13 @@ export class Maintenance {
   vacuum(keepFree = 64): void {
     const step = Math.max(8, Math.floor(this.#budget.walCheckpointBytes / this.#budget.pageSize));
     this.#relaxed(() => {
+      let lastPages = Number.POSITIVE_INFINITY;
       for (;;) {
         const free = Number(this.#freelist.get()?.freelist_count ?? 0);
         const pages = Number(this.#pageCount.get()?.page_count ?? 0);
         const surplus = Math.max(free - keepFree, pages - this.#budget.maxPages);
-        if (surplus <= 0 || free === 0) break;
+        if (surplus <= 0 || free === 0 || pages >= lastPages) break; // done, or no progress
+        lastPages = pages;
         this.#db.exec(`PRAGMA incremental_vacuum(${Math.min(step, surplus, free)})`);
         this.checkpoint();
       }

@@ -21,6 +21,10 @@
  *   journal.seq           the sequence ceiling (seq-file.ts): >= every committed sequence
  *   journal.sqlite.corrupt-<time>[-wal|-shm]   damaged files moved aside, never deleted by us
  *
+ * synchronous=FULL vs NORMAL, measured on the dev VM (virtio disk, WAL): 1000 one-row commits
+ * took 246 ms vs 16 ms; 20 commits of 1000 rows 55 ms vs 32 ms. Group commit is what makes
+ * FULL affordable; publish marks and retention, which may be lost, commit at NORMAL.
+ *
  * Recovery rules, at open:
  *   1. A missing or empty journal.sqlite is created: new epoch, high_water = the ceiling in
  *      journal.seq (0 when there is none), so sequences continue above anything ever used.
@@ -33,7 +37,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
 import { readSeqCeiling } from "./seq-file.ts";
@@ -85,7 +89,7 @@ class NotAJournal extends Error {}
 export function openStore(dir: string, log: Logger): OpenedStore {
   const path = journalPath(dir);
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDir(dir, 32);
   } catch (err) {
     throw journalError("creating the journal folder", dir, err);
   }
@@ -199,6 +203,24 @@ function moveAside(path: string): string {
     throw journalError("moving a damaged journal aside", path, err);
   }
   return target;
+}
+
+/**
+ * mkdir -p. Not `mkdirSync(dir, { recursive: true })`: on Node 24 that never returns for a
+ * path under /proc (the kernel answers ENOENT for a parent that exists, and Node's recursive
+ * mkdir retries forever); here a parent is created once, then the error stands.
+ */
+function makeDir(dir: string, depth: number): void {
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "EEXIST" && statSync(dir).isDirectory()) return;
+    const parent = dirname(dir);
+    if (code !== "ENOENT" || depth <= 0 || parent === dir) throw err;
+    makeDir(parent, depth - 1);
+    mkdirSync(dir);
+  }
 }
 
 /** Size of a file in bytes, 0 when it does not exist. */

@@ -1,6 +1,28 @@
+/**
+ * The one logger: pino, an object first and a constant message, one child per part.
+ *
+ * Guarantees of a logger made by `createLogger`:
+ * - Secrets never reach a line. Fields named like secrets (REDACT_PATHS) are replaced by
+ *   "[redacted]" wherever they sit; on top of that every value in `secrets` (the resolved
+ *   passwords of the config) is cut out of the finished line, wherever it appears (an error
+ *   message, a URL), in its raw and its JSON-escaped form. Values shorter than
+ *   MIN_SECRET_LENGTH are left to path redaction: cutting them would mangle unrelated text.
+ * - Repeats are throttled when `repeatIntervalMs` is set: a warning or error with the same
+ *   message from the same device and part is logged at most once per interval; the next line
+ *   after the interval carries `suppressed: <repeats held back>`. Audit lines (`audit` field)
+ *   and fatal lines always pass. See log-throttle.ts.
+ * - Format: `json` (one JSON object a line, for journald) or `pretty` (pino-pretty, coloured
+ *   when the destination is a terminal). Redaction and throttling apply to both.
+ */
+import { isatty } from "node:tty";
 import { pino } from "pino";
+import pretty from "pino-pretty";
+import { RepeatThrottle } from "./log-throttle.ts";
 
 export type Logger = pino.Logger;
+export type LogFormat = "json" | "pretty";
+
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 /** Paths pino removes from every log line: passwords, keys and tokens never reach a log. */
 export const REDACT_PATHS = [
@@ -19,24 +41,134 @@ export const REDACT_PATHS = [
   "*.authorization",
 ];
 
+export const MIN_SECRET_LENGTH = 4;
+const CENSOR = "[redacted]";
+const SECRET_KEYS = new Set(["password", "passphrase", "token", "secret", "authorization"]);
+const WARN = 40;
+const FATAL = 60;
+
 export interface LoggerOptions {
   level?: string;
   /** A stream, or a file descriptor: 1 stdout (the daemon, for journald), 2 stderr (default). */
   destination?: pino.DestinationStream | 1 | 2;
+  /** Default json. */
+  format?: LogFormat;
+  /** Resolved secret values cut out of every line. The caller may add to the set later. */
+  secrets?: ReadonlySet<string>;
+  /** Same warning or error at most once per this many ms; off when absent or 0. */
+  repeatIntervalMs?: number;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const secrets = options.secrets;
+  const throttle =
+    options.repeatIntervalMs !== undefined && options.repeatIntervalMs > 0
+      ? new RepeatThrottle({ intervalMs: options.repeatIntervalMs })
+      : undefined;
   return pino(
     {
       level: options.level ?? "info",
       base: { name: "plc2mqtt" },
-      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      redact: { paths: REDACT_PATHS, censor: CENSOR },
       timestamp: pino.stdTimeFunctions.isoTime,
+      hooks: {
+        ...(throttle ? { logMethod: throttledLogMethod(throttle) } : {}),
+        ...(secrets ? { streamWrite: (line: string) => scrub(line, secrets) } : {}),
+      },
     },
-    typeof options.destination === "object"
-      ? options.destination
-      : pino.destination({ dest: options.destination ?? 2, sync: false }),
+    destinationFor(options),
   );
+}
+
+function destinationFor(options: LoggerOptions): pino.DestinationStream {
+  const { destination } = options;
+  if (typeof destination === "object") return destination;
+  const fd = destination ?? 2;
+  if (options.format === "pretty") {
+    return pretty({
+      destination: fd,
+      colorize: isatty(fd),
+      translateTime: "SYS:HH:MM:ss.l",
+      ignore: "pid,hostname,name",
+      sync: true,
+    });
+  }
+  return pino.destination({ dest: fd, sync: false });
+}
+
+/**
+ * pino's logMethod hook: decides per call whether the line is a repeat to hold back. The key
+ * is level, message, and the `device` and `part` of the call or of the child's bindings.
+ */
+function throttledLogMethod(throttle: RepeatThrottle) {
+  return function logMethod(
+    this: Logger,
+    args: Parameters<pino.LogFn>,
+    method: pino.LogFn,
+    level: number,
+  ): void {
+    const [first, ...rest] = args as unknown[];
+    const fields = typeof first === "object" && first !== null ? first : undefined;
+    const message = fields === undefined ? first : rest[0];
+    if (level < WARN || level >= FATAL || typeof message !== "string" || isAudit(fields)) {
+      method.apply(this, args);
+      return;
+    }
+    const bound = this.bindings();
+    const device = field(fields, "device") ?? bound.device;
+    const key = `${level}\u0000${message}\u0000${String(device ?? "")}\u0000${String(bound.part ?? "")}`;
+    const verdict = throttle.check(key, Date.now());
+    if (verdict === false) return;
+    if (verdict === 0) {
+      method.apply(this, args);
+      return;
+    }
+    const base = fields instanceof Error ? { err: fields } : (fields ?? {});
+    const tail = fields === undefined ? rest : rest.slice(1);
+    (method as (...a: unknown[]) => void).apply(this, [
+      { ...base, suppressed: verdict },
+      message,
+      ...tail,
+    ]);
+  };
+}
+
+function isAudit(fields: object | undefined): boolean {
+  return field(fields, "audit") !== undefined;
+}
+
+function field(fields: object | undefined, name: string): unknown {
+  if (fields === undefined || fields instanceof Error) return undefined;
+  return (fields as Record<string, unknown>)[name];
+}
+
+/** Cuts every secret out of a finished line, raw and as it looks inside a JSON string. */
+export function scrub(line: string, secrets: ReadonlySet<string>): string {
+  let out = line;
+  for (const secret of secrets) {
+    if (secret.length < MIN_SECRET_LENGTH) continue;
+    const escaped = JSON.stringify(secret).slice(1, -1);
+    out = out.replaceAll(escaped, CENSOR);
+    if (escaped !== secret) out = out.replaceAll(secret, CENSOR);
+  }
+  return out;
+}
+
+/**
+ * The string values under secret-named keys (password, passphrase, token, secret,
+ * authorization) anywhere in a value: what `secrets` should hold for a resolved config.
+ */
+export function secretValuesIn(value: unknown, into = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) secretValuesIn(item, into);
+  } else if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (SECRET_KEYS.has(key.toLowerCase()) && typeof item === "string" && item !== "")
+        into.add(item);
+      else secretValuesIn(item, into);
+    }
+  }
+  return into;
 }
 
 /** A logger that drops everything: for library use and tests that do not look at logs. */

@@ -20,6 +20,9 @@
  *   unpublished at that point stay in the journal, ahead of the offline record, for next time;
  *   then the offline record is not sent out of order: the connection ends with "disconnect
  *   with will message" and the broker publishes the will instead.
+ * - publishStatus() sends a message that is not an event (the health summary) straight to the
+ *   current connection, QoS 1, never journaled and never retried: while disconnected or
+ *   stopping it is skipped. It counts against the in-flight window like a record does.
  */
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
@@ -29,6 +32,7 @@ import { type Connection, type Endpoint, openConnection, parseBrokerUrl } from "
 import { topicMatches } from "./topic-filter.ts";
 import type {
   MessageHandler,
+  OutboundMessage,
   OutboundRecord,
   PublisherOptions,
   PublisherStats,
@@ -57,6 +61,8 @@ export class Publisher {
   private readonly wakeup = new Wakeup();
   /** Sequences sent on the current connection and not yet acknowledged. */
   private readonly inFlight = new Set<bigint>();
+  /** publishStatus() messages sent and not yet acknowledged. */
+  private direct = 0;
   private runner: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private stopping = false;
@@ -107,6 +113,29 @@ export class Publisher {
       connected: this.connected,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
+  }
+
+  /**
+   * Publishes a message outside the journal (QoS 1) on the current connection. Resolves true
+   * on its PUBACK; false when there is no connection, the publisher is stopping, the window is
+   * full, or the message was not acknowledged. Never throws.
+   */
+  async publishStatus(message: OutboundMessage): Promise<boolean> {
+    const conn = this.conn;
+    if (!conn?.open || this.stopping) return false;
+    const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+    if (this.inFlight.size + this.direct >= window) return false;
+    this.direct += 1;
+    try {
+      await conn.publish(message.topic, message.payload, message.retain);
+      return true;
+    } catch (err) {
+      this.log.debug({ err, topic: message.topic }, "MQTT status message not published");
+      return false;
+    } finally {
+      this.direct -= 1;
+      this.wakeup.notify();
+    }
   }
 
   /** Listens to a topic filter from now on, on this and every later session. */
@@ -223,8 +252,8 @@ export class Publisher {
     const refillAt = Math.max(1, Math.floor(window / 4));
     let cursor = 0n;
     while (conn.open && !this.stopping) {
-      const room = window - this.inFlight.size;
-      if (room < refillAt && this.inFlight.size > 0) {
+      const room = window - this.inFlight.size - this.direct;
+      if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
         await this.wakeup.wait(); // a PUBACK, the close or stop()
         continue;
       }

@@ -3,7 +3,7 @@
  * sequence; a garbage row is skipped and counted; a refused write rejects with a GatewayError
  * and keeps nothing; kill -9 loses no committed event.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -105,6 +105,30 @@ describe("refused writes", () => {
     const [next] = await journal.append([event()]);
     expect(next!.sequence).toBe(3n);
     expect(journal.unpublished(0n, 10).map((r) => r.sequence)).toEqual([1n, 2n, 3n]);
+    await journal.close();
+  });
+});
+
+describe("full disk", () => {
+  it("rejects with a GatewayError naming the file, and every committed event survives", async () => {
+    const script = join(import.meta.dirname, "fixtures", "full-disk-writer.ts");
+    // ulimit -f: the kernel refuses to grow any file past 1 MiB, as a full disk would.
+    const out = execFileSync(
+      "sh",
+      ["-c", 'ulimit -f 2048 && exec "$0" "$1" "$2"', process.execPath, script, tmp.dir],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    const result = JSON.parse(out) as {
+      committed: string[];
+      refused?: { code?: string; message: string };
+    };
+    expect(result.refused?.code).toMatch(/^JOURNAL_(FULL|IO)$/);
+    expect(result.refused?.message).toContain(file());
+    expect(result.committed.length).toBeGreaterThan(0);
+    const journal = await openJournal(options(tmp.dir));
+    const stored = journal.unpublished(0n, 1_000_000).map((r) => String(r.sequence));
+    expect(stored).toEqual(result.committed); // all committed, nothing of the refused batch
+    await journal.append([event()]);
     await journal.close();
   });
 });

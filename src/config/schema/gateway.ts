@@ -120,11 +120,70 @@ export const journalSchema = z
   })
   .describe("The durable local journal");
 
+/** host:port with a port of 0 (any free port, for tests) to 65535. */
+const listenAddress = z
+  .string()
+  .regex(/^[^:\s]+:\d{1,5}$/, "expected host:port")
+  .refine((text) => Number(text.slice(text.lastIndexOf(":") + 1)) <= 65_535, {
+    message: "the port must be between 0 and 65535",
+  });
+
+export const healthSchema = z
+  .strictObject({
+    max_pending_events: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000_000)
+      .default(100_000)
+      .describe(
+        "Unhealthy when the broker is away and more events than this wait in the journal (default 100000)",
+      ),
+    max_pending_age: duration({
+      min: 1000,
+      max: 30 * 86_400_000,
+      description:
+        "Unhealthy when the broker is away and the oldest waiting event is older than this (default 5m)",
+    }).default(300_000),
+    stale_polls: z
+      .number()
+      .int()
+      .min(2)
+      .max(1000)
+      .default(5)
+      .describe(
+        "A connected device whose last good read is older than this many poll intervals is a device problem (default 5)",
+      ),
+    devices: z
+      .enum(["all_down", "any_down", "ignore"])
+      .default("all_down")
+      .describe(
+        "When device problems make the gateway unhealthy: all_down (every device has one; default), any_down, or ignore",
+      ),
+    topic_interval: z
+      .union([
+        z.literal(false),
+        duration({
+          min: 1000,
+          max: 86_400_000,
+          description: "Period of the retained health message",
+        }),
+      ])
+      .default(30_000)
+      .describe(
+        "How often the health summary is published, retained, on <gateway status topic>/health (default 30s); false turns it off",
+      ),
+  })
+  .describe("What /healthz and the health topic call healthy");
+
 export const httpSchema = z
   .strictObject({
     listen: z
-      .union([z.literal(false), z.string().regex(/^[^:\s]+:\d{1,5}$/, "expected host:port")])
+      .union([z.literal(false), listenAddress])
       .default("127.0.0.1:8787")
-      .describe("host:port of /healthz and /metrics (default 127.0.0.1:8787); false turns it off"),
+      .describe(
+        "host:port of /healthz and /metrics (default 127.0.0.1:8787; port 0 picks a free one); false turns it off",
+      ),
+    health: healthSchema.default(healthSchema.parse({})),
   })
   .describe("Health and metrics endpoint");

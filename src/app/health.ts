@@ -1,0 +1,179 @@
+/**
+ * Whether the gateway is doing its job: the one verdict behind GET /healthz (200 or 503) and the
+ * retained health message. assessHealth() is pure: snapshots in, summary out.
+ *
+ * The gateway is unhealthy when any of these holds (each adds a reason):
+ * - The journal refuses writes: the last append failed (nothing new becomes durable).
+ * - The broker is away for too long: MQTT is configured, not connected, and the journal holds
+ *   more than `max_pending_events` unpublished events or its oldest one is older than
+ *   `max_pending_age`. While connected the backlog is draining and the gateway is healthy;
+ *   a connected publisher that makes no progress is the watchdog's business (Gateway.alive).
+ *   The age is taken from the event time, so a PLC clock far behind makes it look older.
+ * - Devices, by `devices` policy. A device has a problem when it is disconnected or failed
+ *   (its runner reported so), or when it is connected and polled but its last good or
+ *   uncertain sample is older than `stale_polls` poll intervals (at least 2 s), counted from
+ *   the connect when it never delivered one. A device still making its first connect attempt
+ *   has none yet.
+ *   Policy `all_down` (the default): unhealthy only when every configured device has a problem.
+ *   One PLC switched off or unplugged is a plant problem, not a gateway one: restarting the
+ *   gateway (what a failing health check usually triggers) cannot fix it, and the gateway keeps
+ *   doing its job for every other device. It is listed in `devices[]` with its problem, and is
+ *   visible as device status events and metrics. When every device is down, the likely cause
+ *   is on the gateway's side (its network, its config), so that is reported as unhealthy.
+ *   `any_down` makes each device problem count; `ignore` leaves devices out of the verdict.
+ *
+ * The summary is JSON in snake_case; ages are seconds, times ISO 8601.
+ */
+import type { GatewayConfig } from "../config/schema/root.ts";
+import type { JournalStats } from "../journal/types.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { PublisherStats } from "../publish/index.ts";
+import type { DeviceState } from "./device-watch.ts";
+
+export type HealthLimits = GatewayConfig["http"]["health"];
+
+/** The staleness floor: polls faster than this are not judged on a finer scale. */
+const MIN_STALE_MS = 2000;
+
+export interface HealthInput {
+  now: number;
+  gateway: { id: string; version: string; startedAt: number };
+  journal: JournalStats;
+  /** The last append's failure, while appends fail. */
+  appendError?: string;
+  /** Events waiting to be appended. */
+  queuedEvents: number;
+  /** Undefined when no broker is configured. */
+  publisher?: PublisherStats;
+  devices: readonly DeviceState[];
+  limits: HealthLimits;
+}
+
+export interface DeviceHealth {
+  id: string;
+  status: DeviceState["status"];
+  error?: string;
+  last_good_read_age_s?: number;
+  /** Why this device counts as a problem; absent when it has none. */
+  problem?: string;
+}
+
+export interface HealthSummary {
+  status: "ok" | "unhealthy";
+  /** Empty when ok. */
+  reasons: string[];
+  checked_at: string;
+  gateway: { id: string; version: string; started_at: string; uptime_s: number };
+  journal: {
+    writable: boolean;
+    error?: string;
+    pending_events: number;
+    oldest_pending_age_s?: number;
+    queued_events: number;
+    bytes: number;
+  };
+  mqtt?: {
+    connected: boolean;
+    in_flight: number;
+    published: number;
+    reconnects: number;
+    last_error?: string;
+  };
+  devices: DeviceHealth[];
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+export function assessHealth(input: HealthInput): HealthSummary {
+  const { now, journal, publisher, limits } = input;
+  const reasons: string[] = [];
+  if (input.appendError !== undefined)
+    reasons.push(`the journal refuses writes: ${input.appendError}`);
+  const oldestAgeMs =
+    journal.oldestPendingTime === undefined
+      ? undefined
+      : Math.max(0, now - journal.oldestPendingTime);
+  if (publisher && !publisher.connected) {
+    if (journal.pending > limits.max_pending_events)
+      reasons.push(
+        `the broker is unreachable and ${journal.pending} events wait (limit ${limits.max_pending_events})`,
+      );
+    if (oldestAgeMs !== undefined && oldestAgeMs > limits.max_pending_age)
+      reasons.push(
+        `the broker is unreachable and the oldest waiting event is ${seconds(oldestAgeMs)} s old (limit ${seconds(limits.max_pending_age)} s)`,
+      );
+  }
+  const devices = input.devices.map((d) => deviceHealth(d, now, limits.stale_polls));
+  const withProblem = devices.filter((d) => d.problem !== undefined);
+  if (limits.devices === "any_down" && withProblem.length > 0)
+    reasons.push(`${withProblem.length} of ${devices.length} devices have a problem`);
+  if (limits.devices === "all_down" && devices.length > 0 && withProblem.length === devices.length)
+    reasons.push(`all ${devices.length} devices have a problem`);
+  return {
+    status: reasons.length === 0 ? "ok" : "unhealthy",
+    reasons,
+    checked_at: new Date(now).toISOString(),
+    gateway: {
+      id: input.gateway.id,
+      version: input.gateway.version,
+      started_at: new Date(input.gateway.startedAt).toISOString(),
+      uptime_s: seconds(now - input.gateway.startedAt),
+    },
+    journal: {
+      writable: input.appendError === undefined,
+      ...(input.appendError === undefined ? {} : { error: input.appendError }),
+      pending_events: journal.pending,
+      ...(oldestAgeMs === undefined ? {} : { oldest_pending_age_s: seconds(oldestAgeMs) }),
+      queued_events: input.queuedEvents,
+      bytes: journal.bytes,
+    },
+    ...(publisher
+      ? {
+          mqtt: {
+            connected: publisher.connected,
+            in_flight: publisher.inFlight,
+            published: publisher.published,
+            reconnects: publisher.reconnects,
+            ...(publisher.lastError === undefined ? {} : { last_error: publisher.lastError }),
+          },
+        }
+      : {}),
+    devices,
+  };
+}
+
+function deviceHealth(d: DeviceState, now: number, stalePolls: number): DeviceHealth {
+  const out: DeviceHealth = { id: d.id, status: d.status };
+  if (d.error !== undefined) out.error = d.error;
+  if (d.lastGoodReadAt !== undefined)
+    out.last_good_read_age_s = seconds(Math.max(0, now - d.lastGoodReadAt));
+  if (d.status === "disconnected" || d.status === "failed") {
+    out.problem = `${d.status}${d.error === undefined ? "" : `: ${d.error}`}`;
+  } else if (d.status === "connected" && d.intervalMs !== undefined) {
+    const limit = Math.max(MIN_STALE_MS, stalePolls * d.intervalMs);
+    const since = Math.max(d.lastGoodReadAt ?? 0, d.since);
+    if (now - since > limit)
+      out.problem = `no good read for ${seconds(now - since)} s (limit ${seconds(limit)} s)`;
+  }
+  return out;
+}
+
+/** Remembers whether the last journal append failed: wrap each append in track(). */
+export class AppendWatch {
+  private lastError: string | undefined;
+
+  get error(): string | undefined {
+    return this.lastError;
+  }
+
+  async track<T>(append: Promise<T>): Promise<T> {
+    try {
+      const result = await append;
+      this.lastError = undefined;
+      return result;
+    } catch (err) {
+      this.lastError = errorMessage(err);
+      throw err;
+    }
+  }
+}

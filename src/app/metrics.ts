@@ -1,0 +1,312 @@
+/**
+ * The gateway's Prometheus metrics, on a Registry of its own (never prom-client's global one, so
+ * two gateways in one process, as in tests, never mix). Names are snake_case with the prefix
+ * plc2mqtt_; the default Node process metrics sit beside them under their usual names.
+ *
+ * Two kinds of series:
+ * - counted as things happen: polls, tag reads by quality, read errors by reason class, read
+ *   duration, events by device, tag and type (labels come from the config, so they are bounded);
+ * - read on scrape from the parts' stats(): journal, publisher, engine, device liveness. Totals
+ *   the parts already count (published, dropped...) are mirrored as counters.
+ *
+ * Read errors are counted per tag read that came back bad, by a bounded class of its reason:
+ * timeout, exception, malformed, disconnected, decode, other (classifyReason). A read() that
+ * threw counts once, by the class of its error.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { EngineStats } from "../engine/index.ts";
+import type { GatewayEvent } from "../events/types.ts";
+import type { JournalStats } from "../journal/types.ts";
+import { errorMessage } from "../lib/errors.ts";
+import type { PublisherStats } from "../publish/index.ts";
+import type { DeviceState } from "./device-watch.ts";
+import type { PollReport } from "./driver-runner.ts";
+
+export const REASON_CLASSES = [
+  "timeout",
+  "exception",
+  "malformed",
+  "disconnected",
+  "decode",
+  "other",
+] as const;
+export type ReasonClass = (typeof REASON_CLASSES)[number];
+
+/**
+ * The class of a bad sample's reason. Drivers report reasons as text (TagSample.reason); these
+ * patterns follow the Modbus driver's messages (link.ts, driver.ts, unit-health.ts).
+ */
+export function classifyReason(reason: string | undefined): ReasonClass {
+  if (reason === undefined) return "other";
+  if (/^decode /i.test(reason)) return "decode";
+  if (/\bexception \d+/i.test(reason)) return "exception";
+  if (/no response within|timed? ?out|not responding/i.test(reason)) return "timeout";
+  if (/not connected|connection lost|disconnected|closed|ECONNRESET|EPIPE/i.test(reason))
+    return "disconnected";
+  if (/malformed|response carries|CRC|unexpected|invalid/i.test(reason)) return "malformed";
+  return "other";
+}
+
+export interface MetricsSources {
+  journal: () => JournalStats;
+  /** Undefined when no broker is configured. */
+  publisher: () => PublisherStats | undefined;
+  /** Events waiting to be appended to the journal. */
+  queuedEvents: () => number;
+  engine: () => EngineStats;
+  devices: () => readonly DeviceState[];
+  healthy: () => boolean;
+  now: () => number;
+}
+
+type Labels<T extends string> = Partial<Record<T, string | number>>;
+
+/** A counter whose value another part keeps: set from `value()` on every scrape. */
+function mirroredCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  value: () => number | undefined,
+): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = value();
+      this.reset();
+      if (v !== undefined) this.inc(v);
+    },
+  });
+}
+
+function gauge(registry: Registry, name: string, help: string, value: () => number | undefined) {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = value();
+      this.reset();
+      if (v !== undefined) this.set(v);
+    },
+  });
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly polls: Counter<"device">;
+  private readonly tagReads: Counter<"device" | "quality">;
+  private readonly readErrors: Counter<"device" | "reason">;
+  private readonly readDuration: Histogram<"device">;
+  private readonly events: Counter<"device" | "tag" | "type">;
+  private readonly engineEvents: Counter<"type">;
+
+  /** Journal stats read once per scrape (each one stats files and queries the store). */
+  private journalStats: JournalStats | undefined;
+
+  constructor(given: MetricsSources, options: { processMetrics?: boolean } = {}) {
+    const sources: MetricsSources = {
+      ...given,
+      journal: () => {
+        this.journalStats ??= given.journal();
+        return this.journalStats;
+      },
+    };
+    const registers = [this.registry];
+    this.polls = new Counter({
+      name: "plc2mqtt_device_polls_total",
+      help: "Polls of a poll group that ended, by device",
+      labelNames: ["device"],
+      registers,
+    });
+    this.tagReads = new Counter({
+      name: "plc2mqtt_device_tag_reads_total",
+      help: "Tag values read, by device and quality",
+      labelNames: ["device", "quality"],
+      registers,
+    });
+    this.readErrors = new Counter({
+      name: "plc2mqtt_device_read_errors_total",
+      help: "Tag reads that came back bad, by device and reason class (timeout, exception, malformed, disconnected, decode, other)",
+      labelNames: ["device", "reason"],
+      registers,
+    });
+    this.readDuration = new Histogram({
+      name: "plc2mqtt_device_read_duration_seconds",
+      help: "Duration of one poll group's read, by device",
+      labelNames: ["device"],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.events = new Counter({
+      name: "plc2mqtt_events_total",
+      help: "Events produced, by device, tag (the event subject) and type",
+      labelNames: ["device", "tag", "type"],
+      registers,
+    });
+    this.engineEvents = new Counter({
+      name: "plc2mqtt_engine_events_total",
+      help: "Events produced, by type",
+      labelNames: ["type"],
+      registers,
+    });
+    new Gauge({
+      name: "plc2mqtt_device_last_good_read_age_seconds",
+      help: "Seconds since the device last delivered a good or uncertain value (absent before the first)",
+      labelNames: ["device"],
+      registers,
+      collect() {
+        this.reset();
+        const now = sources.now();
+        for (const d of sources.devices())
+          if (d.lastGoodReadAt !== undefined)
+            this.set({ device: d.id }, Math.max(0, now - d.lastGoodReadAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: "plc2mqtt_device_connected",
+      help: "1 while the device is connected, else 0",
+      labelNames: ["device"],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.devices())
+          this.set({ device: d.id }, d.status === "connected" ? 1 : 0);
+      },
+    });
+    this.journalSeries(sources);
+    this.publisherSeries(sources);
+    mirroredCounter(
+      this.registry,
+      "plc2mqtt_engine_ignored_samples_total",
+      "Samples of devices or tags the engine does not know",
+      () => sources.engine().ignoredSamples,
+    );
+    gauge(this.registry, "plc2mqtt_healthy", "1 while /healthz answers 200, else 0", () =>
+      sources.healthy() ? 1 : 0,
+    );
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  private journalSeries(sources: MetricsSources): void {
+    const r = this.registry;
+    const j = sources.journal;
+    gauge(
+      r,
+      "plc2mqtt_journal_pending_events",
+      "Events not yet acknowledged by the broker",
+      () => j().pending,
+    );
+    gauge(r, "plc2mqtt_journal_bytes", "Size of the journal on disk", () => j().bytes);
+    gauge(
+      r,
+      "plc2mqtt_journal_oldest_pending_age_seconds",
+      "Age of the oldest unacknowledged event, by its event time (0 when none)",
+      () => {
+        const t = j().oldestPendingTime;
+        return t === undefined ? 0 : Math.max(0, sources.now() - t) / 1000;
+      },
+    );
+    gauge(
+      r,
+      "plc2mqtt_journal_last_commit_seconds",
+      "Duration of the last group commit",
+      () => j().lastCommitMs / 1000,
+    );
+    gauge(r, "plc2mqtt_journal_last_sequence", "Highest sequence number assigned", () =>
+      Number(j().lastSequence),
+    );
+    gauge(r, "plc2mqtt_journal_queued_events", "Events waiting to be appended to the journal", () =>
+      sources.queuedEvents(),
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_journal_dropped_events_total",
+      "Events dropped by the journal's size policy",
+      () => j().dropped,
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_journal_corrupt_skipped_total",
+      "Corrupt journal records or pages skipped since start",
+      () => j().corruptSkipped,
+    );
+  }
+
+  private publisherSeries(sources: MetricsSources): void {
+    const r = this.registry;
+    const p = sources.publisher;
+    gauge(r, "plc2mqtt_publisher_connected", "1 while connected to the broker, else 0", () => {
+      const s = p();
+      return s === undefined ? undefined : s.connected ? 1 : 0;
+    });
+    gauge(
+      r,
+      "plc2mqtt_publisher_in_flight_messages",
+      "Events sent and not yet acknowledged",
+      () => p()?.inFlight,
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_publisher_published_total",
+      "Events acknowledged by the broker (PUBACK)",
+      () => p()?.published,
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_publisher_resent_total",
+      "Events sent again after a connection loss",
+      () => p()?.resent,
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_publisher_reconnects_total",
+      "Broker connections made after the first one",
+      () => p()?.reconnects,
+    );
+  }
+
+  /** A poll ended (DriverRunner's onPoll). */
+  onPoll(device: string, report: PollReport): void {
+    this.polls.inc({ device });
+    this.readDuration.observe({ device }, report.durationMs / 1000);
+    if (report.error !== undefined) {
+      this.readErrors.inc({ device, reason: classifyReason(errorMessage(report.error)) });
+      return;
+    }
+    const byQuality = new Map<string, number>();
+    const byReason = new Map<ReasonClass, number>();
+    for (const s of report.samples ?? []) {
+      byQuality.set(s.quality, (byQuality.get(s.quality) ?? 0) + 1);
+      if (s.quality !== "bad") continue;
+      const reason = classifyReason(s.reason);
+      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    }
+    for (const [quality, n] of byQuality) this.tagReads.inc({ device, quality }, n);
+    for (const [reason, n] of byReason) this.readErrors.inc({ device, reason }, n);
+  }
+
+  /** Events on their way to the journal. */
+  onEvents(events: readonly GatewayEvent[]): void {
+    for (const e of events) {
+      const labels: Labels<"device" | "tag" | "type"> = {
+        device: e.device,
+        tag: e.subject,
+        type: e.type,
+      };
+      this.events.inc(labels);
+      this.engineEvents.inc({ type: e.type });
+    }
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    this.journalStats = undefined;
+    try {
+      return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    } finally {
+      this.journalStats = undefined;
+    }
+  }
+}

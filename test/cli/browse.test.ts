@@ -1,0 +1,120 @@
+/**
+ * `plc2mqtt browse` (the built CLI) against the simulator, over SignAndEncrypt with the server
+ * trusted in the PKI folder: the YAML it writes passes `plc2mqtt validate` unchanged, carries
+ * namespace-URI node ids, types, units and ranges, and run as a config under the DriverRunner
+ * yields a good sample for every browsed variable; `plc2mqtt read` reads it once. An untrusted server is refused with the
+ * trust command.
+ */
+import "node-opcua";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ALL_VARIABLES } from "../../simulators/opcua/index.ts";
+import { DriverRunner } from "../../src/app/driver-runner.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { createDriver } from "../../src/drivers/registry.ts";
+import type { TagSample } from "../../src/drivers/types.ts";
+import { silentLogger } from "../../src/lib/logger.ts";
+import { type OpcuaFixture, startOpcuaFixture } from "../drivers/opcua-fixture.ts";
+import { runCli } from "../support/cli.ts";
+import { eventually } from "../support/resources.ts";
+
+let fixture: OpcuaFixture;
+
+beforeAll(async () => {
+  fixture = await startOpcuaFixture();
+});
+afterAll(async () => {
+  await fixture?.close();
+});
+
+describe("plc2mqtt browse", () => {
+  it("writes a YAML that validates and, run as a config, yields every variable", async () => {
+    const out = join(fixture.dir, "browsed.yaml");
+    const browsed = await runCli([
+      "browse",
+      fixture.sim.endpointUrl,
+      "--pki-dir",
+      fixture.pkiDir,
+      "--data-dir",
+      fixture.dataDir,
+      "--device",
+      "stand",
+      "-o",
+      out,
+    ]);
+    expect(browsed.stderr).toMatch(/wrote 26 tags/);
+    expect(browsed.code).toBe(0);
+    const yaml = readFileSync(out, "utf8");
+    expect(yaml).toContain(
+      `{ name: TestStand.Measurement1, node: "nsu=urn:plc2mqtt:teststand;s=TestStand.Measurement1", type: double, unit: "mm", range: { min: 0, max: 50 } }`,
+    );
+    expect(yaml).toMatch(/name: TestStand.Curve, node: "[^"]+", type: json/);
+    expect(yaml).toMatch(/name: TestStand.Types.Int64, node: "[^"]+", type: int64/);
+    const validated = await runCli(["validate", "-c", out]);
+    expect(validated.stdout + validated.stderr).toMatch(/ok: gateway .*1 device, 26 tags/);
+    expect(validated.code).toBe(0);
+
+    const read = await runCli([
+      "read",
+      "-c",
+      out,
+      "stand",
+      "TestStand.BatchId",
+      "TestStand.Types.Int64",
+      "--json",
+    ]);
+    expect(read.code).toBe(0);
+    const [batch, big] = read.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(batch).toMatchObject({ tag: "TestStand.BatchId", value: "B0001", quality: "good" });
+    expect(big).toMatchObject({ value: "-9007199254740993", quality: "good" });
+
+    const { config } = await loadConfig(out, {});
+    const device = config.devices[0]!;
+    expect(device.tags).toHaveLength(ALL_VARIABLES.length);
+    const seen = new Map<string, TagSample>();
+    const runner = new DriverRunner({
+      driver: createDriver(device, { dataDir: config.gateway.data_dir }),
+      log: silentLogger(),
+      onSamples: (samples) => {
+        for (const s of samples) seen.set(s.tag, s);
+      },
+      reconnect: { minMs: 50, maxMs: 500 },
+    });
+    runner.start();
+    try {
+      await eventually(() => seen.size === device.tags.length, 15_000, "every browsed variable");
+    } finally {
+      await runner.stop();
+    }
+    for (const s of seen.values()) expect(s.quality, `${s.tag}: ${s.reason}`).not.toBe("bad");
+    expect(seen.get("TestStand.Types.StatusCode")?.quality).toBe("good");
+  });
+
+  it("filters, and refuses an untrusted server naming the trust command", async () => {
+    const filtered = await runCli([
+      "browse",
+      fixture.sim.endpointUrl,
+      "--pki-dir",
+      fixture.pkiDir,
+      "--root",
+      "/TestStand",
+      "--filter",
+      "Types/*Int*",
+    ]);
+    expect(`${filtered.stderr}${filtered.code}`).toMatch(/wrote 6 tags\n0$/);
+    const names = [...filtered.stdout.matchAll(/name: (\S+),/g)].map((m) => m[1]);
+    expect(names.sort()).toEqual(
+      ["Int16", "Int32", "Int64", "UInt16", "UInt32", "UInt64"].map((n) => `Types.${n}`),
+    );
+    const untrusted = join(fixture.dir, "other-pki");
+    const refused = await runCli(["browse", fixture.sim.endpointUrl, "--pki-dir", untrusted]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      new RegExp(`OPCUA_UNTRUSTED: .*plc2mqtt pki trust --pki-dir ${untrusted} [0-9a-f]{40}`),
+    );
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * The systemd service protocol, spoken by the built daemon to a NOTIFY_SOCKET the test owns:
+ * READY, then WATCHDOG pings, none while the event loop is really blocked (paused through the
+ * inspector, no test hook in the product), RELOADING/READY around a SIGHUP, STOPPING after
+ * SIGTERM; and nothing at all, not even a spawned systemd-notify, without NOTIFY_SOCKET.
+ */
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
+import {
+  type Daemon,
+  requireSystemdNotify,
+  startDaemon,
+  startNotifySocket,
+  waitUntil,
+  writeConfig,
+} from "./support.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function configFor(port: number) {
+  return writeConfig(
+    (data) => `version: 1
+gateway: { id: notify-gw, data_dir: ${data} }
+http: { listen: false }
+devices:
+  - id: plc
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${port}
+    poll_interval: 100ms
+    tags:
+      - { name: counter, address: HR0, type: uint16 }
+`,
+  );
+}
+
+/** The Chrome DevTools protocol over Node 24's global WebSocket: just enough to pause. */
+async function inspector(url: string) {
+  const ws = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    ws.addEventListener("open", () => resolve(), { once: true });
+    ws.addEventListener("error", () => reject(new Error(`cannot open ${url}`)), { once: true });
+  });
+  const events: string[] = [];
+  const replies = new Map<number, (v: unknown) => void>();
+  let nextId = 1;
+  ws.addEventListener("message", (e) => {
+    const msg = JSON.parse(String(e.data)) as { id?: number; method?: string };
+    if (msg.id !== undefined) replies.get(msg.id)?.(msg);
+    else if (msg.method) events.push(msg.method);
+  });
+  return {
+    events,
+    send: (method: string) =>
+      new Promise<unknown>((resolve) => {
+        const id = nextId++;
+        replies.set(id, resolve);
+        ws.send(JSON.stringify({ id, method }));
+      }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        ws.addEventListener("close", () => resolve(), { once: true });
+        ws.close();
+      }),
+  };
+}
+
+describe("systemd notify protocol", () => {
+  let sim: ModbusSimulator;
+
+  beforeAll(async () => {
+    requireSystemdNotify();
+    sim = await startModbusSimulator({ port: 0, recordRequests: false });
+  });
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it("READY, WATCHDOG pings that stop while the event loop is blocked, RELOADING, STOPPING", async () => {
+    const socket = await startNotifySocket();
+    const { config } = configFor(sim.port);
+    const daemon = startDaemon(["run", "-c", config], {
+      nodeArgs: ["--inspect=127.0.0.1:0"],
+      env: { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: "200000" },
+    });
+    const watchdogs = () => socket.messages.filter((m) => m.includes("WATCHDOG=1")).length;
+    try {
+      await waitUntil(() => watchdogs() >= 3, 15_000, "three watchdog pings");
+      const ready = socket.messages.findIndex((m) => m.includes("READY=1"));
+      const firstPing = socket.messages.findIndex((m) => m.includes("WATCHDOG=1"));
+      expect(ready).toBeGreaterThanOrEqual(0);
+      expect(ready).toBeLessThan(firstPing);
+
+      // Block the loop for real: the debugger pauses it; no timer of the daemon can run.
+      const url = /ws:\/\/\S+/.exec(daemon.stderr())?.[0];
+      if (!url) throw new Error(`no inspector URL in: ${daemon.stderr()}`);
+      const debug = await inspector(url);
+      await debug.send("Debugger.enable");
+      await debug.send("Debugger.pause");
+      await waitUntil(() => debug.events.includes("Debugger.paused"), 10_000, "the pause");
+      await sleep(300); // a systemd-notify spawned just before the pause may still deliver
+      const before = watchdogs();
+      await sleep(1000); // ten ping intervals
+      expect(watchdogs()).toBe(before);
+      await debug.send("Debugger.resume");
+      await waitUntil(() => watchdogs() >= before + 3, 10_000, "pings after the resume");
+      await debug.close();
+
+      // A reload is announced and its end reported.
+      const beforeReload = socket.messages.length;
+      daemon.child.kill("SIGHUP");
+      await waitUntil(
+        () => socket.messages.slice(beforeReload).some((m) => m.includes("READY=1")),
+        10_000,
+        "READY after the reload",
+      );
+      const reload = socket.messages.slice(beforeReload).filter((m) => !m.includes("WATCHDOG"));
+      expect(reload[0]).toMatch(/RELOADING=1\|MONOTONIC_USEC=\d+/);
+      expect(reload[1]).toContain("READY=1");
+
+      expect(await daemon.stop()).toBe(0);
+      await waitUntil(
+        () => socket.messages.some((m) => m.includes("STOPPING=1")),
+        5000,
+        "STOPPING",
+      );
+      expect(socket.messages.at(-1)).toContain("STOPPING=1");
+    } finally {
+      await daemon.kill();
+      await socket.close();
+    }
+  });
+
+  it("without NOTIFY_SOCKET sends nothing and spawns no systemd-notify", async () => {
+    // A systemd-notify first on PATH that records each call: it proves the daemon would call it.
+    const bin = mkdtempSync(join(tmpdir(), "plc2mqtt-fake-notify-"));
+    const calls = join(bin, "calls");
+    writeFileSync(join(bin, "systemd-notify"), `#!/bin/sh\necho "$@" >> ${calls}\n`);
+    chmodSync(join(bin, "systemd-notify"), 0o755);
+    const PATH = `${bin}${delimiter}${process.env.PATH ?? ""}`;
+    const { config } = configFor(sim.port);
+
+    const run = async (env: NodeJS.ProcessEnv): Promise<Daemon> => {
+      const daemon = startDaemon(["run", "-c", config], { env: { PATH, ...env } });
+      try {
+        await waitUntil(
+          () => daemon.lines().some((l) => l.msg === "device connected"),
+          15_000,
+          "the device connection",
+        );
+        await sleep(500); // five watchdog intervals, had there been a watchdog
+        expect(await daemon.stop()).toBe(0);
+      } finally {
+        await daemon.kill();
+      }
+      return daemon;
+    };
+
+    await run({ WATCHDOG_USEC: "200000" });
+    expect(existsSync(calls)).toBe(false);
+
+    // The same daemon with a NOTIFY_SOCKET does call it: the check above can fail.
+    await run({ NOTIFY_SOCKET: join(bin, "nowhere.sock") });
+    const recorded = readFileSync(calls, "utf8");
+    expect(recorded).toContain("READY=1");
+    expect(recorded).toContain("STOPPING=1");
+  });
+});
