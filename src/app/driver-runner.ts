@@ -93,16 +93,13 @@ export class DriverRunner {
       } catch (err) {
         if (this.stopped) break;
         const delay = this.backoff.next();
-        log.warn(
-          { device: driver.id, err: errorMessage(err), retryInMs: delay },
-          "device connect failed",
-        );
+        log.warn({ err, retryInMs: delay }, "device connect failed");
         this.report({ status: "failed", error: errorMessage(err) });
         await this.pause(delay);
         continue;
       }
       this.backoff.reset();
-      log.info({ device: driver.id }, "device connected");
+      log.info({}, "device connected");
       this.report({ status: "connected" });
       await this.pollWhileConnected(ctx);
       if (this.stopped) break;
@@ -140,10 +137,7 @@ export class DriverRunner {
       });
     } catch (err) {
       if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
-      log.error(
-        { device: driver.id, err },
-        "driver subscribe threw; treating the connection as lost",
-      );
+      log.error({ err }, "driver subscribe threw; treating the connection as lost");
       connection.abort();
       return;
     }
@@ -172,7 +166,7 @@ export class DriverRunner {
       } catch (err) {
         if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
         this.observe({ group, durationMs: performance.now() - started, error: err });
-        log.error({ device: driver.id, err }, "driver read threw; treating the connection as lost");
+        log.error({ err }, "driver read threw; treating the connection as lost");
         connection.abort();
         return;
       }

@@ -74,7 +74,7 @@ export function writeGatewayConfig(simPort: number, brokerUrl: string, extra = "
 gateway: { id: e2e-gw, site: testsite, data_dir: ${dataDir} }
 mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
 journal: { commit_interval: 20ms }
-http: { listen: false }
+http: { listen: false, health: { topic_interval: false } }
 devices:
   - id: plc
     protocol: modbus-tcp

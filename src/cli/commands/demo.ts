@@ -12,7 +12,7 @@ export function registerDemo(program: Command): void {
     .option("--mqtt <url>", "publish to this broker instead of the embedded one")
     .option("--log-level <level>", "gateway log level (on stderr)", "warn")
     .action(async (options: { mqtt?: string; logLevel: string }) => {
-      const log = createLogger({ level: options.logLevel });
+      const log = createLogger({ level: options.logLevel, repeatIntervalMs: 60_000 });
       const signalled = waitForSignal();
       const demo = await startDemo({
         ...(options.mqtt === undefined ? {} : { mqttUrl: options.mqtt }),

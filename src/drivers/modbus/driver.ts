@@ -85,7 +85,9 @@ export class ModbusDriver implements Driver {
     this.units.reset();
     this.link.onClose((reason) => {
       this.lostReason = `not connected: ${reason}`;
-      ctx.log.warn({ device: this.id, reason }, "Modbus link closed");
+      // closing it ourselves (stop, reload) is routine; the device closing it is worth a warning
+      if (reason === "closed by the gateway") ctx.log.debug({ reason }, "Modbus link closed");
+      else ctx.log.warn({ reason }, "Modbus link closed");
     });
   }
 
@@ -136,10 +138,7 @@ export class ModbusDriver implements Driver {
       if (isGatewayError(err, "ABORTED")) throw err;
       if (isGatewayError(err, "MODBUS_TIMEOUT")) this.units.timedOut(req.unitId, Date.now());
       const reason = err instanceof Error ? err.message : String(err);
-      ctx.log.debug(
-        { device: this.id, unit: req.unitId, start: req.start, reason },
-        "Modbus read failed",
-      );
+      ctx.log.debug({ unit: req.unitId, start: req.start, reason }, "Modbus read failed");
       return this.bad(req, reason);
     }
   }
