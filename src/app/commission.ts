@@ -40,7 +40,7 @@ export async function readTagsOnce(
   config: GatewayConfig,
   deviceId: string,
   tagNames: readonly string[],
-  ctx: { signal: AbortSignal; log: Logger },
+  ctx: { signal: AbortSignal; log: Logger; configPath?: string },
 ): Promise<TagSample[]> {
   const device = findDevice(config, deviceId);
   const known = new Set(device.tags.map((t) => t.name));
@@ -48,7 +48,10 @@ export async function readTagsOnce(
   if (unknown.length > 0) {
     throw new GatewayError("TAG_UNKNOWN", `device ${deviceId} has no tag ${unknown.join(", ")}`);
   }
-  const driver = createDriver(device, { dataDir: config.gateway.data_dir });
+  const driver = createDriver(device, {
+    dataDir: config.gateway.data_dir,
+    ...(ctx.configPath === undefined ? {} : { configPath: ctx.configPath }),
+  });
   const group = tagNames.length === 0 ? undefined : { interval: 0, tags: tagNames };
   return withConnected(driver, ctx, () => driver.read!(ctx, group));
 }

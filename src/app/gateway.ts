@@ -32,6 +32,8 @@ import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
 
 export interface GatewayOptions {
   config: GatewayConfig;
+  /** The config file, when there is one: named in operator hints (`pki trust -c ...`). */
+  configPath?: string;
   log: Logger;
   version: string;
   now?: () => number;
@@ -52,6 +54,7 @@ export class Gateway {
   private readonly sink: EventSink;
   private readonly runners = new Map<string, DriverRunner>();
   private config: GatewayConfig;
+  private readonly configPath: string | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
   private lastPublished = 0;
   private lastProgress = 0;
@@ -63,6 +66,7 @@ export class Gateway {
     const { config, log } = options;
     this.log = log;
     this.config = config;
+    this.configPath = options.configPath;
     this.now = options.now ?? Date.now;
     this.version = options.version;
     this.startedAt = this.now();
@@ -157,7 +161,10 @@ export class Gateway {
 
   private startDevice(device: DeviceConfig): void {
     const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
-    const driver = createDriver(device, { dataDir: this.config.gateway.data_dir });
+    const driver = createDriver(device, {
+      dataDir: this.config.gateway.data_dir,
+      ...(this.configPath === undefined ? {} : { configPath: this.configPath }),
+    });
     const intervals = driver.read ? (driver.pollGroups?.() ?? []).map((g) => g.interval) : [];
     this.devices.add(
       device.id,

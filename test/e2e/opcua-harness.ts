@@ -24,7 +24,7 @@ export function writeOpcuaGatewayConfig(sim: OpcuaSimulator, brokerUrl: string):
 gateway: { id: e2e-gw, site: testsite, data_dir: ${dataDir} }
 mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
 journal: { commit_interval: 20ms }
-http: { listen: false }
+http: { listen: false, health: { topic_interval: false } }
 devices:
   - id: stand
     protocol: opcua

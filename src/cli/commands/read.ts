@@ -60,7 +60,10 @@ export function registerRead(program: Command): void {
           );
           return;
         }
-        const samples = await readTagsOnce(config, device, tags, ctx);
+        const samples = await readTagsOnce(config, device, tags, {
+          ...ctx,
+          configPath: options.config,
+        });
         process.stdout.write(options.json ? jsonLines(samples) : `${samplesTable(samples)}\n`);
         if (samples.some((s) => s.quality !== "good")) process.exitCode = 1;
       } finally {

@@ -100,7 +100,12 @@ export function registerRun(program: Command): void {
       process.on("SIGHUP", hangup);
       const notifier = createServiceNotifier({ env: process.env, pid: process.pid, log });
       const signalled = waitForSignal();
-      const gateway = await Gateway.start({ config: loaded.config, log, version: VERSION });
+      const gateway = await Gateway.start({
+        config: loaded.config,
+        configPath: options.config,
+        log,
+        version: VERSION,
+      });
 
       const status = (devices: number) => `${devices} devices`;
       let reloads: Promise<void> = Promise.resolve();
