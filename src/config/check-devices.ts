@@ -8,8 +8,9 @@ import { type CheckIssue, checkModbusDevice } from "./check-modbus.ts";
 import { checkRules, type RuleTag, type ValueKind } from "./check-rules.ts";
 import { impossibleTag, type ResolvedModbusTag, resolveModbusTag } from "./modbus-tags.ts";
 import { REGISTER_WIDTH } from "./modbus-types.ts";
+import { OPCUA_VALUE_KIND } from "./opcua-types.ts";
 import type { ModbusDeviceConfig } from "./schema/modbus.ts";
-import type { OpcuaDeviceConfig, OpcuaType } from "./schema/opcua.ts";
+import type { OpcuaDeviceConfig } from "./schema/opcua.ts";
 import type { DeviceConfig } from "./schema/root.ts";
 
 export interface CheckedDevice {
@@ -98,30 +99,9 @@ function opcuaRuleTags(device: OpcuaDeviceConfig, tagIndex: readonly number[]): 
       rules: config,
     };
     if (config.type !== undefined)
-      Object.assign(tag, OPCUA_KINDS[config.type], { type: config.type });
+      Object.assign(tag, OPCUA_VALUE_KIND[config.type], { type: config.type });
     if ((config.mode ?? device.mode) === "poll")
       tag.pollInterval = config.poll_interval ?? device.poll_interval;
     return tag;
   });
 }
-
-const OPCUA_KINDS: Record<OpcuaType, Pick<RuleTag, "kind" | "bits" | "signed">> = {
-  boolean: { kind: "bool" },
-  sbyte: { kind: "integer", bits: 8, signed: true },
-  byte: { kind: "integer", bits: 8, signed: false },
-  int16: { kind: "integer", bits: 16, signed: true },
-  uint16: { kind: "integer", bits: 16, signed: false },
-  int32: { kind: "integer", bits: 32, signed: true },
-  uint32: { kind: "integer", bits: 32, signed: false },
-  int64: { kind: "integer", bits: 64, signed: true },
-  uint64: { kind: "integer", bits: 64, signed: false },
-  float: { kind: "float" },
-  double: { kind: "float" },
-  string: { kind: "string" },
-  datetime: { kind: "string" },
-  guid: { kind: "string" },
-  localizedtext: { kind: "string" },
-  statuscode: { kind: "string" },
-  bytestring: { kind: "json" },
-  json: { kind: "json" },
-};

@@ -15,6 +15,7 @@
  *   tag's or the device's) longer than the poll interval.
  * A tag whose kind is unknown (it failed its own checks) is only checked by name.
  */
+import { distance as editDistance } from "fastest-levenshtein";
 import type { z } from "zod";
 import type { CheckIssue } from "./check-modbus.ts";
 import type { PathSegment } from "./errors.ts";
@@ -267,17 +268,4 @@ export function closest(name: string, names: readonly string[]): string | undefi
     const other = candidate.toLowerCase();
     return other.length >= 3 && (other.startsWith(lower) || lower.startsWith(other));
   });
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

@@ -10,8 +10,10 @@
  *   get their resolved value afterwards. No message ever holds a resolved reference value.
  * - Pure of `process`: the caller passes the environment.
  */
+
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { distance as editDistance } from "fastest-levenshtein";
 import { type Document, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
 import { errorMessage, GatewayError } from "../lib/errors.ts";
@@ -219,19 +221,6 @@ function suggest(parent: readonly PathSegment[], key: string): string {
     }
   }
   return best === undefined ? "" : ` (did you mean "${best}"?)`;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

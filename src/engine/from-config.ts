@@ -6,6 +6,7 @@
  * the device's; the site defaults to the gateway's.
  */
 import { resolveModbusTag } from "../config/modbus-tags.ts";
+import { OPCUA_VALUE_KIND } from "../config/opcua-types.ts";
 import type { ModbusTagConfig } from "../config/schema/modbus.ts";
 import type { OpcuaType } from "../config/schema/opcua.ts";
 import type { DeviceConfig } from "../config/schema/root.ts";
@@ -58,28 +59,5 @@ function valueTypeOf(tag: { type: string; scale: number; offset: number }): Valu
 
 /** OPC UA: the configured type; a tag without one is compared as JSON (any change). */
 function opcuaValueType(type: OpcuaType | undefined): ValueType {
-  switch (type) {
-    case "boolean":
-      return "bool";
-    case "float":
-    case "double":
-      return "float";
-    case "sbyte":
-    case "byte":
-    case "int16":
-    case "uint16":
-    case "int32":
-    case "uint32":
-    case "int64":
-    case "uint64":
-      return "integer";
-    case "string":
-    case "datetime":
-    case "guid":
-    case "localizedtext":
-    case "statuscode":
-      return "string";
-    default:
-      return "json";
-  }
+  return type === undefined ? "json" : OPCUA_VALUE_KIND[type].kind;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { duration, formatDuration } from "../units.ts";
 
 /** Ids users give to gateways, devices and tags: they end up in topics and event sources. */
 export const identifier = (what: string) =>
@@ -18,3 +19,19 @@ export const assetContext = {
   line: z.string().min(1).max(64).optional().describe("Production line within the area"),
   equipment: z.string().min(1).max(64).optional().describe("Equipment or cell on the line"),
 };
+
+/** reconnect_min and reconnect_max: exponential backoff with full jitter between them. */
+export function reconnectFields(what: string, minDefault: number) {
+  return {
+    reconnect_min: duration({
+      min: 10,
+      max: 600_000,
+      description: `First reconnect delay after ${what} fails (default ${formatDuration(minDefault)})`,
+    }).default(minDefault),
+    reconnect_max: duration({
+      min: 100,
+      max: 3_600_000,
+      description: "Longest reconnect delay (default 30s)",
+    }).default(30_000),
+  };
+}

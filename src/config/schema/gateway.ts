@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration, size } from "../units.ts";
-import { identifier } from "./common.ts";
+import { identifier, reconnectFields } from "./common.ts";
 
 export const gatewaySchema = z
   .strictObject({
@@ -75,16 +75,7 @@ export const mqttSchema = z
       .max(65_535)
       .default(100)
       .describe("QoS 1 messages sent but not yet acknowledged (default 100)"),
-    reconnect_min: duration({
-      min: 10,
-      max: 600_000,
-      description: "First reconnect delay after the broker connection fails (default 500ms)",
-    }).default(500),
-    reconnect_max: duration({
-      min: 100,
-      max: 3_600_000,
-      description: "Longest reconnect delay (default 30s)",
-    }).default(30_000),
+    ...reconnectFields("the broker connection", 500),
     keepalive: duration({
       min: 1000,
       max: 3_600_000,

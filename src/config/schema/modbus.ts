@@ -7,7 +7,7 @@ import { z } from "zod";
 import { parseModbusAddress } from "../modbus-address.ts";
 import { BYTE_ORDERS, BYTE_ORDERS_64, MODBUS_TYPES } from "../modbus-types.ts";
 import { duration } from "../units.ts";
-import { assetContext, identifier } from "./common.ts";
+import { assetContext, identifier, reconnectFields } from "./common.ts";
 import { deviceRuleFields, tagRuleFields } from "./rules.ts";
 
 const byteOrder = z
@@ -153,16 +153,7 @@ const commonModbus = {
     .max(2000)
     .default(2000)
     .describe("Largest coil or discrete input read to send (2000 by the protocol)"),
-  reconnect_min: duration({
-    min: 10,
-    max: 600_000,
-    description: "First reconnect delay after a connection fails (default 500ms)",
-  }).default(500),
-  reconnect_max: duration({
-    min: 100,
-    max: 3_600_000,
-    description: "Longest reconnect delay (default 30s)",
-  }).default(30_000),
+  ...reconnectFields("a connection", 500),
   tags: z.array(modbusTagSchema).min(1).max(100_000).describe("The tags to read"),
 };
 

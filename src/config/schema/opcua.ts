@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { duration } from "../units.ts";
-import { assetContext, identifier } from "./common.ts";
+import { assetContext, identifier, reconnectFields } from "./common.ts";
 import { secretRef } from "./gateway.ts";
 import { deviceRuleFields, tagRuleFields } from "./rules.ts";
 
@@ -167,16 +167,7 @@ export const opcuaDeviceSchema = z
       max: 3_600_000,
       description: "Requested session timeout (default 60s)",
     }).default(60_000),
-    reconnect_min: duration({
-      min: 10,
-      max: 600_000,
-      description: "First reconnect delay (default 1s)",
-    }).default(1000),
-    reconnect_max: duration({
-      min: 100,
-      max: 3_600_000,
-      description: "Longest reconnect delay (default 30s)",
-    }).default(30_000),
+    ...reconnectFields("the session", 1000),
     tags: z.array(opcuaTagSchema).min(1).max(100_000).describe("The variables to read"),
   })
   .describe("An OPC UA server");

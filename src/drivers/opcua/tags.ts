@@ -6,6 +6,7 @@
  * the engine's base is the last reported value, which no server filter can express, so none is
  * sent. The server filter therefore never suppresses a change the engine would report.
  */
+import { OPCUA_VALUE_KIND } from "../../config/opcua-types.ts";
 import type { OpcuaDeviceConfig, OpcuaType } from "../../config/schema/opcua.ts";
 
 export interface OpcuaTag {
@@ -20,19 +21,6 @@ export interface OpcuaTag {
   deadband?: number;
 }
 
-const NUMERIC = new Set<OpcuaType>([
-  "sbyte",
-  "byte",
-  "int16",
-  "uint16",
-  "int32",
-  "uint32",
-  "int64",
-  "uint64",
-  "float",
-  "double",
-]);
-
 export function opcuaTags(device: OpcuaDeviceConfig): OpcuaTag[] {
   return device.tags.map((t) => {
     const tag: OpcuaTag = {
@@ -46,7 +34,8 @@ export function opcuaTags(device: OpcuaDeviceConfig): OpcuaTag[] {
     if (t.browse_path !== undefined) tag.browsePath = t.browse_path;
     if (t.type !== undefined) tag.type = t.type;
     const band = t.deadband;
-    const numeric = t.type === undefined || NUMERIC.has(t.type);
+    const kind = t.type === undefined ? undefined : OPCUA_VALUE_KIND[t.type].kind;
+    const numeric = kind === undefined || kind === "integer" || kind === "float";
     if (
       band !== undefined &&
       numeric &&

@@ -1,0 +1,31 @@
+/**
+ * What each configured OPC UA type is as a value: the one table the rule checks, the engine and
+ * the driver share (integers carry their width and sign for state keys and alarm bits).
+ */
+import type { OpcuaType } from "./schema/opcua.ts";
+
+export type OpcuaValueKind = "integer" | "float" | "bool" | "string" | "json";
+
+export const OPCUA_VALUE_KIND: Record<
+  OpcuaType,
+  { kind: OpcuaValueKind; bits?: number; signed?: boolean }
+> = {
+  boolean: { kind: "bool" },
+  sbyte: { kind: "integer", bits: 8, signed: true },
+  byte: { kind: "integer", bits: 8, signed: false },
+  int16: { kind: "integer", bits: 16, signed: true },
+  uint16: { kind: "integer", bits: 16, signed: false },
+  int32: { kind: "integer", bits: 32, signed: true },
+  uint32: { kind: "integer", bits: 32, signed: false },
+  int64: { kind: "integer", bits: 64, signed: true },
+  uint64: { kind: "integer", bits: 64, signed: false },
+  float: { kind: "float" },
+  double: { kind: "float" },
+  string: { kind: "string" },
+  datetime: { kind: "string" },
+  guid: { kind: "string" },
+  localizedtext: { kind: "string" },
+  statuscode: { kind: "string" },
+  bytestring: { kind: "json" },
+  json: { kind: "json" },
+};
