@@ -3,12 +3,14 @@
  * (machine-readable); exits 1 when a benchmark with a target misses it. Numbers are for
  * comparing within one run on one machine, never for timed unit tests.
  */
+import { journalThroughput } from "./journal-bench.ts";
 import { driverThroughput, simulatorLatency } from "./modbus-bench.ts";
 import type { BenchResult } from "./result.ts";
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ["simulator latency", () => simulatorLatency()],
   ["driver throughput", () => driverThroughput()],
+  ["journal throughput", () => journalThroughput()],
 ];
 
 let failed = false;
