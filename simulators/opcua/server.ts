@@ -11,7 +11,13 @@ import { hostname } from "node:os";
 import type { OPCUAServer, UAVariable } from "node-opcua";
 import { buildStand, push, statusCodeOf } from "./address-space.ts";
 import { specOf } from "./model.ts";
-import { APPLICATION_NAME, APPLICATION_URI, openStores, serverCertificateFile } from "./pki.ts";
+import {
+  APPLICATION_NAME,
+  APPLICATION_URI,
+  openStores,
+  readCertificateFile,
+  serverCertificateFile,
+} from "./pki.ts";
 import { TestStandSchedule } from "./schedule.ts";
 import { ValueStore } from "./store.ts";
 import type { OpcuaSecurityMode, OpcuaSimulator, OpcuaSimulatorOptions } from "./types.ts";
@@ -61,6 +67,8 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
     maxMonitoredItemsPerCall: limit(options.maxMonitoredItemsPerCall, "maxMonitoredItemsPerCall"),
   };
 
+  const userCertificates = options.trustedUserCertificates?.map(readCertificateFile);
+
   const opcua: Opcua = await import("node-opcua");
   const modes = security.map((mode) => {
     const value = opcua.MessageSecurityMode[mode];
@@ -97,6 +105,7 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
       options.pkiDir,
       advertised,
       options.trustClientCertificates !== "none",
+      userCertificates,
     );
     const server = new opcua.OPCUAServer({
       port,

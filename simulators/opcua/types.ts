@@ -39,6 +39,13 @@ export interface OpcuaSimulatorOptions {
   tickMs?: number;
   /** "all" (default) accepts any client certificate; "none" rejects unknown ones into server/rejected/. */
   trustClientCertificates?: "all" | "none";
+  /**
+   * PEM or DER files of X.509 user certificates (X509IdentityToken) to trust: put in
+   * user/trusted/ at every start. When given, any other user certificate is refused
+   * (BadIdentityTokenRejected) and put in user/rejected/; when absent, user certificates are
+   * accepted or not like client certificates (trustClientCertificates).
+   */
+  trustedUserCertificates?: string[];
   /** Advertised in ServerCapabilities.OperationLimits and enforced (BadTooManyOperations). 0 = no limit. */
   maxNodesPerRead?: number;
   maxMonitoredItemsPerCall?: number;

@@ -2,8 +2,10 @@
 import { Command, CommanderError } from "commander";
 import { registerBrowse } from "./commands/browse.ts";
 import { registerDemo } from "./commands/demo.ts";
+import { registerEvents } from "./commands/events.ts";
 import { registerPki } from "./commands/pki.ts";
 import { registerRead } from "./commands/read.ts";
+import { registerReplay } from "./commands/replay.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerSchema } from "./commands/schema.ts";
 import { registerSimulate } from "./commands/simulate.ts";
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerValidate(program);
   registerRead(program);
+  registerEvents(program);
+  registerReplay(program);
   registerBrowse(program);
   registerPki(program);
   registerSimulate(program);

@@ -10,8 +10,13 @@
  *   per connect sees certificates trusted since.
  * - node-opcua's own reconnection is off (maxRetry 0): a lost connection is reported through
  *   onLost() once, and the runner's backoff owns reconnecting. Failed connects throw.
- * - Mode None is explicit and warned about at every connect; certificates (own and server)
- *   that expire within 30 days are warned about at connect.
+ * - Mode None is explicit and warned about at every connect; in a secure mode, the server and
+ *   own certificates that expire within 30 days (or have expired) are warned about once per
+ *   connect, each naming its subject, thumbprint and days left, before the session is opened.
+ *   An own certificate put in own/ by the operator is used as it is (node-opcua takes the
+ *   application URI of the session from it).
+ * - A refused X.509 user identity names the certificate file, subject and thumbprint (never
+ *   the key) and what to do about it.
  * - An abort during open() disconnects whatever was opened before rejecting with ABORTED.
  * - Passwords never reach a log line or an error message.
  */
@@ -28,7 +33,15 @@ import { abortError, throwIfAborted } from "../../lib/abort.ts";
 import { errorMessage, GatewayError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { Opcua } from "./load.ts";
-import { daysLeft, isTrusted, pkiPaths, subjectOf, thumbprintOf, trustCommand } from "./pki.ts";
+import {
+  certificateDer,
+  daysLeft,
+  isTrusted,
+  pkiPaths,
+  subjectOf,
+  thumbprintOf,
+  trustCommand,
+} from "./pki.ts";
 import { chooseEndpoint, type OfferedEndpoint, policyName, type SecurityMode } from "./security.ts";
 
 export const APPLICATION_NAME = "plc2mqtt";
@@ -138,18 +151,41 @@ async function discover(o: ConnectionOptions, signal: AbortSignal): Promise<Offe
   }
 }
 
-function warnExpiry(log: Logger, what: string, der: Buffer | undefined, device: string): void {
+/** One warning when a certificate expires within EXPIRY_WARNING_DAYS (or has expired). */
+function warnExpiry(
+  log: Logger,
+  what: "server" | "own",
+  der: Buffer | undefined,
+  device: string,
+  file?: string,
+): void {
   if (der === undefined) return;
   try {
     const days = daysLeft(der);
     if (days < EXPIRY_WARNING_DAYS) {
       log.warn(
-        { device, certificate: what, subject: subjectOf(der), days: Math.floor(days) },
+        {
+          device,
+          certificate: what,
+          subject: subjectOf(der),
+          thumbprint: thumbprintOf(der),
+          days: Math.floor(days),
+          ...(file === undefined ? {} : { file }),
+        },
         days < 0 ? "certificate has expired" : "certificate expires within 30 days",
       );
     }
   } catch {
     // unreadable: node-opcua reports it when it matters
+  }
+}
+
+/** The gateway's own certificate (DER), when it has one yet; node-opcua creates it. */
+function ownCertificate(pkiDir: string): Buffer | undefined {
+  try {
+    return certificateDer(readFileSync(pkiPaths(pkiDir).ownCertificate));
+  } catch {
+    return undefined;
   }
 }
 
@@ -166,9 +202,7 @@ function identity(o: ConnectionOptions): UserIdentityInfo {
     let certificateData: Buffer;
     let privateKey: string;
     try {
-      const pem = readFileSync(auth.cert, "latin1");
-      const b64 = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END/.exec(pem)?.[1];
-      certificateData = b64 ? Buffer.from(b64.replace(/\s+/g, ""), "base64") : Buffer.from(pem);
+      certificateData = certificateDer(readFileSync(auth.cert));
       privateKey = readFileSync(auth.key, "utf8");
     } catch (err) {
       throw new GatewayError(
@@ -186,10 +220,27 @@ function identity(o: ConnectionOptions): UserIdentityInfo {
   return { type: opcua.UserTokenType.Anonymous };
 }
 
-function who(auth: OpcuaDeviceConfig["auth"]): string {
+function who(auth: OpcuaDeviceConfig["auth"], ident: UserIdentityInfo): string {
   if (auth.type === "username") return `user ${auth.username}`;
-  if (auth.type === "certificate") return `user certificate ${auth.cert}`;
+  if (auth.type === "certificate" && "certificateData" in ident) {
+    try {
+      const der = Buffer.from(ident.certificateData);
+      return `user certificate ${auth.cert} (${subjectOf(der)}, thumbprint ${thumbprintOf(der)})`;
+    } catch {
+      return `user certificate ${auth.cert}`;
+    }
+  }
   return "anonymous";
+}
+
+/** What an operator does about a refused X.509 user identity. */
+function userCertificateHint(auth: OpcuaDeviceConfig["auth"], status: string): string {
+  if (auth.type !== "certificate") return "";
+  if (status === "BadUserSignatureInvalid")
+    return `; the server rejects the signature: is ${auth.key} the key of this certificate?`;
+  if (/^Bad(IdentityToken|UserAccessDenied|Certificate)/.test(status))
+    return "; the server's administrator must trust this certificate in the server's user certificate store";
+  return "";
 }
 
 /** Opens a secure channel and a session; throws a GatewayError an operator can act on. */
@@ -211,6 +262,9 @@ export async function openConnection(
     policy = chosen.policy;
     serverCertificate = chosen.serverCertificate;
     warnExpiry(log, "server", serverCertificate, device);
+    // Absent before the very first connect (node-opcua creates it, fresh): nothing to warn.
+    const own = pkiPaths(o.pkiDir).ownCertificate;
+    warnExpiry(log, "own", ownCertificate(o.pkiDir), device, own);
   }
   throwIfAborted(signal);
   const ident = identity(o);
@@ -227,19 +281,12 @@ export async function openConnection(
       session = await abortable(client.createSession(ident), signal);
     } catch (err) {
       if (signal.aborted) throw err;
+      const status = statusName(err);
       throw new GatewayError(
         "OPCUA_AUTH",
-        `${o.endpoint} refused the session for ${who(o.auth)}: ${statusName(err)}`,
+        `${o.endpoint} refused the session for ${who(o.auth, ident)}: ${status}${userCertificateHint(o.auth, status)}`,
         { cause: err },
       );
-    }
-    const own = pkiPaths(o.pkiDir).ownCertificate;
-    try {
-      const pem = readFileSync(own, "latin1");
-      const b64 = /-----BEGIN CERTIFICATE-----([\s\S]+?)-----END/.exec(pem)?.[1];
-      if (b64) warnExpiry(log, "own", Buffer.from(b64.replace(/\s+/g, ""), "base64"), device);
-    } catch {
-      // mode None creates no certificate use: nothing to warn about
     }
     const values = await abortable(
       session.read([
