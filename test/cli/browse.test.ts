@@ -14,6 +14,7 @@ import { DriverRunner } from "../../src/app/driver-runner.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { createDriver } from "../../src/drivers/registry.ts";
 import type { TagSample } from "../../src/drivers/types.ts";
+import { createEngine, engineDeviceFromConfig } from "../../src/engine/index.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { type OpcuaFixture, startOpcuaFixture } from "../drivers/opcua-fixture.ts";
 import { runCli } from "../support/cli.ts";
@@ -29,7 +30,7 @@ afterAll(async () => {
 });
 
 describe("plc2mqtt browse", () => {
-  it("writes a YAML that validates and, run as a config, yields every variable", async () => {
+  it("writes a YAML that validates and, run as a config, yields telemetry for every variable", async () => {
     const out = join(fixture.dir, "browsed.yaml");
     const browsed = await runCli([
       "browse",
@@ -76,17 +77,27 @@ describe("plc2mqtt browse", () => {
     const device = config.devices[0]!;
     expect(device.tags).toHaveLength(ALL_VARIABLES.length);
     const seen = new Map<string, TagSample>();
+    // the browsed map run as a config: samples through the engine, as the daemon does
+    const engine = createEngine([engineDeviceFromConfig(device)]);
+    const telemetry = new Set<string>();
     const runner = new DriverRunner({
       driver: createDriver(device, { dataDir: config.gateway.data_dir }),
       log: silentLogger(),
       onSamples: (samples) => {
         for (const s of samples) seen.set(s.tag, s);
+        for (const e of engine.apply(samples, Date.now())) {
+          if (e.type === "plc2mqtt.telemetry") telemetry.add(e.subject);
+        }
       },
       reconnect: { minMs: 50, maxMs: 500 },
     });
     runner.start();
     try {
-      await eventually(() => seen.size === device.tags.length, 15_000, "every browsed variable");
+      await eventually(
+        () => telemetry.size === device.tags.length,
+        15_000,
+        "telemetry for every browsed variable",
+      );
     } finally {
       await runner.stop();
     }

@@ -50,11 +50,16 @@ async function eventually<T>(
   what: string,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
-    const value = await read();
-    if (ok(value)) return value;
+    try {
+      const value = await read();
+      if (ok(value)) return value;
+    } catch (err) {
+      last = err; // the journal may not exist yet
+    }
     if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
     await new Promise((r) => setTimeout(r, 200));
   }
 }
