@@ -108,7 +108,8 @@ describe("plc2mqtt browse", () => {
   it("filters, and refuses an untrusted server naming the trust command", async () => {
     const filtered = await runCli([
       "browse",
-      fixture.sim.endpointUrl,
+      fixture.sim.endpointUrl.replace("opc.tcp://", "opcua://"), // PRODUCT.md's spelling
+
       "--pki-dir",
       fixture.pkiDir,
       "--root",

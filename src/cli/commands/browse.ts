@@ -49,7 +49,7 @@ export function registerBrowse(program: Command): void {
   program
     .command("browse")
     .description("walk an OPC UA server and write a YAML tag map (one tag per variable)")
-    .argument("<endpoint>", "server endpoint, opc.tcp://host:port")
+    .argument("<endpoint>", "server endpoint, opc.tcp://host:port (opcua://host:port also works)")
     .option("--root <path>", "browse path (/2:Plant/2:Line1) or node id to start from")
     .option("--depth <n>", "how many levels deep", "10")
     .option("--filter <glob>", "only variables whose path below the root matches (Line1/*)")
@@ -62,7 +62,9 @@ export function registerBrowse(program: Command): void {
     .option("--password-env <var>", "environment variable holding the password")
     .option("-o, --output <file>", "write the YAML here instead of stdout")
     .option("--log-level <level>", "log level on stderr", "warn")
-    .action(async (endpoint: string, flags: BrowseFlags) => {
+    .action(async (given: string, flags: BrowseFlags) => {
+      // PRODUCT.md writes the scheme as opcua://; the protocol's own is opc.tcp://: take both
+      const endpoint = given.replace(/^opcua:\/\//, "opc.tcp://");
       if (!/^opc\.tcp:\/\/\S+$/.test(endpoint)) {
         throw new GatewayError("USAGE", `expected opc.tcp://host:port, got ${endpoint}`);
       }
