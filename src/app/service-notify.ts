@@ -21,8 +21,12 @@ export interface ServiceNotifier {
   /** RELOADING=1 now; call ready() when the reload is done (or refused). */
   reloading(): void;
   stopping(): void;
-  /** Starts pinging the watchdog every half of WATCHDOG_USEC while `alive()` says so. */
-  startWatchdog(alive: () => boolean): void;
+  /**
+   * Starts pinging the watchdog every half of WATCHDOG_USEC while `alive()` says so; `alive` is
+   * given how long no progress counts as stuck: twice the watchdog timeout, so that systemd
+   * restarts a gateway stuck for about three timeouts, never one that is merely slow.
+   */
+  startWatchdog(alive: (stuckAfterMs: number) => boolean): void;
   /** Resolves once every message queued so far was handed to systemd. */
   drain(): Promise<void>;
 }
@@ -95,8 +99,9 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
     startWatchdog: (alive) => {
       if (!watchdogFor || !(watchdogUsec > 0) || timer) return;
       const everyMs = Math.max(50, Math.floor(watchdogUsec / 2000));
+      const stuckAfterMs = Math.floor(watchdogUsec / 500);
       timer = setInterval(() => {
-        if (alive()) ping();
+        if (alive(stuckAfterMs)) ping();
         else log.error({}, "not pinging the watchdog: the gateway is stuck");
       }, everyMs);
       timer.unref();

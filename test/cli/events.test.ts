@@ -7,6 +7,7 @@
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GatewayFiles,
@@ -173,6 +174,15 @@ describe("plc2mqtt events", () => {
     expect(stoppedTable.stdout).not.toMatch(/pending$/m);
     // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
     expect(readdirSync(files.dataDir).sort()).toEqual(["journal.seq", "journal.sqlite"]);
+
+    // a row damaged on disk is skipped and counted, like the journal does
+    const damaged = stopped.docs[1]!;
+    const db = new DatabaseSync(join(files.dataDir, "journal.sqlite"));
+    db.prepare("UPDATE records SET payload = payload || ' ' WHERE id = ?").run(damaged.id);
+    db.close();
+    const skipped = await events(["-c", files.config, ...ALL]);
+    expect(skipped.docs).toEqual(stopped.docs.filter((d) => d.id !== damaged.id));
+    expect(skipped.stderr).toMatch(/skipped 1 corrupt journal record/);
   });
 
   it("lists pending events with --pending while the broker is away", async () => {

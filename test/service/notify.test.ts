@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
+import { startMosquitto } from "../support/mosquitto.ts";
 import {
   type Daemon,
   requireSystemdNotify,
@@ -131,6 +132,59 @@ describe("systemd notify protocol", () => {
     } finally {
       await daemon.kill();
       await socket.close();
+    }
+  });
+
+  it("stops pinging while the publisher makes no progress on a live connection", async () => {
+    // A hung broker: SIGSTOP keeps the TCP connection open but nothing is acknowledged. The
+    // keep alive is long, so the publisher stays connected with records waiting.
+    const broker = await startMosquitto();
+    const socket = await startNotifySocket();
+    const { config } = writeConfig(
+      (data) => `version: 1
+gateway: { id: notify-gw, data_dir: ${data} }
+mqtt: { url: "${broker.url}", keepalive: 10m }
+http: { listen: false, health: { topic_interval: false } }
+devices:
+  - id: plc
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${sim.port}
+    poll_interval: 50ms
+    tags:
+      - { name: counter, address: HR0, type: uint16 }
+`,
+    );
+    // WATCHDOG_USEC 0.4 s: a ping every 0.2 s, stuck after 0.8 s without a PUBACK
+    const daemon = startDaemon(["run", "-c", config], {
+      env: { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: "400000" },
+    });
+    const watchdogs = () => socket.messages.filter((m) => m.includes("WATCHDOG=1")).length;
+    let counter = 0;
+    const changes = setInterval(() => sim.setRegisters(1, "HR0", [++counter & 0xffff]), 30);
+    try {
+      await waitUntil(() => watchdogs() >= 3, 15_000, "three watchdog pings");
+      broker.freeze();
+      await sleep(1500); // past the stuck threshold, with events waiting
+      const before = watchdogs();
+      await sleep(1000);
+      expect(watchdogs()).toBe(before);
+      expect(
+        daemon.lines().some((l) => l.msg === "not pinging the watchdog: the gateway is stuck"),
+      ).toBe(true);
+      broker.thaw();
+      await waitUntil(
+        () => watchdogs() >= before + 3,
+        10_000,
+        "pings once the broker answers again",
+      );
+      expect(await daemon.stop()).toBe(0);
+    } finally {
+      clearInterval(changes);
+      broker.thaw();
+      await daemon.kill();
+      await socket.close();
+      await broker.stop();
     }
   });
 

@@ -29,6 +29,10 @@ export interface Broker {
   start(): Promise<void>;
   /** SIGKILL; resolves once the process exited. */
   kill(): Promise<void>;
+  /** SIGSTOP: the broker stops answering while its connections stay open (a hung broker). */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
   /** What mosquitto logged so far (stderr). */
   output(): string;
   /** Replaces the ACL file (needs the `acl` option) and reloads it with SIGHUP. */
@@ -161,6 +165,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
     start: async () => {
       await end("SIGTERM");
       await launch();
+    },
+    freeze: () => {
+      child?.kill("SIGSTOP");
+    },
+    thaw: () => {
+      child?.kill("SIGCONT");
     },
     output: () => output,
     setAcl: (text) => {

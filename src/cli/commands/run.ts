@@ -133,7 +133,7 @@ export function registerRun(program: Command): void {
       };
 
       notifier.ready(status(loaded.config.devices.length));
-      notifier.startWatchdog(() => gateway.alive(60_000));
+      notifier.startWatchdog((stuckAfterMs) => gateway.alive(stuckAfterMs));
       const signal = await signalled;
       onHangup = () => log.warn({}, "SIGHUP ignored: shutting down");
       log.info({ signal }, "shutting down");
