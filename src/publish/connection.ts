@@ -55,7 +55,8 @@ export interface ConnectOptions {
   connectTimeoutMs: number;
   /** 5 (default); 4 (3.1.1) for brokers that refuse MQTT 5, such as aedes. */
   protocolVersion?: 4 | 5;
-  will: { topic: string; payload: string; retain: boolean };
+  /** The last will; a client without one (a replay) leaves nothing behind when it dies. */
+  will?: { topic: string; payload: string; retain: boolean };
   onMessage: (topic: string, payload: Buffer) => void;
 }
 
@@ -127,7 +128,7 @@ export async function openConnection(
     queueQoSZero: false,
     resubscribe: false,
     manualConnect: true,
-    will: { ...opts.will, qos: 1 },
+    ...(opts.will ? { will: { ...opts.will, qos: 1 as const } } : {}),
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
   };

@@ -161,13 +161,6 @@ async function connect(options: ReplayOptions, signal: AbortSignal): Promise<Con
         keepaliveMs: mqtt.keepalive,
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
         protocolVersion,
-        // connection.ts requires a will. Only a replay that dies without DISCONNECT sends it:
-        // outside the event topic tree's classes, never retained, never a CloudEvent.
-        will: {
-          topic: `${mqtt.base_topic}/replay/${clientId}`,
-          payload: JSON.stringify({ replay: "aborted", client_id: clientId }),
-          retain: false,
-        },
         onMessage: () => {},
       },
       signal,
