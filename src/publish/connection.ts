@@ -60,6 +60,30 @@ export interface ConnectOptions {
   onMessage: (topic: string, payload: Buffer) => void;
 }
 
+/** The config's part of ConnectOptions: credentials, TLS files and keep alive. */
+export function fromMqttConfig(mqtt: {
+  username?: string;
+  password?: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  keepalive: number;
+}): Pick<ConnectOptions, "username" | "password" | "ca" | "cert" | "key" | "keepaliveMs"> {
+  if (mqtt.password !== undefined && mqtt.username === undefined) {
+    throw new GatewayError("CONFIG_INVALID", "mqtt.password is set but mqtt.username is not", {
+      details: { path: "mqtt.username" },
+    });
+  }
+  return {
+    ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
+    ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
+    ...(mqtt.ca !== undefined ? { ca: mqtt.ca } : {}),
+    ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
+    ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
+    keepaliveMs: mqtt.keepalive,
+  };
+}
+
 export interface Tls {
   ca?: Buffer;
   cert?: Buffer;

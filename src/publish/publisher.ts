@@ -28,7 +28,13 @@ import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import { type Connection, type Endpoint, openConnection, parseBrokerUrl } from "./connection.ts";
+import {
+  type Connection,
+  type Endpoint,
+  fromMqttConfig,
+  openConnection,
+  parseBrokerUrl,
+} from "./connection.ts";
 import { topicMatches } from "./topic-filter.ts";
 import type {
   MessageHandler,
@@ -75,13 +81,11 @@ export class Publisher {
   private connects = 0;
   private lastError: string | undefined;
   private protocolVersion: 4 | 5 = 5;
+  private readonly fromConfig: ReturnType<typeof fromMqttConfig>;
   private lastLoggedError: string | undefined;
 
   constructor(options: PublisherOptions) {
-    if (options.mqtt.password !== undefined && options.mqtt.username === undefined)
-      throw new GatewayError("CONFIG_INVALID", "mqtt.password is set but mqtt.username is not", {
-        details: { path: "mqtt.username" },
-      });
+    this.fromConfig = fromMqttConfig(options.mqtt);
     this.options = options;
     this.endpoint = parseBrokerUrl(options.mqtt.url);
     this.log = options.log.child({ url: this.endpoint.display });
@@ -209,19 +213,14 @@ export class Publisher {
     will: { topic: string; payload: string; retain: boolean },
     signal: AbortSignal,
   ): Promise<Connection | undefined> {
-    const { mqtt, clientId } = this.options;
+    const { clientId } = this.options;
     while (!signal.aborted) {
       try {
         return await openConnection(
           {
             endpoint: this.endpoint,
             clientId,
-            ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
-            ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
-            ...(mqtt.ca !== undefined ? { ca: mqtt.ca } : {}),
-            ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
-            ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
-            keepaliveMs: mqtt.keepalive,
+            ...this.fromConfig,
             protocolVersion: this.protocolVersion,
             connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
             will: { topic: will.topic, payload: will.payload, retain: will.retain },

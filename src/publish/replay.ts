@@ -23,7 +23,7 @@ import { withReplay } from "../events/cloudevent.ts";
 import { withTimeout } from "../lib/abort.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import { type Connection, openConnection, parseBrokerUrl } from "./connection.ts";
+import { type Connection, fromMqttConfig, openConnection, parseBrokerUrl } from "./connection.ts";
 import type { OutboundRecord, PublisherOptions } from "./types.ts";
 
 /** What a replay needs of a stored record. */
@@ -143,22 +143,14 @@ export async function replayRecords(
 /** One connection, MQTT 5 first and 3.1.1 when the broker refuses 5 (as publisher.ts does). */
 async function connect(options: ReplayOptions, signal: AbortSignal): Promise<Connection> {
   const { mqtt, clientId } = options;
-  if (mqtt.password !== undefined && mqtt.username === undefined)
-    throw new GatewayError("CONFIG_INVALID", "mqtt.password is set but mqtt.username is not", {
-      details: { path: "mqtt.username" },
-    });
+  const fromConfig = fromMqttConfig(mqtt);
   const endpoint = parseBrokerUrl(mqtt.url);
   const attempt = (protocolVersion: 4 | 5) =>
     openConnection(
       {
         endpoint,
         clientId,
-        ...(mqtt.username !== undefined ? { username: mqtt.username } : {}),
-        ...(mqtt.password !== undefined ? { password: mqtt.password } : {}),
-        ...(mqtt.ca !== undefined ? { ca: mqtt.ca } : {}),
-        ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
-        ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
-        keepaliveMs: mqtt.keepalive,
+        ...fromConfig,
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
         protocolVersion,
         onMessage: () => {},
