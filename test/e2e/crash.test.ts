@@ -6,13 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 import {
-  deduplicate,
+  expectGapFreeAndComplete,
   isWill,
   journalRecords,
+  lastChangeArrives,
   type Plant,
   startGateway,
   startPlant,
   startSubscriber,
+  stopsCleanly,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
@@ -53,24 +55,8 @@ describe("kill -9", () => {
         await gateway.kill();
         gateway = startGateway(files.config);
       }
-      plant.pause();
-      await new Promise((r) => setTimeout(r, 300));
-      const last = plant.changes & 0xffff;
-      await waitUntil(
-        () =>
-          sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
-        30_000,
-        "the last change to arrive",
-      );
-      expect(await gateway.stop()).toBe(0);
-      await waitUntil(
-        () =>
-          sub.messages.some(
-            (m) => m.event.data.status === "offline" && !m.event.id.includes("-will-"),
-          ),
-        10_000,
-        "offline",
-      );
+      await lastChangeArrives(plant, sub);
+      expect(await stopsCleanly(gateway, sub)).toBe(0);
     } finally {
       plant.pause();
       await gateway.kill();
@@ -78,12 +64,9 @@ describe("kill -9", () => {
     }
 
     const journal = await journalRecords(files.dataDir);
-    const stream = deduplicate(sub.messages).filter((m) => !isWill(m)); // throws on an id re-sent with other content
-    const received = new Set(stream.map((m) => BigInt(m.event.sequence)));
-    expect(journal.filter((s) => !received.has(s))).toEqual([]);
-    // in order: de-duplicated, the stream's sequences only go up
-    const sequences = stream.map((m) => BigInt(m.event.sequence));
-    for (let i = 1; i < sequences.length; i++) expect(sequences[i]! > sequences[i - 1]!).toBe(true);
+    // de-duplicated by id (an id re-sent with other content throws), every journaled event is
+    // there, in sequence order, without a gap: uncommitted events never took a sequence number
+    const stream = expectGapFreeAndComplete(sub.messages, journal);
     // the wills the broker sent for the crashed sessions
     expect(sub.messages.filter(isWill).length).toBeGreaterThan(0);
     const onlines = stream.filter(

@@ -6,12 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 import {
-  deduplicate,
-  isWill,
+  expectGapFreeAndComplete,
+  firstTelemetry,
+  journalRecords,
+  lastChangeArrives,
   type Plant,
   startGateway,
   startPlant,
   startSubscriber,
+  stopsCleanly,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
@@ -34,35 +37,21 @@ describe("plc2mqtt run, end to end", () => {
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     const gateway = startGateway(files.config);
     try {
-      await waitUntil(
-        () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
-        15_000,
-        "first telemetry",
-      );
+      await firstTelemetry(sub);
       plant.run(30);
       await waitUntil(
         () => sub.messages.filter((m) => m.event.type === "plc2mqtt.state.changed").length >= 5,
         15_000,
         "state changes",
       );
-      plant.pause();
-      expect(await gateway.stop()).toBe(0);
-      await waitUntil(
-        () =>
-          sub.messages.some(
-            (m) => m.event.type === "plc2mqtt.gateway.status" && m.event.data.status === "offline",
-          ),
-        10_000,
-        "the clean offline status",
-      );
+      await lastChangeArrives(plant, sub);
+      expect(await stopsCleanly(gateway, sub)).toBe(0);
     } finally {
       await gateway.kill();
       await sub.close();
     }
 
-    const stream = deduplicate(sub.messages).filter((m) => !isWill(m));
-    const sequences = stream.map((m) => BigInt(m.event.sequence));
-    for (let i = 1; i < sequences.length; i++) expect(sequences[i]).toBe(sequences[i - 1]! + 1n);
+    const stream = expectGapFreeAndComplete(sub.messages, await journalRecords(files.dataDir));
     expect(stream.length).toBe(sub.messages.length); // nothing was sent twice in a clean run
 
     const types = new Set(stream.map((m) => m.event.type));

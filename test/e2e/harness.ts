@@ -217,3 +217,63 @@ export async function journalRecords(dataDir: string): Promise<bigint[]> {
     await journal.close();
   }
 }
+
+type Subscriber = Awaited<ReturnType<typeof startSubscriber>>;
+
+/** Waits for the gateway's first telemetry event at the subscriber. */
+export function firstTelemetry(sub: Subscriber): Promise<void> {
+  return waitUntil(
+    () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
+    15_000,
+    "first telemetry",
+  );
+}
+
+/** Stops the plant and waits until its last change arrived as a counter event. */
+export async function lastChangeArrives(plant: Plant, sub: Subscriber): Promise<void> {
+  plant.pause();
+  const last = plant.changes & 0xffff;
+  await waitUntil(
+    () => sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
+    30_000,
+    "the last change to arrive",
+  );
+}
+
+/** A clean stop: exit 0, then the retained clean offline status (not the will) arrives. */
+export async function stopsCleanly(
+  gateway: GatewayProcess,
+  sub: Subscriber,
+): Promise<number | null> {
+  const code = await gateway.stop();
+  await waitUntil(
+    () => sub.messages.some((m) => m.event.data.status === "offline" && !isWill(m)),
+    10_000,
+    "the clean offline status",
+  );
+  return code;
+}
+
+/**
+ * The consumer's view must hold every journaled event, de-duplicated by id, with no gap in the
+ * sequence (the will aside); returns that stream.
+ */
+export function expectGapFreeAndComplete(
+  messages: readonly Received[],
+  journal: readonly bigint[],
+): Received[] {
+  const stream = deduplicate(messages).filter((m) => !isWill(m));
+  const sequences = stream.map((m) => BigInt(m.event.sequence));
+  for (let i = 1; i < sequences.length; i++) {
+    if (sequences[i] !== sequences[i - 1]! + 1n) {
+      throw new Error(
+        `sequence ${sequences[i]} follows ${sequences[i - 1]}: a gap or a reordering`,
+      );
+    }
+  }
+  const received = new Set(sequences);
+  const missing = journal.filter((s) => !received.has(s));
+  if (missing.length > 0)
+    throw new Error(`journaled but never received: ${missing.slice(0, 20).join(", ")}`);
+  return stream;
+}

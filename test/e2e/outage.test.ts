@@ -6,28 +6,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 import {
-  deduplicate,
-  isWill,
+  expectGapFreeAndComplete,
+  firstTelemetry,
   journalRecords,
+  lastChangeArrives,
   type Plant,
   startGateway,
   startPlant,
   startSubscriber,
+  stopsCleanly,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
 
 const OUTAGE_MS = 30_000;
-
-function expectGapFreeAndComplete(messages: Parameters<typeof deduplicate>[0], journal: bigint[]) {
-  const stream = deduplicate(messages).filter((m) => !isWill(m));
-  const sequences = stream.map((m) => BigInt(m.event.sequence));
-  for (let i = 1; i < sequences.length; i++) expect(sequences[i]).toBe(sequences[i - 1]! + 1n);
-  const received = new Set(sequences);
-  const missing = journal.filter((s) => !received.has(s));
-  expect(missing).toEqual([]);
-  return stream;
-}
 
 describe("broker outage", () => {
   let broker: Broker;
@@ -49,11 +41,7 @@ describe("broker outage", () => {
       const sub = await startSubscriber(broker.url, `${files.base}/#`);
       const gateway = startGateway(files.config);
       try {
-        await waitUntil(
-          () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
-          15_000,
-          "first telemetry",
-        );
+        await firstTelemetry(sub);
         plant.run(40);
         await waitUntil(() => sub.messages.length > 20, 10_000, "events before the outage");
         await broker.stop();
@@ -61,20 +49,8 @@ describe("broker outage", () => {
         await new Promise((r) => setTimeout(r, OUTAGE_MS));
         expect(plant.changes - before).toBeGreaterThan(100); // the plant kept changing
         await broker.start();
-        plant.pause();
-        const last = plant.changes & 0xffff;
-        await waitUntil(
-          () =>
-            sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
-          30_000,
-          "the last change to arrive",
-        );
-        expect(await gateway.stop()).toBe(0);
-        await waitUntil(
-          () => sub.messages.some((m) => m.event.data.status === "offline"),
-          10_000,
-          "offline",
-        );
+        await lastChangeArrives(plant, sub);
+        expect(await stopsCleanly(gateway, sub)).toBe(0);
       } finally {
         await gateway.kill();
         await sub.close();
@@ -95,11 +71,7 @@ describe("broker outage", () => {
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     let gateway = startGateway(files.config);
     try {
-      await waitUntil(
-        () => sub.messages.some((m) => m.event.type === "plc2mqtt.telemetry"),
-        15_000,
-        "first telemetry",
-      );
+      await firstTelemetry(sub);
       plant.run(40);
       await broker.stop();
       await new Promise((r) => setTimeout(r, 2000));
@@ -108,14 +80,7 @@ describe("broker outage", () => {
       gateway = startGateway(files.config);
       await new Promise((r) => setTimeout(r, 2000));
       await broker.start();
-      plant.pause();
-      const last = plant.changes & 0xffff;
-      await waitUntil(
-        () =>
-          sub.messages.some((m) => m.event.subject === "counter" && m.event.data.value === last),
-        30_000,
-        "the last change to arrive",
-      );
+      await lastChangeArrives(plant, sub);
       expect(await gateway.stop()).toBe(0);
     } finally {
       await gateway.kill();
