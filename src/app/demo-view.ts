@@ -39,7 +39,8 @@ export function formatEventLine(payload: string, options: ViewOptions): string |
   const time = (event.time ?? "").slice(11, 23);
   const seq = event.sequence ? `#${BigInt(event.sequence)}` : "";
   const device = (event.source ?? "").split("/").at(-1) ?? "";
-  const what = `${device}/${event.subject ?? ""}`;
+  // device and gateway status name themselves: one name is enough
+  const what = event.subject === device ? device : `${device}/${event.subject ?? ""}`;
   let kind: string;
   let detail: string;
   switch (event.type) {

@@ -234,7 +234,7 @@ export class Publisher {
           // Brokers without MQTT 5 (aedes, old mosquitto): fall back to 3.1.1, where a publish
           // the broker's ACL drops is still acknowledged, so it cannot be noticed here.
           this.protocolVersion = 4;
-          this.log.warn({}, "the broker refuses MQTT 5; using MQTT 3.1.1");
+          this.log.info({}, "the broker refuses MQTT 5; using MQTT 3.1.1");
           continue;
         }
         this.noteError(err, "MQTT connect failed");

@@ -162,7 +162,7 @@ async function connect(options: ReplayOptions, signal: AbortSignal): Promise<Con
   } catch (err) {
     if (isGatewayError(err, "ABORTED") || !/unacceptable protocol version/i.test(causes(err)))
       throw err;
-    options.log.warn({}, "the broker refuses MQTT 5; using MQTT 3.1.1");
+    options.log.info({}, "the broker refuses MQTT 5; using MQTT 3.1.1");
     return attempt(4);
   }
 }

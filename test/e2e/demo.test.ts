@@ -29,7 +29,7 @@ describe("plc2mqtt demo", () => {
       expect(out).toMatch(
         /plc2mqtt demo: simulator on 127\.0\.0\.1:\d+, broker mqtt:\/\/127\.0\.0\.1:\d+/,
       );
-      expect(out).toMatch(/status\s+packaging-line\/packaging-line\s+connected/);
+      expect(out).toMatch(/status\s+packaging-line\s+connected/);
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(out).toMatch(/stopping\.\.\./);
