@@ -110,6 +110,7 @@ class SqliteJournal implements Journal {
         pending: Number(pendingCount ?? 0),
       },
     };
+    this.#corruptSkipped = store.salvaged?.lost ?? 0;
     this.#committer = new Committer(this.#ctx);
     this.#maintenance = new Maintenance(db, path, budget, this.#log);
     const pendingSql = `SELECT ${RECORD_COLUMNS} FROM records %s WHERE published_at IS NULL AND sequence > ? ORDER BY sequence LIMIT ?`;

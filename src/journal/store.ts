@@ -31,7 +31,10 @@
  *   2. An existing file is checked with `PRAGMA quick_check`, its application_id and its
  *      tables. A file that is not a SQLite database, fails the check, or is some other
  *      application's database is renamed (with its -wal and -shm) to
- *      journal.sqlite.corrupt-<time> and rule 1 applies; the error is logged.
+ *      journal.sqlite.corrupt-<time> and rule 1 applies; the error is logged. Every record
+ *      still readable in it is then copied into the new journal with its own sequence, id
+ *      and publish mark (salvage.ts); what cannot be read is counted and logged. high_water
+ *      is raised over the copied records.
  *   3. A WAL left by a crash is replayed by SQLite: every commit that returned is there.
  *   4. high_water = max(meta.high_water, max(sequence)): sequences never go backwards.
  */
@@ -40,6 +43,7 @@ import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
+import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 
@@ -82,6 +86,8 @@ export interface OpenedStore {
   dropped: number;
   /** Where a damaged file was moved, when rule 2 applied. */
   movedAside?: string;
+  /** What was copied from it (salvage.ts). */
+  salvaged?: SalvageReport;
 }
 
 class NotAJournal extends Error {}
@@ -111,11 +117,35 @@ export function openStore(dir: string, log: Logger): OpenedStore {
     }
   }
   try {
-    return { ...initialise(db, dir), db, path, ...(movedAside ? { movedAside } : {}) };
+    const state = initialise(db, dir);
+    if (movedAside === undefined) return { ...state, db, path };
+    const salvaged = salvageInto(movedAside, db, log);
+    log.error(
+      { ...salvaged, from: movedAside },
+      "journal salvage: records copied from the damaged file",
+    );
+    return {
+      ...state,
+      highWater: raiseHighWater(db, state.highWater),
+      db,
+      path,
+      movedAside,
+      salvaged,
+    };
   } catch (err) {
     db.close();
     throw journalError("initialising the journal", path, err);
   }
+}
+
+/** After a salvage: high_water covers the copied records too, so no sequence is used twice. */
+function raiseHighWater(db: DatabaseSync, highWater: bigint): bigint {
+  const stmt = db.prepare("SELECT max(sequence) AS m FROM records");
+  stmt.setReadBigInts(true);
+  const max = (stmt.get()?.m as bigint | null) ?? 0n;
+  if (max <= highWater) return highWater;
+  db.prepare("UPDATE meta SET value = ? WHERE key = 'high_water'").run(max.toString());
+  return max;
 }
 
 /** Opens the file and checks it is an intact journal (or a new, empty database). */
