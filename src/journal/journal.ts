@@ -18,6 +18,7 @@ import type { GatewayEvent } from "../events/types.ts";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { AppendWaiters } from "./append-waiters.ts";
 import {
   type Batch,
   type CommitContext,
@@ -52,14 +53,6 @@ export async function openJournal(options: JournalOptions): Promise<Journal> {
   }
 }
 
-interface Waiter {
-  after: bigint;
-  resolve(): void;
-  reject(err: unknown): void;
-  signal: AbortSignal;
-  onAbort(): void;
-}
-
 class SqliteJournal implements Journal {
   readonly epoch: string;
   readonly #options: JournalOptions;
@@ -74,7 +67,7 @@ class SqliteJournal implements Journal {
   #queue: Batch[] = [];
   #queuedEvents = 0;
   #marks = new Map<bigint, number>();
-  #waiters = new Set<Waiter>();
+  readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
@@ -198,20 +191,7 @@ class SqliteJournal implements Journal {
     if (this.#closed || this.#closing) {
       return Promise.reject(new GatewayError("ABORTED", "journal closed"));
     }
-    return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        after,
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          this.#waiters.delete(waiter);
-          reject(abortError(signal));
-        },
-      };
-      signal.addEventListener("abort", waiter.onAbort, { once: true });
-      this.#waiters.add(waiter);
-    });
+    return this.#waiters.wait(after, signal);
   }
 
   query(query: JournalQuery): JournalRecord[] {
@@ -258,11 +238,7 @@ class SqliteJournal implements Journal {
     this.#flush();
     this.#clearCommitTimers();
     this.#closed = true;
-    for (const waiter of this.#waiters) {
-      waiter.signal.removeEventListener("abort", waiter.onAbort);
-      waiter.reject(new GatewayError("ABORTED", "journal closed"));
-    }
-    this.#waiters.clear();
+    this.#waiters.closeAll();
     try {
       this.#maintenance.checkpoint(-1);
     } catch (err) {
@@ -400,18 +376,7 @@ class SqliteJournal implements Journal {
       return;
     }
     for (const prepared of group) prepared.batch.resolve(prepared.records);
-    this.#notifyWaiters();
-  }
-
-  #notifyWaiters(): void {
-    const highWater = this.#ctx.state.highWater;
-    for (const waiter of this.#waiters) {
-      if (highWater > waiter.after) {
-        this.#waiters.delete(waiter);
-        waiter.signal.removeEventListener("abort", waiter.onAbort);
-        waiter.resolve();
-      }
-    }
+    this.#waiters.notify(this.#ctx.state.highWater);
   }
 
   #reportCorrupt(sequence: bigint | null, err?: unknown): void {
