@@ -5,12 +5,14 @@
  */
 import { journalThroughput } from "./journal-bench.ts";
 import { driverThroughput, simulatorLatency } from "./modbus-bench.ts";
+import { publishThroughput } from "./publish-bench.ts";
 import type { BenchResult } from "./result.ts";
 
 const suites: [string, () => Promise<BenchResult[]>][] = [
   ["simulator latency", () => simulatorLatency()],
   ["driver throughput", () => driverThroughput()],
   ["journal throughput", () => journalThroughput()],
+  ["journal to broker", () => publishThroughput()],
 ];
 
 let failed = false;
