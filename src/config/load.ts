@@ -21,6 +21,7 @@ import { checkDevices } from "./check-devices.ts";
 import { ConfigError, type ConfigIssue, formatPath, type PathSegment } from "./errors.ts";
 import { configJsonSchema, isReferenceOnlyField, schemasAt } from "./json-schema.ts";
 import { passedDevices } from "./passed-devices.ts";
+import { anchorPaths } from "./paths.ts";
 import { locate, pathAt } from "./positions.ts";
 import { type Env, redact, resolveReferences } from "./refs.ts";
 import { configSchema, type GatewayConfig } from "./schema/root.ts";
@@ -104,7 +105,7 @@ export function parseConfig(
   }
   const config = parsed.data;
   for (const { path, value } of refs.deferred) setAt(config, path, value);
-  return { config, file };
+  return { config: anchorPaths(config, opts.baseDir), file };
 }
 
 function toIssue(

@@ -112,6 +112,27 @@ describe("loadConfig", () => {
     ]);
   });
 
+  it("anchors relative paths at the config file's folder, not the working directory", () => {
+    const { config } = parseConfig(
+      `version: 1
+gateway: { id: gw, data_dir: ./state }
+mqtt: { url: "mqtts://broker:8883", ca: tls/ca.pem, cert: /etc/tls/client.pem }
+devices:
+  - protocol: opcua
+    id: ua
+    endpoint: opc.tcp://h:4840
+    auth: { type: certificate, cert: user.pem, key: ../keys/user.key }
+    tags: [{ name: a, node: "ns=2;s=A" }]
+`,
+      { file: "/srv/plant/gateway.yaml", env: {}, baseDir: "/srv/plant" },
+    );
+    expect(config.gateway.data_dir).toBe("/srv/plant/state");
+    expect(config.mqtt).toMatchObject({ ca: "/srv/plant/tls/ca.pem", cert: "/etc/tls/client.pem" });
+    expect(config.devices[0]).toMatchObject({
+      auth: { cert: "/srv/plant/user.pem", key: "/srv/keys/user.key" },
+    });
+  });
+
   it("leaves ${...} without a kind alone", () => {
     const { config } = parse(`${HEAD}  site: \${plant}\n`);
     expect(config.gateway.site).toBe("${plant}");
