@@ -1,15 +1,23 @@
 /**
  * The one way events enter the journal. Pushes are queued in order and appended by a single
  * loop: whatever arrived while the previous append was committing goes into the next one, so
- * order is kept and commits are grouped. When the journal refuses (a full or failing disk),
- * the batch stays at the head of the queue and is retried with backoff: nothing is lost and
- * nothing overtakes it. Only past `maxQueued` events are the oldest dropped, counted and logged.
+ * order is kept and commits are grouped.
+ *
+ * When the journal refuses a batch:
+ * - a disk that fails, is full or is locked (JOURNAL_IO, JOURNAL_FULL) is waited out: the batch
+ *   stays at the head of the queue and is retried with backoff, so nothing is lost and nothing
+ *   overtakes it;
+ * - any other refusal (a batch too large for the journal, an event that cannot be rendered)
+ *   is about the batch itself: it is halved and retried at once, down to a single event, and a
+ *   single event the journal still refuses is dropped, counted and logged, so that one bad
+ *   event can never stop the events behind it.
+ * Only past `maxQueued` events are the oldest dropped, counted and logged.
  */
 import type { GatewayEvent } from "../events/types.ts";
 import type { Journal } from "../journal/types.ts";
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
-import { errorMessage } from "../lib/errors.ts";
+import { errorMessage, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 
 export interface EventSinkOptions {
@@ -32,6 +40,7 @@ export class EventSink {
     this.options = options;
   }
 
+  /** Events dropped: past maxQueued, or refused one by one by the journal. */
   get dropped(): number {
     return this.droppedCount;
   }
@@ -47,7 +56,7 @@ export class EventSink {
   push(events: readonly GatewayEvent[]): void {
     if (events.length === 0) return;
     this.queue.push(...events);
-    const max = this.options.maxQueued ?? 1_000_000;
+    const max = this.options.maxQueued ?? 200_000;
     if (this.queue.length > max) {
       const drop = this.queue.length - max;
       this.queue.splice(0, drop);
@@ -57,10 +66,7 @@ export class EventSink {
         "event queue full while the journal refuses writes: dropped oldest events",
       );
     }
-    this.running ??= this.drain().finally(() => {
-      this.running = undefined;
-      if (this.queue.length > 0 && !this.stopper.signal.aborted) this.push([]);
-    });
+    this.start();
   }
 
   /** Resolves once everything pushed so far is committed (or the sink is stopped). */
@@ -78,16 +84,45 @@ export class EventSink {
     }
   }
 
+  private start(): void {
+    this.running ??= this.drain().finally(() => {
+      this.running = undefined;
+      // a push that landed after the loop's last look: start again
+      if (this.queue.length > 0 && !this.stopper.signal.aborted) this.start();
+    });
+  }
+
   private async drain(): Promise<void> {
     const maxBatch = this.options.maxBatch ?? 10_000;
+    let size = maxBatch;
     while (this.queue.length > 0 && !this.stopper.signal.aborted) {
-      const batch = this.queue.slice(0, maxBatch);
+      const batch = this.queue.slice(0, size);
       try {
         await this.options.journal.append(batch);
         this.queue.splice(0, batch.length);
         this.appendedCount += batch.length;
         this.backoff.reset();
+        size = maxBatch;
       } catch (err) {
+        if (!isGatewayError(err, "JOURNAL_IO") && !isGatewayError(err, "JOURNAL_FULL")) {
+          if (batch.length > 1) {
+            size = Math.ceil(batch.length / 2);
+            continue;
+          }
+          this.queue.splice(0, 1);
+          this.droppedCount += 1;
+          this.options.log.error(
+            {
+              err: errorMessage(err),
+              type: batch[0]!.type,
+              device: batch[0]!.device,
+              subject: batch[0]!.subject,
+            },
+            "the journal refused an event: dropped it",
+          );
+          size = maxBatch;
+          continue;
+        }
         const delay = this.backoff.next();
         this.options.log.error(
           { err: errorMessage(err), queued: this.queue.length, retryInMs: delay },

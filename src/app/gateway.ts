@@ -11,12 +11,13 @@
  */
 import type { DeviceConfig, GatewayConfig } from "../config/schema/root.ts";
 import { createDriver } from "../drivers/registry.ts";
-import type { TagSample } from "../drivers/types.ts";
+import type { Driver, TagSample } from "../drivers/types.ts";
 import { createEngine, type Engine, engineDeviceFromConfig } from "../engine/index.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import { openJournal } from "../journal/index.ts";
 import type { Journal } from "../journal/types.ts";
 import { withTimeout } from "../lib/abort.ts";
+import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Publisher } from "../publish/index.ts";
 import { DeviceWatch } from "./device-watch.ts";
@@ -160,11 +161,20 @@ export class Gateway {
   }
 
   private startDevice(device: DeviceConfig): void {
-    const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
-    const driver = createDriver(device, {
+    const driver = this.createDeviceDriver(device);
+    this.startRunner(device, driver);
+  }
+
+  private createDeviceDriver(device: DeviceConfig): Driver {
+    return createDriver(device, {
       dataDir: this.config.gateway.data_dir,
       ...(this.configPath === undefined ? {} : { configPath: this.configPath }),
     });
+  }
+
+  private startRunner(device: DeviceConfig, driver: Driver): void {
+    if (this.stopping) return; // a reload that outlived its shutdown step starts nothing
+    const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
     const intervals = driver.read ? (driver.pollGroups?.() ?? []).map((g) => g.interval) : [];
     this.devices.add(
       device.id,
@@ -196,22 +206,35 @@ export class Gateway {
   }
 
   private async applyReload(next: GatewayConfig): Promise<ReloadReport> {
+    if (this.stopping)
+      throw new GatewayError("USAGE", "the gateway is shutting down: reload ignored");
     const report = diffConfigs(this.config, next);
+    const starting = next.devices.filter(
+      (d) => report.added.includes(d.id) || report.changed.includes(d.id),
+    );
+    // every new driver is built (validated, planned) before anything running is touched: a
+    // device that cannot be built refuses the whole reload and the running config stays
+    const drivers = starting.map((d) => this.createDeviceDriver(d));
     const restart = [...report.removed, ...report.changed];
     await Promise.all(restart.map((id) => this.runners.get(id)?.stop()));
     for (const id of restart) {
       this.runners.delete(id);
       this.devices.remove(id);
     }
-    const starting = next.devices.filter(
-      (d) => report.added.includes(d.id) || report.changed.includes(d.id),
-    );
+    // a removed device's retained status must not say "connected" for ever
+    for (const id of report.removed) {
+      const old = this.config.devices.find((d) => d.id === id)!;
+      const asset = engineDeviceFromConfig(old, this.config.gateway.site).asset;
+      this.onStatus(id, asset, { status: "disconnected", error: "removed from the config" });
+    }
     this.engine.setDevices(
       starting.map((d) => engineDeviceFromConfig(d, this.config.gateway.site)),
       new Set(report.unchanged),
+      this.now(),
     );
     this.config = { ...this.config, devices: next.devices };
-    for (const device of starting) this.startDevice(device);
+    for (const [i, device] of starting.entries()) this.startRunner(device, drivers[i]!);
+    this.scheduleTick();
     this.log.info({ audit: "config reload", ...report }, "config reloaded");
     return report;
   }
@@ -309,7 +332,9 @@ export class Gateway {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.healthTopic?.stop();
     if (this.http) await step("http", () => this.http!.close());
-    await this.reloading;
+    await step("reload in progress", async () => {
+      await this.reloading;
+    });
     await step("drivers", async () => {
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
     });

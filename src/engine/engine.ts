@@ -57,10 +57,10 @@ export interface Engine {
   flush(now: number): GatewayEvent[];
   /**
    * Live reload: a device given here starts afresh (added or changed: its tags are seen anew,
-   * with initial events); devices not in `keep` nor given are forgotten; the devices in `keep`
-   * keep all their state.
+   * with initial events, its staleness counted from `now`); devices not in `keep` nor given
+   * are forgotten; the devices in `keep` keep all their state.
    */
-  setDevices(devices: readonly EngineDevice[], keep: ReadonlySet<string>): void;
+  setDevices(devices: readonly EngineDevice[], keep: ReadonlySet<string>, now: number): void;
   stats(): EngineStats;
 }
 
@@ -78,6 +78,8 @@ interface DeviceRuntime {
   tags: Map<string, TagRuntime>;
   /** Tags with a time rule (heartbeat, min_interval, stale_after): what tick() visits. */
   timed: TagRuntime[];
+  /** For a device added by a reload: when its staleness clock started (else the engine's). */
+  clockStart?: number;
 }
 
 /** Values of one apply call, per device: the last sample of each tag (null when not good). */
@@ -192,7 +194,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       for (const rt of runtimes.values()) {
         const drafts: Draft[] = [];
         for (const tag of rt.timed) {
-          const stale = staleDue(tag.quality, tag.staleAfterMs, clockStart);
+          const stale = staleDue(tag.quality, tag.staleAfterMs, rt.clockStart ?? clockStart);
           if (stale !== undefined && now >= stale) {
             const data = markStale(tag.quality, tag.staleAfterMs!);
             const subject = tag.tag.name;
@@ -213,7 +215,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       for (const rt of runtimes.values()) {
         for (const tag of rt.timed) {
           for (const at of [
-            staleDue(tag.quality, tag.staleAfterMs, clockStart),
+            staleDue(tag.quality, tag.staleAfterMs, rt.clockStart ?? clockStart),
             tag.telemetryRule ? telemetryDue(tag.tag, tag.telemetry) : undefined,
           ]) {
             if (at !== undefined && (due === undefined || at < due)) due = at;
@@ -236,9 +238,13 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       return events;
     },
 
-    setDevices(devices, keep) {
+    setDevices(devices, keep, now) {
       for (const id of [...runtimes.keys()]) if (!keep.has(id)) runtimes.delete(id);
-      for (const device of devices) runtimes.set(device.id, deviceRuntime(device));
+      for (const device of devices) {
+        const rt = deviceRuntime(device);
+        rt.clockStart = now; // a device added now cannot have been silent since the start
+        runtimes.set(device.id, rt);
+      }
     },
 
     stats() {

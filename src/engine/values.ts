@@ -7,8 +7,8 @@
  * - `truthy` is what rising and falling edges see: true, a non-zero number, a non-empty
  *   string (a 64-bit integer beyond 2^53 is never "0"), any array or object.
  * - `nonFiniteReason` names why a value cannot travel in JSON: "not a number" for NaN,
- *   "infinite" for +-Infinity (the engine turns such samples into quality bad with that
- *   reason and value null).
+ *   "infinite" for +-Infinity, also inside arrays and structures (the engine turns such
+ *   samples into quality bad with that reason and value null).
  */
 import type { TagValue } from "../events/sample.ts";
 
@@ -41,6 +41,16 @@ export function truthy(value: TagValue): boolean {
 }
 
 export function nonFiniteReason(value: TagValue): "not a number" | "infinite" | undefined {
-  if (typeof value !== "number" || Number.isFinite(value)) return undefined;
-  return Number.isNaN(value) ? "not a number" : "infinite";
+  if (typeof value === "number") {
+    if (Number.isFinite(value)) return undefined;
+    return Number.isNaN(value) ? "not a number" : "infinite";
+  }
+  // arrays and structures (OPC UA) too: one NaN element makes the whole value unsendable
+  if (value !== null && typeof value === "object") {
+    for (const item of Array.isArray(value) ? value : Object.values(value)) {
+      const reason = nonFiniteReason(item);
+      if (reason !== undefined) return reason;
+    }
+  }
+  return undefined;
 }

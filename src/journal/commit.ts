@@ -154,7 +154,7 @@ export class Committer {
       const room = makeRoom(this.#room, needPages, budget, budget.deleteChunkRows);
       if (!room.ok) {
         throw new GatewayError(
-          "JOURNAL_FULL",
+          "JOURNAL_BATCH",
           `journal ${this.#ctx.path} cannot hold ${group.length} batch(es) of about ${needPages} pages even when emptied (max_bytes ${budget.maxBytes})`,
           { details: { path: this.#ctx.path, max_bytes: budget.maxBytes } },
         );

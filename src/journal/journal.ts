@@ -194,6 +194,10 @@ class SqliteJournal implements Journal {
     return this.#waiters.wait(after, signal);
   }
 
+  lastSequence(): bigint {
+    return this.#ctx.state.highWater;
+  }
+
   query(query: JournalQuery): JournalRecord[] {
     if (this.#closed) return [];
     const { stmt, params } = prepareQuery(this.#ctx.db, query);
@@ -321,7 +325,7 @@ class SqliteJournal implements Journal {
       ) {
         batch.reject(
           new GatewayError(
-            "JOURNAL_FULL",
+            "JOURNAL_BATCH",
             `a batch of ${batch.events.length} event(s), about ${Math.round(prepared.bytes)} bytes, is too large for journal ${this.#ctx.path} (max_bytes ${budget.maxBytes})`,
             { details: { path: this.#ctx.path, max_bytes: budget.maxBytes } },
           ),

@@ -87,6 +87,8 @@ export interface Journal {
   markPublished(sequences: readonly bigint[]): void;
   /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
+  /** The highest sequence committed so far (0 when none). */
+  lastSequence(): bigint;
   query(query: JournalQuery): JournalRecord[];
   stats(): JournalStats;
   /** Commits what is pending, checkpoints and closes. Idempotent. */

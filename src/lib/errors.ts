@@ -22,6 +22,7 @@ export const ErrorCodes = {
   TAG_UNKNOWN: "tag not in config",
   JOURNAL_FULL: "journal full",
   JOURNAL_IO: "journal unreadable or unwritable",
+  JOURNAL_BATCH: "batch too large for the journal",
   MQTT_CONNECT: "MQTT connect failed",
   MQTT_PUBLISH: "MQTT publish refused",
   MQTT_CONNECTION_LOST: "MQTT connection lost",

@@ -266,6 +266,8 @@ export class Connection {
       this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
         if (!this.pending.delete(reject)) return; // settled by the close already
         if (!err) return resolve();
+        // end() removed it from mqtt.js's store ("Message removed"): ours, not a refusal
+        if (this.ending) return reject(new Error("connection closing"));
         const code = (err as { code?: unknown }).code;
         reject(
           new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused`, {

@@ -263,6 +263,11 @@ export class Publisher {
       }
       if (records.length > 0) continue;
       if (this.inFlight.size === 0) this.progress = true; // caught up
+      // Nothing unpublished above the cursor: what lies between it and the last sequence was
+      // published or skipped as corrupt. Waiting from there, not from the cursor, is what
+      // keeps this loop from spinning on a skipped record.
+      const last = journal.lastSequence();
+      if (last > cursor) cursor = last;
       await this.waitForAppend(cursor);
     }
   }
@@ -376,13 +381,15 @@ export class Publisher {
       this.log.error({ err }, "cannot append the offline status to the journal");
     }
     // The offline record must not overtake older records still waiting in the journal: then
-    // it stays there, in order, for the next start, and the broker publishes the will now.
+    // it stays there, in order, for the next start, and the broker publishes the will now. So
+    // it does when the offline record could not be journaled or was not acknowledged: the
+    // retained status must not stay "online" while the gateway is gone.
     const backlog =
       offline !== undefined && journal.unpublished(0n, 1)[0]?.sequence !== offline.sequence;
-    if (conn?.open && backlog) {
+    let sendWill = offline === undefined || backlog;
+    if (backlog)
       this.log.warn({}, "MQTT stop: records still unpublished; the broker publishes the last will");
-      await conn.end(Math.max(100, remaining()), { sendWill: true });
-    } else if (conn?.open && offline) {
+    if (conn?.open && offline && !sendWill) {
       const timeout = () =>
         new GatewayError("MQTT_PUBLISH", `offline status not acknowledged within ${timeoutMs}ms`);
       try {
@@ -393,10 +400,14 @@ export class Publisher {
         );
         this.ack(offline.sequence);
       } catch (err) {
-        this.log.warn({ err }, "MQTT stop: offline status not published");
+        sendWill = true;
+        this.log.warn(
+          { err },
+          "MQTT stop: offline status not published; the broker publishes the last will",
+        );
       }
     }
-    if (conn) await conn.end(Math.max(100, remaining()));
+    if (conn) await conn.end(Math.max(100, remaining()), { sendWill });
     this.stopper.abort();
     await this.runner;
     this.flushAcks();

@@ -35,6 +35,8 @@ export interface PublisherJournal {
   markPublished(sequences: readonly bigint[]): void;
   /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
+  /** The highest sequence committed so far. */
+  lastSequence(): bigint;
 }
 
 export interface PublisherStatus {

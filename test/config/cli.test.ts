@@ -34,11 +34,11 @@ describe("plc2mqtt validate", () => {
     expect(code).toBe(1);
     expect(stdout).toBe("");
     const lines = stderr.trimEnd().split("\n");
-    expect(lines[0]).toBe(`plc2mqtt: CONFIG_INVALID: ${file}: 10 problems`);
-    expect(lines).toHaveLength(11);
+    expect(lines[0]).toBe(`plc2mqtt: CONFIG_INVALID: ${file}: 11 problems`);
+    expect(lines).toHaveLength(12);
     expect(lines[1]).toBe(`${file}:1:10: version: Invalid input: expected 1`);
     expect(lines[2]).toBe(`${file}:2:1: colour: unknown key "colour"`);
-    expect(lines[10]).toBe(
+    expect(lines[11]).toBe(
       `${file}:25:9: devices[2].id: device id "press-1" is already used by devices[0]`,
     );
   });

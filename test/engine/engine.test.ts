@@ -198,10 +198,26 @@ describe("setDevices (live reload)", () => {
       readTime: at,
     });
     engine.apply([sample("a", 1, 1), sample("b", 1, 1)], 1);
-    engine.setDevices([device("c")], new Set(["a"]));
+    engine.setDevices([device("c")], new Set(["a"]), 2);
     const events = engine.apply([sample("a", 1, 2), sample("b", 1, 2), sample("c", 1, 2)], 2);
     // a: unchanged value, no event (state kept); b: forgotten (ignored); c: new, initial event
     expect(events.map((e) => `${e.device}:${e.data.reason}`)).toEqual(["c:initial"]);
     expect(engine.stats().ignoredSamples).toBe(1);
+  });
+
+  it("counts a reloaded device's staleness from the reload, not from the gateway's start", () => {
+    const stale = {
+      id: "late",
+      asset: {},
+      context: [],
+      staleAfterMs: 10_000,
+      tags: [{ name: "t", valueType: "integer" as const, staleAfterMs: 10_000 }],
+    };
+    const engine = createEngine([]);
+    engine.tick(0); // the gateway started at 0
+    engine.setDevices([stale], new Set(), 3_600_000); // added an hour later
+    expect(engine.nextDue()).toBe(3_610_000);
+    expect(engine.tick(3_600_001)).toEqual([]);
+    expect(engine.tick(3_610_000).map((e) => e.data.quality)).toEqual(["stale"]);
   });
 });

@@ -129,7 +129,7 @@ describe("max_bytes", () => {
     await journal.append(events(2));
     const huge = event({ data: { value: "z".repeat(3 * 1024 * 1024) } });
     const err = await journal.append([event(), huge]).catch((e: unknown) => e);
-    expect(isGatewayError(err, "JOURNAL_FULL")).toBe(true);
+    expect(isGatewayError(err, "JOURNAL_BATCH")).toBe(true);
     expect((err as Error).message).toContain(tmp.dir);
     const [next] = await journal.append([event()]);
     expect(next!.sequence).toBe(3n);

@@ -85,6 +85,10 @@ export class MemoryJournal implements Journal {
     this.outstanding.clear();
   }
 
+  lastSequence(): bigint {
+    return BigInt(this.records.length);
+  }
+
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void> {
     if (BigInt(this.records.length) > after) return Promise.resolve();
     return new Promise((resolve, reject) => {

@@ -100,12 +100,22 @@ export function registerRun(program: Command): void {
       process.on("SIGHUP", hangup);
       const notifier = createServiceNotifier({ env: process.env, pid: process.pid, log });
       const signalled = waitForSignal();
-      const gateway = await Gateway.start({
-        config: loaded.config,
-        configPath: options.config,
-        log,
-        version: VERSION,
-      });
+      let gateway: Gateway;
+      try {
+        gateway = await Gateway.start({
+          config: loaded.config,
+          configPath: options.config,
+          log,
+          version: VERSION,
+        });
+      } catch (err) {
+        // a config the parts refuse is still a config error: no restart loop under systemd
+        if (!isGatewayError(err, "CONFIG_INVALID")) throw err;
+        printError(err);
+        process.exitCode = EXIT_CONFIG;
+        process.removeListener("SIGHUP", hangup);
+        return;
+      }
 
       const status = (devices: number) => `${devices} devices`;
       let reloads: Promise<void> = Promise.resolve();
@@ -138,7 +148,7 @@ export function registerRun(program: Command): void {
       onHangup = () => log.warn({}, "SIGHUP ignored: shutting down");
       log.info({ signal }, "shutting down");
       notifier.stopping();
-      await reloads;
+      // a reload in progress is waited for inside stop(), within the shutdown timeout
       await gateway.stop(shutdownTimeout);
       await notifier.drain();
       process.removeListener("SIGHUP", hangup);

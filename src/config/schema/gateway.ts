@@ -31,6 +31,10 @@ export const mqttSchema = z
     url: z
       .string()
       .regex(/^mqtts?:\/\/[^/\s]+$/, "expected mqtt://host:port or mqtts://host:port")
+      .refine(
+        (url) => !/^mqtts?:\/\/[^/]*@/.test(url),
+        "no user or password in the URL: use mqtt.username and mqtt.password (a ${env:} or ${file:} reference)",
+      )
       .describe("Broker URL: mqtt://host:1883, or mqtts://host:8883 for TLS with verification"),
     client_id: z
       .string()
@@ -81,6 +85,21 @@ export const mqttSchema = z
       max: 3_600_000,
       description: "MQTT keep alive (default 30s)",
     }).default(30_000),
+  })
+  .superRefine((mqtt, ctx) => {
+    if (mqtt.password !== undefined && mqtt.username === undefined) {
+      ctx.addIssue({ code: "custom", path: ["username"], message: "a password needs a username" });
+    }
+    const plain = mqtt.url.startsWith("mqtt://");
+    for (const key of ["ca", "cert", "key"] as const) {
+      if (plain && mqtt[key] !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `${key} is a TLS setting: it needs an mqtts:// url (with mqtt:// it would be ignored)`,
+        });
+      }
+    }
   })
   .describe("The MQTT broker events are published to");
 

@@ -170,6 +170,17 @@ export const opcuaDeviceSchema = z
     ...reconnectFields("the session", 1000),
     tags: z.array(opcuaTagSchema).min(1).max(100_000).describe("The variables to read"),
   })
+  .superRefine((device, ctx) => {
+    // With mode None nothing checks the server's certificate, yet a user name token is
+    // encrypted to it (and an X.509 token signed for it): credentials could go to anyone.
+    if (device.security.mode === "None" && device.auth.type !== "anonymous") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["auth", "type"],
+        message: `${device.auth.type} login needs security mode Sign or SignAndEncrypt: with None the server's certificate is never checked, so the credentials could reach an impostor`,
+      });
+    }
+  })
   .describe("An OPC UA server");
 
 export type OpcuaTagConfig = z.output<typeof opcuaTagSchema>;
