@@ -53,7 +53,12 @@ export function formatDuration(ms: number): string {
 /** A zod schema for a duration between min and max milliseconds; its JSON Schema is a pattern. */
 export function duration(opts: { min: number; max: number; description: string }) {
   return z
-    .string()
+    .string({
+      error: (issue) =>
+        typeof issue.input === "number"
+          ? `a duration needs its unit: ${issue.input}ms, ${issue.input}s or ${issue.input}m`
+          : undefined,
+    })
     .regex(DURATION_RE, "expected a duration such as 250ms, 5s, 1m, 2h or 7d")
     .transform((text, ctx) => {
       const ms = parseDuration(text)!;

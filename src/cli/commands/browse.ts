@@ -83,7 +83,10 @@ export function registerBrowse(program: Command): void {
         }
         auth = { type: "username", username: flags.user, password };
       }
-      const log = createLogger({ level: flags.logLevel });
+      const log = createLogger({
+        level: flags.logLevel,
+        ...(auth?.type === "username" ? { secrets: new Set([auth.password]) } : {}),
+      });
       const controller = new AbortController();
       const onSignal = () => controller.abort(new Error("interrupted"));
       process.once("SIGINT", onSignal);

@@ -8,7 +8,7 @@ import { loadConfig } from "../../config/load.ts";
 import { formatInterpretations, interpretRegisters } from "../../drivers/modbus/decode-all.ts";
 import type { TagSample } from "../../drivers/types.ts";
 import { GatewayError } from "../../lib/errors.ts";
-import { createLogger } from "../../lib/logger.ts";
+import { createLogger, secretValuesIn } from "../../lib/logger.ts";
 import { formatTable } from "../format-table.ts";
 
 interface ReadOptions {
@@ -37,7 +37,7 @@ export function registerRead(program: Command): void {
     .option("--log-level <level>", "log level on stderr", "warn")
     .action(async (device: string, tags: string[], options: ReadOptions) => {
       const { config } = await loadConfig(options.config, process.env);
-      const log = createLogger({ level: options.logLevel });
+      const log = createLogger({ level: options.logLevel, secrets: secretValuesIn(config) });
       const controller = new AbortController();
       const onSignal = () => controller.abort(new Error("interrupted"));
       process.once("SIGINT", onSignal);

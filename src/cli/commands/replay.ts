@@ -20,7 +20,7 @@ import {
 } from "../../app/replay.ts";
 import { loadConfig } from "../../config/load.ts";
 import { GatewayError } from "../../lib/errors.ts";
-import { createLogger, LOG_LEVELS } from "../../lib/logger.ts";
+import { createLogger, LOG_LEVELS, secretValuesIn } from "../../lib/logger.ts";
 import { addFilterOptions, type FilterOptions, filterQuery } from "./events.ts";
 
 interface ReplayOptions extends FilterOptions {
@@ -65,7 +65,7 @@ export function registerReplay(program: Command): void {
         const report = await replayJournal({
           config,
           filter,
-          log: createLogger({ level: options.logLevel }),
+          log: createLogger({ level: options.logLevel, secrets: secretValuesIn(config) }),
           signal: controller.signal,
           ackTimeoutMs,
           onProgress: (published, total) => {

@@ -24,7 +24,16 @@ export const configSchema = z
     mqtt: mqttSchema.optional(),
     journal: journalSchema.default(journalSchema.parse({})),
     http: httpSchema.default(httpSchema.parse({})),
-    devices: z.array(deviceSchema).max(1000).default([]).describe("The PLCs and servers to read"),
+    devices: z
+      .array(deviceSchema, {
+        error: (issue) =>
+          issue.code === "invalid_type" && typeof issue.input === "object"
+            ? "devices is a list: start each device with '- ' (e.g. - id: press-1)"
+            : undefined,
+      })
+      .max(1000)
+      .default([])
+      .describe("The PLCs and servers to read"),
   })
   .describe("plc2mqtt gateway configuration");
 
