@@ -53,22 +53,31 @@ describe("loadConfig", () => {
 
   it("reads a secret file relative to the config, trimming exactly one trailing newline", async () => {
     write("pw", "line1\nline2\n\n");
-    const file = write("gw.yaml", `${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: \${file:pw}\n  username: u\n`);
+    const file = write(
+      "gw.yaml",
+      `${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: \${file:pw}\n  username: u\n`,
+    );
     const { config } = await loadConfig(file, {});
     expect(config.mqtt?.password).toBe("line1\nline2\n");
   });
 
   it("takes a password from the environment", () => {
-    const { config } = parse(`${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: \${env:PW}\n  username: u\n`, {
-      PW: "from-env",
-    });
+    const { config } = parse(
+      `${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: \${env:PW}\n  username: u\n`,
+      {
+        PW: "from-env",
+      },
+    );
     expect(config.mqtt?.password).toBe("from-env");
   });
 
   it("refuses a password that is only partly a reference, without showing the secret", () => {
-    const issues = issuesOf(`${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: x\${env:PW}\n  username: u\n`, {
-      PW: "from-env",
-    });
+    const issues = issuesOf(
+      `${HEAD}mqtt:\n  url: mqtt://b:1883\n  password: x\${env:PW}\n  username: u\n`,
+      {
+        PW: "from-env",
+      },
+    );
     expect(issues).toHaveLength(1);
     expect(issues[0]).toMatchObject({ line: 6, col: 13, path: "mqtt.password" });
     expect(issues[0]!.message).not.toContain("from-env");
