@@ -28,6 +28,8 @@
  * Recovery rules, at open:
  *   1. A missing or empty journal.sqlite is created: new epoch, high_water = the ceiling in
  *      journal.seq (0 when there is none), so sequences continue above anything ever used.
+ *      When journal.seq is unreadable, high_water starts at the time floor (microseconds since
+ *      the epoch) instead.
  *   2. An existing file is checked with `PRAGMA quick_check`, its application_id and its
  *      tables. A file that is not a SQLite database, fails the check, or is some other
  *      application's database is renamed (with its -wal and -shm) to
@@ -179,10 +181,21 @@ function openChecked(path: string): DatabaseSync {
   }
 }
 
+/**
+ * Where a new journal's sequence starts when the ceiling file is unreadable, so nothing on disk
+ * can say what was used before: microseconds since the epoch, above any sequence this folder
+ * can have handed out, so numbers are skipped but never reused.
+ */
+function timeFloor(): bigint {
+  return BigInt(Date.now()) * 1000n;
+}
+
 function initialise(db: DatabaseSync, dir: string): Omit<OpenedStore, "db" | "path"> {
   const fresh = db.prepare("SELECT count(*) AS n FROM sqlite_schema").get()?.n === 0;
   if (fresh) {
-    const ceiling = readSeqCeiling(dir) ?? 0n;
+    const stored = readSeqCeiling(dir);
+    // journal.seq exists once anything was ever committed here: missing means a first start
+    const ceiling = stored === undefined ? timeFloor() : stored;
     db.exec(`PRAGMA page_size = ${PAGE_SIZE}; PRAGMA auto_vacuum = INCREMENTAL;`);
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
     const epoch = randomBytes(8).toString("hex");

@@ -44,6 +44,17 @@ describe("damaged journal files", () => {
     await journal.close();
   });
 
+  it("never reuses a sequence when both the journal and its ceiling file are damaged", async () => {
+    await seed(5);
+    writeFileSync(file(), "damaged\n".repeat(500));
+    writeFileSync(join(tmp.dir, "journal.seq"), "garbage\n");
+    const journal = await openJournal(options(tmp.dir));
+    const [rec] = await journal.append([event()]);
+    // nothing on disk says what was used: the time floor is above anything this folder issued
+    expect(rec!.sequence).toBeGreaterThan(BigInt(Date.now() - 60_000) * 1000n);
+    await journal.close();
+  });
+
   it("moves another application's database aside", async () => {
     const other = new DatabaseSync(file());
     other.exec("CREATE TABLE customers (name TEXT); INSERT INTO customers VALUES ('acme')");
