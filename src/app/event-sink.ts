@@ -11,9 +11,13 @@
  *   is about the batch itself: it is halved and retried at once, down to a single event, and a
  *   single event the journal still refuses is dropped, counted and logged, so that one bad
  *   event can never stop the events behind it.
- * Only past `maxQueued` events are the oldest dropped, counted and logged.
+ * Only past `maxQueued` events are the oldest dropped, counted and logged. Whatever was dropped
+ * is announced, like the journal's own size policy does, by a plc2mqtt.journal.overflow event
+ * appended right after the next batch the journal takes (oldest_kept_sequence: that batch's
+ * first record).
  */
-import type { GatewayEvent } from "../events/types.ts";
+import { formatSequence } from "../events/cloudevent.ts";
+import { EVENT_TYPES, type GatewayEvent } from "../events/types.ts";
 import type { Journal } from "../journal/types.ts";
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
@@ -23,6 +27,9 @@ import type { Logger } from "../lib/logger.ts";
 export interface EventSinkOptions {
   journal: Pick<Journal, "append">;
   log: Logger;
+  /** Dropped events are announced by a plc2mqtt.journal.overflow event of this gateway. */
+  gatewayId: string;
+  now?: () => number;
   maxQueued?: number;
   maxBatch?: number;
 }
@@ -34,6 +41,8 @@ export class EventSink {
   private readonly stopper = new AbortController();
   private readonly backoff = new Backoff({ baseMs: 100, maxMs: 5000 });
   private droppedCount = 0;
+  /** Dropped and not yet announced by an overflow event. */
+  private unannounced = 0;
   private appendedCount = 0;
 
   constructor(options: EventSinkOptions) {
@@ -61,6 +70,7 @@ export class EventSink {
       const drop = this.queue.length - max;
       this.queue.splice(0, drop);
       this.droppedCount += drop;
+      this.unannounced += drop;
       this.options.log.error(
         { dropped: drop, total: this.droppedCount },
         "event queue full while the journal refuses writes: dropped oldest events",
@@ -98,9 +108,10 @@ export class EventSink {
     while (this.queue.length > 0 && !this.stopper.signal.aborted) {
       const batch = this.queue.slice(0, size);
       try {
-        await this.options.journal.append(batch);
+        const records = await this.options.journal.append(batch);
         this.queue.splice(0, batch.length);
         this.appendedCount += batch.length;
+        if (this.unannounced > 0 && records[0]) await this.announce(records[0].sequence);
         this.backoff.reset();
         size = maxBatch;
       } catch (err) {
@@ -111,6 +122,7 @@ export class EventSink {
           }
           this.queue.splice(0, 1);
           this.droppedCount += 1;
+          this.unannounced += 1;
           this.options.log.error(
             {
               err: errorMessage(err),
@@ -134,6 +146,27 @@ export class EventSink {
           return;
         }
       }
+    }
+  }
+
+  /** Appends the overflow event for what was dropped; kept for the next batch if refused. */
+  private async announce(oldestKept: bigint): Promise<void> {
+    const dropped = this.unannounced;
+    this.unannounced = 0;
+    const event: GatewayEvent = {
+      type: EVENT_TYPES.journalOverflow,
+      device: this.options.gatewayId,
+      subject: "journal",
+      time: (this.options.now ?? Date.now)(),
+      data: { dropped, oldest_kept_sequence: formatSequence(oldestKept) },
+      topicClass: "status",
+      asset: {},
+    };
+    try {
+      await this.options.journal.append([event]);
+    } catch (err) {
+      this.unannounced += dropped;
+      this.options.log.error({ err: errorMessage(err) }, "cannot journal the overflow event yet");
     }
   }
 }

@@ -77,6 +77,8 @@ export class Gateway {
     this.sink = new EventSink({
       journal: { append: (events) => appends.track(journal.append(events)) },
       log: log.child({ part: "sink" }),
+      gatewayId: config.gateway.id,
+      now: this.now,
     });
     this.metrics = new GatewayMetrics({
       journal: () => journal.stats(),
