@@ -64,12 +64,15 @@ export function parseConfig(
   });
   const at = (offset: number) => lineCounter.linePos(offset);
   if (doc.errors.length > 0) {
+    // a tab throws everything after it off: when there is one, it is the one to fix first
+    const tabs = doc.errors.filter((e) => e.code === "TAB_AS_INDENT");
     throw new ConfigError(
       file,
-      doc.errors.map((error) => ({
+      (tabs.length > 0 ? tabs : doc.errors).map((error) => ({
         file,
         ...at(error.pos[0]),
-        path: formatPath(pathAt(doc, error.pos[0])),
+        // in a file that does not parse, only a duplicate key has a trustworthy path
+        path: error.code === "DUPLICATE_KEY" ? formatPath(pathAt(doc, error.pos[0])) : "",
         message: yamlMessage(error.code, error.message),
       })),
     );
@@ -125,9 +128,23 @@ function toIssue(
   };
 }
 
+/** YAML parser errors in the words of someone who edits tag maps, with the parser's own kept. */
+const YAML_HINTS: Record<string, string> = {
+  DUPLICATE_KEY: "duplicate key: a key may appear only once in a map",
+  TAB_AS_INDENT: "a tab in the indentation: indent YAML with spaces only",
+  BAD_INDENT: "this line is indented differently from the lines of its block",
+  MULTILINE_IMPLICIT_KEY:
+    "a key that runs over several lines: is the space after a ':' missing (host: 10.0.0.5), or a line mis-indented?",
+  BLOCK_AS_IMPLICIT_KEY:
+    "a key that runs over several lines: is the space after a ':' missing (host: 10.0.0.5), or a line mis-indented?",
+  MISSING_CHAR: "a closing bracket or quote is missing",
+};
+
 function yamlMessage(code: string, message: string): string {
-  if (code === "DUPLICATE_KEY") return "duplicate key: a key may appear only once in a map";
-  return `YAML: ${message}`;
+  if (code === "DUPLICATE_KEY") return YAML_HINTS[code]!;
+  const hint = YAML_HINTS[code];
+  const parser = message.split("\n")[0];
+  return hint === undefined ? `YAML: ${parser}` : `${hint} (YAML: ${parser})`;
 }
 
 function zodProblems(issues: readonly z.core.$ZodIssue[], tree: unknown): Problem[] {
