@@ -14,26 +14,34 @@ const rangeSchema = z
   .refine((r) => r.max > r.min, { message: "max must be greater than min" })
   .describe("The tag's engineering range: the base of percent deadbands");
 
+// One object with both keys, not a union: an error then names the key at fault ("unknown key
+// absolut (did you mean absolute?)") instead of every union branch's complaint.
 const deadbandSchema = z
-  .union([
-    z.strictObject({
-      absolute: z
-        .number()
-        .finite()
-        .min(0)
-        .describe("Report when the value moved by more than this"),
-    }),
-    z.strictObject({
-      percent: z
-        .number()
-        .finite()
-        .min(0)
-        .max(100)
-        .describe(
-          "Report when the value moved by more than this percent of the tag's range, or of the last reported value when no range is given",
-        ),
-    }),
-  ])
+  .strictObject({
+    absolute: z
+      .number()
+      .finite()
+      .min(0)
+      .optional()
+      .describe("Report when the value moved by more than this"),
+    percent: z
+      .number()
+      .finite()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe(
+        "Report when the value moved by more than this percent of the tag's range, or of the last reported value when no range is given",
+      ),
+  })
+  .superRefine((band, ctx) => {
+    if ((band.absolute === undefined) === (band.percent === undefined)) {
+      ctx.addIssue({ code: "custom", message: "give either absolute or percent" });
+    }
+  })
+  .transform((band): { absolute: number } | { percent: number } =>
+    band.absolute !== undefined ? { absolute: band.absolute } : { percent: band.percent! },
+  )
   .describe("Report by exception: changes within the deadband are not events");
 
 const TRIGGER_EVENT = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)*$/;
