@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REGISTER_WIDTH } from "../../src/config/modbus-types.ts";
 import { deviceSchema } from "../../src/config/schema/root.ts";
 import { createDriver } from "../../src/drivers/registry.ts";
 import type { TagSample } from "../../src/drivers/types.ts";
@@ -70,17 +71,6 @@ function tagOrder(order: string): string {
   return order === "AB" ? "ABCD" : order === "BA" ? "BADC" : order;
 }
 
-const WIDTH: Record<string, number> = {
-  int16: 1,
-  uint16: 1,
-  int32: 2,
-  uint32: 2,
-  float32: 2,
-  int64: 4,
-  uint64: 4,
-  float64: 4,
-};
-
 describe("Modbus driver against pymodbus, an independent server", () => {
   let server: ChildProcess;
   let port: number;
@@ -88,7 +78,8 @@ describe("Modbus driver against pymodbus, an independent server", () => {
   let address = 0;
   const placed = all.map((c) => {
     const at = address;
-    address += c.type === "string" ? c.length! : WIDTH[c.type]!;
+    address +=
+      c.type === "string" ? c.length! : REGISTER_WIDTH[c.type as keyof typeof REGISTER_WIDTH];
     return { ...c, address: at };
   });
   const bitRegister = address + 1;

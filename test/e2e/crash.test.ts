@@ -3,18 +3,16 @@
  * again each time. The subscriber sees every event that the journal had committed, in order;
  * the only duplicates are re-sends with the same id and the same content.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Broker, startMosquitto } from "../support/mosquitto.ts";
+import { describe, expect, it } from "vitest";
 import {
   expectGapFreeAndComplete,
   isWill,
   journalRecords,
   lastChangeArrives,
-  type Plant,
   startGateway,
-  startPlant,
   startSubscriber,
   stopsCleanly,
+  usePlantAndBroker,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
@@ -22,22 +20,12 @@ import {
 const KILLS = 20;
 
 describe("kill -9", () => {
-  let broker: Broker;
-  let plant: Plant;
-
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    plant = await startPlant();
-  });
-  afterAll(async () => {
-    await plant?.close();
-    await broker?.stop();
-  });
+  const env = usePlantAndBroker();
 
   it(`loses no committed event across ${KILLS} SIGKILLs under load`, async () => {
-    const files = writeGatewayConfig(plant.sim.port, broker.url);
-    const sub = await startSubscriber(broker.url, `${files.base}/#`);
-    plant.run(10);
+    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
+    const sub = await startSubscriber(env.broker.url, `${files.base}/#`);
+    env.plant.run(10);
     let gateway = startGateway(files.config);
     try {
       const onlineIds = () =>
@@ -55,10 +43,10 @@ describe("kill -9", () => {
         await gateway.kill();
         gateway = startGateway(files.config);
       }
-      await lastChangeArrives(plant, sub);
+      await lastChangeArrives(env.plant, sub);
       expect(await stopsCleanly(gateway, sub)).toBe(0);
     } finally {
-      plant.pause();
+      env.plant.pause();
       await gateway.kill();
       await sub.close();
     }

@@ -3,48 +3,36 @@
  * Events arrive, valid against the schema, with strictly increasing sequence numbers and no
  * gaps, on the documented topics; a clean stop leaves a retained offline status.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Broker, startMosquitto } from "../support/mosquitto.ts";
+import { describe, expect, it } from "vitest";
 import {
   expectGapFreeAndComplete,
   firstTelemetry,
   journalRecords,
   lastChangeArrives,
-  type Plant,
   startGateway,
-  startPlant,
   startSubscriber,
   stopsCleanly,
+  usePlantAndBroker,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
 
 describe("plc2mqtt run, end to end", () => {
-  let broker: Broker;
-  let plant: Plant;
-
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    plant = await startPlant();
-  });
-  afterAll(async () => {
-    await plant?.close();
-    await broker?.stop();
-  });
+  const env = usePlantAndBroker();
 
   it("publishes telemetry, state changes and status in order, gap-free, valid against the schema", async () => {
-    const files = writeGatewayConfig(plant.sim.port, broker.url);
-    const sub = await startSubscriber(broker.url, `${files.base}/#`);
+    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
+    const sub = await startSubscriber(env.broker.url, `${files.base}/#`);
     const gateway = startGateway(files.config);
     try {
       await firstTelemetry(sub);
-      plant.run(30);
+      env.plant.run(30);
       await waitUntil(
         () => sub.messages.filter((m) => m.event.type === "plc2mqtt.state.changed").length >= 5,
         15_000,
         "state changes",
       );
-      await lastChangeArrives(plant, sub);
+      await lastChangeArrives(env.plant, sub);
       expect(await stopsCleanly(gateway, sub)).toBe(0);
     } finally {
       await gateway.kill();

@@ -8,11 +8,13 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
+import { afterAll, beforeAll } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { openJournal } from "../../src/journal/index.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { spawnCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
+import { type Broker, type MosquittoOptions, startMosquitto } from "../support/mosquitto.ts";
 
 export interface Plant {
   sim: ModbusSimulator;
@@ -276,4 +278,21 @@ export function expectGapFreeAndComplete(
   if (missing.length > 0)
     throw new Error(`journaled but never received: ${missing.slice(0, 20).join(", ")}`);
   return stream;
+}
+
+/** A real mosquitto and the plant for one describe block: started before its tests, closed after. */
+export function usePlantAndBroker(options: MosquittoOptions = {}): {
+  broker: Broker;
+  plant: Plant;
+} {
+  const env = {} as { broker: Broker; plant: Plant };
+  beforeAll(async () => {
+    env.broker = await startMosquitto(options);
+    env.plant = await startPlant();
+  });
+  afterAll(async () => {
+    await env.plant?.close();
+    await env.broker?.stop();
+  });
+  return env;
 }

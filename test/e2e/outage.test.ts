@@ -3,18 +3,16 @@
  * produced meanwhile arrives afterwards, in order, none missing. Then the gateway is stopped
  * during an outage and started again: nothing is lost and sequence numbers continue.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Broker, startMosquitto } from "../support/mosquitto.ts";
+import { describe, expect, it } from "vitest";
 import {
   expectGapFreeAndComplete,
   firstTelemetry,
   journalRecords,
   lastChangeArrives,
-  type Plant,
   startGateway,
-  startPlant,
   startSubscriber,
   stopsCleanly,
+  usePlantAndBroker,
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
@@ -22,34 +20,24 @@ import {
 const OUTAGE_MS = 30_000;
 
 describe("broker outage", () => {
-  let broker: Broker;
-  let plant: Plant;
-
-  beforeAll(async () => {
-    broker = await startMosquitto({ persistence: true });
-    plant = await startPlant();
-  });
-  afterAll(async () => {
-    await plant?.close();
-    await broker?.stop();
-  });
+  const env = usePlantAndBroker({ persistence: true });
 
   it(
     "delivers every event produced during a 30 s outage afterwards, in order",
     async () => {
-      const files = writeGatewayConfig(plant.sim.port, broker.url);
-      const sub = await startSubscriber(broker.url, `${files.base}/#`);
+      const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
+      const sub = await startSubscriber(env.broker.url, `${files.base}/#`);
       const gateway = startGateway(files.config);
       try {
         await firstTelemetry(sub);
-        plant.run(40);
+        env.plant.run(40);
         await waitUntil(() => sub.messages.length > 20, 10_000, "events before the outage");
-        await broker.stop();
-        const before = plant.changes;
+        await env.broker.stop();
+        const before = env.plant.changes;
         await new Promise((r) => setTimeout(r, OUTAGE_MS));
-        expect(plant.changes - before).toBeGreaterThan(100); // the plant kept changing
-        await broker.start();
-        await lastChangeArrives(plant, sub);
+        expect(env.plant.changes - before).toBeGreaterThan(100); // the plant kept changing
+        await env.broker.start();
+        await lastChangeArrives(env.plant, sub);
         expect(await stopsCleanly(gateway, sub)).toBe(0);
       } finally {
         await gateway.kill();
@@ -67,20 +55,20 @@ describe("broker outage", () => {
   );
 
   it("loses nothing when the gateway is stopped during an outage and started again", async () => {
-    const files = writeGatewayConfig(plant.sim.port, broker.url);
-    const sub = await startSubscriber(broker.url, `${files.base}/#`);
+    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
+    const sub = await startSubscriber(env.broker.url, `${files.base}/#`);
     let gateway = startGateway(files.config);
     try {
       await firstTelemetry(sub);
-      plant.run(40);
-      await broker.stop();
+      env.plant.run(40);
+      await env.broker.stop();
       await new Promise((r) => setTimeout(r, 2000));
       expect(await gateway.stop()).toBe(0); // SIGTERM while the broker is away: bounded
       await new Promise((r) => setTimeout(r, 500)); // changes while the gateway is down are not events
       gateway = startGateway(files.config);
       await new Promise((r) => setTimeout(r, 2000));
-      await broker.start();
-      await lastChangeArrives(plant, sub);
+      await env.broker.start();
+      await lastChangeArrives(env.plant, sub);
       expect(await gateway.stop()).toBe(0);
     } finally {
       await gateway.kill();

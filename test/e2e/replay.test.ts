@@ -6,13 +6,12 @@
  * not overwritten by history; the daemon keeps its connection (a different client id).
  */
 import mqtt from "mqtt";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { openJournalReader } from "../../src/journal/reader.ts";
 import type { JournalRecord } from "../../src/journal/types.ts";
 import { runCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
-import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { type Plant, startGateway, startPlant, waitUntil, writeGatewayConfig } from "./harness.ts";
+import { startGateway, usePlantAndBroker, waitUntil, writeGatewayConfig } from "./harness.ts";
 
 interface Message {
   topic: string;
@@ -58,30 +57,20 @@ function expectReplayOf(received: readonly Message[], expected: readonly Journal
 }
 
 describe("plc2mqtt replay", () => {
-  let broker: Broker;
-  let plant: Plant;
-
-  beforeAll(async () => {
-    broker = await startMosquitto();
-    plant = await startPlant();
-  });
-  afterAll(async () => {
-    await plant?.close();
-    await broker?.stop();
-  });
+  const env = usePlantAndBroker();
 
   it("re-publishes exactly the matching events, marked, in order, never retained, beside the running daemon", async () => {
-    const files = writeGatewayConfig(plant.sim.port, broker.url);
+    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
     const gateway = startGateway(files.config);
-    const sub = await listen(broker.url, `${files.base}/#`);
+    const sub = await listen(env.broker.url, `${files.base}/#`);
     try {
-      plant.run(30);
+      env.plant.run(30);
       await waitUntil(
         () => sub.messages.filter((m) => m.doc.type === "plc2mqtt.state.changed").length >= 6,
         20_000,
         "state changes",
       );
-      plant.pause();
+      env.plant.pause();
       // everything journaled so far is acknowledged
       await waitUntil(
         () => journal(files.dataDir, { status: "pending" }).length === 0,
@@ -173,7 +162,7 @@ describe("plc2mqtt replay", () => {
       expectReplayOf(replays().slice(before), stateChanges);
 
       // the retained state is still the live one
-      const fresh = await listen(broker.url, `${files.base}/#`);
+      const fresh = await listen(env.broker.url, `${files.base}/#`);
       try {
         await waitUntil(() => fresh.messages.length > 0, 5000, "retained messages");
         await new Promise((r) => setTimeout(r, 300));
@@ -185,14 +174,14 @@ describe("plc2mqtt replay", () => {
 
       // the daemon kept its session and goes on publishing live events
       const lastLive = published.at(-1)!.sequence;
-      plant.run(30);
+      env.plant.run(30);
       await waitUntil(
         () => sub.messages.some((m) => !m.doc.replay && BigInt(m.doc.sequence) > lastLive + 3n),
         10_000,
         "live events after the replay",
       );
-      plant.pause();
-      expect(broker.output()).not.toMatch(/already connected/i);
+      env.plant.pause();
+      expect(env.broker.output()).not.toMatch(/already connected/i);
       expect(gateway.output()).not.toMatch(/MQTT connection lost/);
       expect(await gateway.stop()).toBe(0);
     } finally {
@@ -202,7 +191,7 @@ describe("plc2mqtt replay", () => {
   });
 
   it("replays nothing when no published event matches, and names a missing broker", async () => {
-    const files = writeGatewayConfig(plant.sim.port, broker.url);
+    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
     const gateway = startGateway(files.config);
     try {
       await waitUntil(
@@ -222,7 +211,7 @@ describe("plc2mqtt replay", () => {
     const none = await runCli(["replay", "-c", files.config, "--from", "-1h", "--to", "-30m"]);
     expect(none.code, none.stderr).toBe(0);
     expect(none.stderr).toMatch(/no published events match: nothing replayed/);
-    await broker.stop();
+    await env.broker.stop();
     try {
       const down = await runCli(["replay", "-c", files.config, "--from", "-1h"]);
       expect(down.code).toBe(1);
@@ -230,7 +219,7 @@ describe("plc2mqtt replay", () => {
         /MQTT_CONNECT: connect to mqtt:\/\/127\.0\.0\.1:\d+ as plc2mqtt-e2e-gw-replay-\d+ failed/,
       );
     } finally {
-      await broker.start();
+      await env.broker.start();
     }
   });
 });
