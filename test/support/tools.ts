@@ -19,9 +19,15 @@ export function requireTool(command: string, debianPackage: string): void {
 
 export function requirePymodbus(): void {
   try {
-    execFileSync(DEBIAN_PYTHON, ["-c", "import pymodbus"], { stdio: "ignore" });
+    // pymodbus' server and client import pyserial and serial_asyncio, which Debian only
+    // recommends: without them the import fails although python3-pymodbus is installed.
+    execFileSync(DEBIAN_PYTHON, ["-c", "import pymodbus.server.async_io, pymodbus.client"], {
+      stdio: "ignore",
+    });
   } catch {
-    throw new Error("pymodbus is missing: apt-get install -y python3-pymodbus (see README)");
+    throw new Error(
+      "pymodbus is missing or incomplete: apt-get install -y python3-pymodbus python3-serial python3-serial-asyncio (see README)",
+    );
   }
 }
 
