@@ -1,7 +1,9 @@
 /**
  * Injected faults. A fault stays until clear(). For each request: the delay is the largest
  * delay among matching delay faults; the action is the most recently added matching
- * exception, silence, drop or malformed fault (none: answer normally). A request matches when
+ * exception, silence, drop or malformed fault (none: answer normally); the duplicate and torn
+ * shapes (the reply sent twice, the reply sent in two pieces) are the most recently added
+ * matching ones and apply to whatever the action sends. A request matches when
  * every field given in the FaultMatch equals the request's; `address` matches when it lies in
  * the request's [address, address + quantity).
  */
@@ -16,6 +18,10 @@ export type FaultAction =
 export interface FaultDecision {
   delayMs: number;
   action: FaultAction | undefined;
+  /** Send a copy of the reply this long after it (0: back to back); undefined: no copy. */
+  duplicateAfterMs?: number;
+  /** Send the reply in two pieces this far apart; undefined: in one piece. */
+  tornPauseMs?: number;
 }
 
 interface MatchedRequest {
@@ -29,6 +35,12 @@ interface Rule {
   match: FaultMatch;
   delayMs?: number;
   action?: FaultAction;
+  duplicateAfterMs?: number;
+  tornPauseMs?: number;
+}
+
+function checkMs(what: string, ms: number): void {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`fault ${what} ${ms} ms is not >= 0`);
 }
 
 const MALFORMED_KINDS: readonly MalformedKind[] = [
@@ -58,8 +70,18 @@ export class Faults implements FaultControl {
   #rules: Rule[] = [];
 
   delay(ms: number, match: FaultMatch = {}): void {
-    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`fault delay ${ms} ms is not >= 0`);
+    checkMs("delay", ms);
     this.#rules.push({ match: { ...match }, delayMs: ms });
+  }
+
+  duplicate(afterMs: number, match: FaultMatch = {}): void {
+    checkMs("duplicate", afterMs);
+    this.#rules.push({ match: { ...match }, duplicateAfterMs: afterMs });
+  }
+
+  torn(pauseMs: number, match: FaultMatch = {}): void {
+    checkMs("torn pause", pauseMs);
+    this.#rules.push({ match: { ...match }, tornPauseMs: pauseMs });
   }
 
   exception(code: number, match: FaultMatch = {}): void {
@@ -90,13 +112,14 @@ export class Faults implements FaultControl {
 
   decide(request: MatchedRequest): FaultDecision {
     if (this.#rules.length === 0) return NONE;
-    let delayMs = 0;
-    let action: FaultAction | undefined;
+    const decision: FaultDecision = { delayMs: 0, action: undefined };
     for (const rule of this.#rules) {
       if (!matches(rule.match, request)) continue;
-      if (rule.delayMs !== undefined) delayMs = Math.max(delayMs, rule.delayMs);
-      if (rule.action !== undefined) action = rule.action;
+      if (rule.delayMs !== undefined) decision.delayMs = Math.max(decision.delayMs, rule.delayMs);
+      if (rule.action !== undefined) decision.action = rule.action;
+      if (rule.duplicateAfterMs !== undefined) decision.duplicateAfterMs = rule.duplicateAfterMs;
+      if (rule.tornPauseMs !== undefined) decision.tornPauseMs = rule.tornPauseMs;
     }
-    return { delayMs, action };
+    return decision;
   }
 }

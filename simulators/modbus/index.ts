@@ -5,6 +5,7 @@ export type {
   FaultControl,
   FaultMatch,
   Framing,
+  InjectedReply,
   MalformedKind,
   ModbusSimulator,
   ModbusSimulatorOptions,

@@ -5,9 +5,14 @@
  * held behind it). Unit ids that do not answer: TCP gets exception 0x0B, RTU gets silence (as
  * on a real bus); unit 0 over RTU is a broadcast: writes apply, nothing is answered. After a
  * stall-mid-frame fault the link sends nothing more. A link sends nothing after close().
+ *
+ * How a reply's bytes go out (faults.ts): `delay` holds the whole reply back; `torn` writes
+ * the first half of the frame, then the rest `pauseMs` later; `duplicate` writes the whole
+ * frame again after the last piece (afterMs 0: in the same tick, back to back). inject()
+ * writes a well-formed read reply no request asked for, in this link's framing.
  */
 
-import type { Faults } from "./faults.ts";
+import type { FaultDecision, Faults } from "./faults.ts";
 import {
   type Extracted,
   extractMbap,
@@ -18,9 +23,9 @@ import {
 } from "./framing.ts";
 import { malformedResponse } from "./malformed.ts";
 import type { Memory } from "./memory.ts";
-import { describeRequest, EXCEPTION, exceptionPdu, executeRequest } from "./pdu.ts";
+import { describeRequest, EXCEPTION, exceptionPdu, executeRequest, readReplyPdu } from "./pdu.ts";
 import type { Rng } from "./rng.ts";
-import type { RequestRecord, Transport } from "./types.ts";
+import type { InjectedReply, RequestRecord, Transport } from "./types.ts";
 
 export interface LinkContext {
   memory: Memory;
@@ -80,6 +85,18 @@ export class Link {
     this.#buffer = pos >= buf.length ? EMPTY : Buffer.from(buf.subarray(pos));
   }
 
+  /** Writes a reply frame nobody asked for (an unsolicited frame); false once closed. */
+  inject(reply: InjectedReply): boolean {
+    if (this.#closed || this.#stalled) return false;
+    const pdu = readReplyPdu(reply.functionCode, reply.values);
+    const bytes =
+      this.#transport === "tcp"
+        ? frameMbap(reply.transactionId ?? 0, reply.unitId, pdu)
+        : frameRtu(reply.unitId, pdu);
+    this.#write(bytes, false);
+    return true;
+  }
+
   /** Stops all output and pending delayed responses. */
   close(): void {
     this.#closed = true;
@@ -100,11 +117,13 @@ export class Link {
       unitId: frame.unit,
       ...describeRequest(frame.pdu),
       transport: this.#transport,
+      ...(rtu ? {} : { transactionId: frame.tid }),
     };
     this.#ctx.record(request);
     const answers = this.#ctx.answers(frame.unit);
     if (rtu && !answers) return;
-    const { delayMs, action } = faults.decide(request);
+    const decision = faults.decide(request);
+    const { action } = decision;
     if (action?.kind === "drop") {
       if (this.#transport !== "serial") this.#drop();
       return;
@@ -124,22 +143,43 @@ export class Link {
         pdu,
         rng: this.#ctx.rng,
       });
-      this.#send(out.bytes, out.stall, delayMs);
+      this.#send(out.bytes, out.stall, decision);
       return;
     }
     const bytes = rtu ? frameRtu(frame.unit, pdu) : frameMbap(frame.tid, frame.unit, pdu);
-    this.#send(bytes, false, delayMs);
+    this.#send(bytes, false, decision);
   }
 
-  #send(bytes: Buffer, stall: boolean, delayMs: number): void {
-    if (delayMs <= 0) {
-      this.#write(bytes, stall);
+  #send(bytes: Buffer, stall: boolean, decision: FaultDecision): void {
+    const { delayMs, tornPauseMs, duplicateAfterMs } = decision;
+    const cut = bytes.length >> 1;
+    const pieces =
+      tornPauseMs === undefined || cut === 0
+        ? [bytes]
+        : [bytes.subarray(0, cut), bytes.subarray(cut)];
+    let at = delayMs;
+    pieces.forEach((piece, i) => {
+      if (i > 0) at += tornPauseMs ?? 0;
+      const last = i === pieces.length - 1;
+      this.#later(at, () => {
+        this.#write(piece, stall && last);
+        if (last && duplicateAfterMs === 0) this.#write(bytes, false);
+      });
+    });
+    if (duplicateAfterMs !== undefined && duplicateAfterMs > 0) {
+      this.#later(at + duplicateAfterMs, () => this.#write(bytes, false));
+    }
+  }
+
+  #later(ms: number, fn: () => void): void {
+    if (ms <= 0) {
+      fn();
       return;
     }
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      this.#write(bytes, stall);
-    }, delayMs);
+      fn();
+    }, ms);
     this.#timers.add(timer);
   }
 

@@ -78,6 +78,18 @@ export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffe
   return fail(EXCEPTION.illegalFunction);
 }
 
+/** A read reply PDU carrying these words (3, 4) or 0/1 bits (1, 2), for unsolicited frames. */
+export function readReplyPdu(fc: 1 | 2 | 3 | 4, values: readonly number[]): Buffer {
+  if (fc === 1 || fc === 2)
+    return readBits(
+      fc,
+      Uint8Array.from(values, (v) => (v ? 1 : 0)),
+      0,
+      values.length,
+    );
+  return readWords(fc, Uint16Array.from(values), 0, values.length);
+}
+
 function readBits(fc: number, bits: Uint8Array, address: number, quantity: number): Buffer {
   const count = Math.ceil(quantity / 8);
   const out = Buffer.alloc(2 + count);

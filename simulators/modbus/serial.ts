@@ -6,6 +6,8 @@
 import { Link, type LinkContext } from "./link.ts";
 
 export interface SerialServer {
+  /** The link that serves the port (for unsolicited frames). */
+  readonly link: Link;
   close(): Promise<void>;
 }
 
@@ -33,6 +35,7 @@ export async function openSerialServer(
   port.on("error", () => {});
   let closing: Promise<void> | undefined;
   return {
+    link,
     close() {
       closing ??= new Promise<void>((resolve) => {
         link.close();

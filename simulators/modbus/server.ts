@@ -146,6 +146,13 @@ export async function startModbusSimulator(
     },
     advance: (ms) => scenario?.advance(ms),
     faults,
+    inject(reply) {
+      let sent = 0;
+      for (const link of [...sockets.values(), ...(serial ? [serial.link] : [])]) {
+        if (link.inject(reply)) sent += 1;
+      }
+      return sent;
+    },
     dropConnections() {
       for (const [socket, link] of sockets) {
         link.close();

@@ -45,6 +45,8 @@ export interface RequestRecord {
   /** Registers or bits (1 for functions 5 and 6; 0 when unknown). */
   quantity: number;
   transport: Transport;
+  /** The MBAP transaction id (Modbus TCP only; RTU has none). */
+  transactionId?: number;
 }
 
 /**
@@ -65,9 +67,29 @@ export type MalformedKind =
   | "stall-mid-frame"
   | "garbage";
 
+/**
+ * What a client must survive on a link without transaction ids (RTU): a reply that arrives
+ * late, twice, in pieces, or when nobody asked. `delay`, `duplicate` and `torn` shape when the
+ * bytes of a reply go out and combine with each other and with the actions (exception,
+ * malformed); `inject` on the simulator sends a frame no request asked for.
+ */
 export interface FaultControl {
-  /** Answer matching requests `ms` late (other requests are answered at once). */
+  /**
+   * Answer matching requests `ms` late (other requests are answered at once). The late reply
+   * carries the values at request time.
+   */
   delay(ms: number, match?: FaultMatch): void;
+  /**
+   * Send the reply to matching requests twice: the copy `afterMs` after the first (0: back to
+   * back, in the same write). The most recently added matching duplicate fault applies.
+   */
+  duplicate(afterMs: number, match?: FaultMatch): void;
+  /**
+   * Send the reply to matching requests torn in two pieces (cut in the middle of the frame)
+   * with `pauseMs` between them; a duplicate copy follows the last piece. The most recently
+   * added matching torn fault applies.
+   */
+  torn(pauseMs: number, match?: FaultMatch): void;
   /** Answer matching requests with this exception code; writes are not applied. */
   exception(code: number, match?: FaultMatch): void;
   /** Never answer matching requests (the connection stays open); writes are not applied. */
@@ -78,6 +100,16 @@ export interface FaultControl {
   malformed(kind: MalformedKind, match?: FaultMatch): void;
   /** Remove every fault. */
   clear(): void;
+}
+
+/** A read reply to send unasked (see ModbusSimulator.inject). */
+export interface InjectedReply {
+  unitId: number;
+  functionCode: 1 | 2 | 3 | 4;
+  /** Register words (3, 4) or bits as 0/1 (1, 2). */
+  values: readonly number[];
+  /** MBAP transaction id (Modbus TCP only); default 0. */
+  transactionId?: number;
 }
 
 export interface ModbusSimulator {
@@ -100,6 +132,11 @@ export interface ModbusSimulator {
   /** Moves scenario time forward (manual mode; also allowed alongside real-time ticks). */
   advance(ms: number): void;
   readonly faults: FaultControl;
+  /**
+   * Sends a well-formed read reply that no request asked for (an unsolicited frame), on every
+   * open link, each in its own framing (MBAP or RTU with CRC). Returns the links written to.
+   */
+  inject(reply: InjectedReply): number;
   /** Closes every open TCP connection now. */
   dropConnections(): void;
   /** Idempotent: closes sockets, timers and the serial port. */

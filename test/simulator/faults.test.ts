@@ -1,17 +1,22 @@
 /**
- * Fault injection over Modbus TCP, asserted on the bytes a raw client receives: delays,
- * exceptions, silence, drops, every malformed kind, matching rules and clear().
+ * Fault injection over Modbus TCP (and RTU over TCP for the reply shapes), asserted on the
+ * bytes a raw client receives: delays, exceptions, silence, drops, every malformed kind,
+ * duplicated, torn and unsolicited replies, matching rules and clear().
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
-import { hex, mbap, pdu, type RawClient, rawClient, settle, until } from "./helpers.ts";
+import {
+  type Framing,
+  type ModbusSimulator,
+  startModbusSimulator,
+} from "../../simulators/modbus/index.ts";
+import { hex, mbap, pdu, type RawClient, rawClient, rtu, settle, until } from "./helpers.ts";
 
 let sim: ModbusSimulator;
 let client: RawClient;
 const extra: RawClient[] = [];
 
-async function start(seed = 1) {
-  sim = await startModbusSimulator({ seed });
+async function start(seed = 1, framing: Framing = "tcp") {
+  sim = await startModbusSimulator({ seed, framing });
   sim.setRegisters(1, "HR0", [0x1234, 0xabcd, 0x5678]);
   client = await rawClient(sim.port);
 }
@@ -175,5 +180,92 @@ describe("malformed responses", () => {
     const other = await client.read(8);
     expect(seen[0]).toBe(seen[1]);
     expect(hex(other)).not.toBe(seen[0]?.slice(0, 16));
+  });
+});
+
+describe("reply shapes: duplicated, torn and unsolicited replies", () => {
+  it("duplicate(0) sends the reply twice back to back", async () => {
+    await start(1, "rtu-over-tcp");
+    sim.faults.duplicate(0, { address: 0 });
+    client.send(rtu(1, pdu(3, 0, 1)));
+    const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
+    expect(hex(await client.read(14))).toBe(reply + reply);
+    await settle();
+    expect(client.pending().length).toBe(0);
+  });
+
+  it("duplicate(ms) sends a second copy that much later, with the values at request time", async () => {
+    await start(1, "rtu-over-tcp");
+    sim.faults.duplicate(150, { address: 0 });
+    client.send(rtu(1, pdu(3, 0, 1)));
+    const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
+    expect(hex(await client.read(7))).toBe(reply);
+    sim.setRegisters(1, "HR0", [0x9999]);
+    await settle(50);
+    expect(client.pending().length).toBe(0);
+    expect(hex(await client.read(7))).toBe(reply);
+  });
+
+  it("duplicate also repeats an MBAP reply under the same transaction id", async () => {
+    await start();
+    sim.faults.duplicate(0);
+    client.send(mbap(7, 1, pdu(3, 0, 1)));
+    expect(hex(await client.read(22))).toBe("0007000000050103021234".repeat(2));
+  });
+
+  it("torn(ms) sends the first half of the frame, then the rest after the pause", async () => {
+    await start(1, "rtu-over-tcp");
+    sim.faults.torn(150, { address: 0 });
+    client.send(rtu(1, pdu(3, 0, 2)));
+    const reply = rtu(1, [3, 4, 0x12, 0x34, 0xab, 0xcd]);
+    expect(hex(await client.read(4))).toBe(hex(reply.subarray(0, 4)));
+    await settle(50);
+    expect(client.pending().length).toBe(0);
+    expect(hex(await client.read(5))).toBe(hex(reply.subarray(4)));
+  });
+
+  it("torn and duplicate combine with delay: late, in pieces, then copied", async () => {
+    await start(1, "rtu-over-tcp");
+    sim.faults.delay(50);
+    sim.faults.torn(30);
+    sim.faults.duplicate(0);
+    const sent = Date.now();
+    client.send(rtu(1, pdu(3, 0, 1)));
+    const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
+    expect(hex(await client.read(14))).toBe(reply + reply);
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(70);
+  });
+
+  it("inject sends a well-formed reply nobody asked for, in each link's framing", async () => {
+    await start(1, "rtu-over-tcp");
+    expect(sim.inject({ unitId: 1, functionCode: 3, values: [0x0102] })).toBe(1);
+    expect(hex(await client.read(7))).toBe(hex(rtu(1, [3, 2, 1, 2])));
+    expect(sim.inject({ unitId: 2, functionCode: 1, values: [1, 0, 1] })).toBe(1);
+    expect(hex(await client.read(6))).toBe(hex(rtu(2, [1, 1, 0b101])));
+    expect(sim.requests).toHaveLength(0);
+    client.close();
+    await sim.close();
+    await start();
+    sim.inject({ unitId: 1, functionCode: 4, values: [7], transactionId: 9 });
+    expect(hex(await client.read(11))).toBe("0009000000050104020007");
+  });
+
+  it("records the MBAP transaction id of each request (none over RTU)", async () => {
+    await start();
+    client.send(mbap(300, 1, pdu(3, 0, 1)));
+    await client.read(11);
+    expect(sim.requests.at(-1)?.transactionId).toBe(300);
+    client.close();
+    await sim.close();
+    await start(1, "rtu-over-tcp");
+    client.send(rtu(1, pdu(3, 0, 1)));
+    await client.read(7);
+    expect(sim.requests.at(-1)).not.toHaveProperty("transactionId");
+  });
+
+  it("rejects a negative pause or copy delay", async () => {
+    await start();
+    expect(() => sim.faults.torn(-1)).toThrow(RangeError);
+    expect(() => sim.faults.duplicate(Number.NaN)).toThrow(RangeError);
   });
 });

@@ -156,10 +156,24 @@ describe("Modbus TCP streams", () => {
     await ask(client, 3, 1, pdu(6, 5, 1));
     await ask(client, 4, 1, [0x11]);
     expect(sim.requests).toEqual([
-      { unitId: 1, functionCode: 3, address: 100, quantity: 10, transport: "tcp" },
-      { unitId: 9, functionCode: 4, address: 7, quantity: 2, transport: "tcp" },
-      { unitId: 1, functionCode: 6, address: 5, quantity: 1, transport: "tcp" },
-      { unitId: 1, functionCode: 0x11, address: 0, quantity: 0, transport: "tcp" },
+      {
+        unitId: 1,
+        functionCode: 3,
+        address: 100,
+        quantity: 10,
+        transport: "tcp",
+        transactionId: 1,
+      },
+      { unitId: 9, functionCode: 4, address: 7, quantity: 2, transport: "tcp", transactionId: 2 },
+      { unitId: 1, functionCode: 6, address: 5, quantity: 1, transport: "tcp", transactionId: 3 },
+      {
+        unitId: 1,
+        functionCode: 0x11,
+        address: 0,
+        quantity: 0,
+        transport: "tcp",
+        transactionId: 4,
+      },
     ]);
     sim.clearRequests();
     expect(sim.requests).toEqual([]);
