@@ -1,7 +1,10 @@
 /**
  * One group commit: a single write transaction that applies pending publish marks, makes room
- * under the size budget, inserts the group's rendered records, appends an overflow notice when
- * the size policy dropped pending events, and moves meta.high_water and meta.dropped. Either
+ * under the size budget, inserts the group's rendered records, rewrites the pending records
+ * replace() asked for (only those still pending after the marks and the size policy: a
+ * published or dropped record is left as it is and that replacement fails), appends an
+ * overflow notice when the size policy dropped pending events, and moves meta.high_water and
+ * meta.dropped. Either
  * all of it is committed or, on any error, all of it is rolled back and the in-memory state
  * is left as it was: a failed group keeps nothing and reuses no sequence that was committed.
  *
@@ -11,7 +14,14 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { cloudEventId, formatSequence } from "../events/cloudevent.ts";
 import { EVENT_TYPES, type GatewayEvent } from "../events/types.ts";
 import { GatewayError } from "../lib/errors.ts";
-import { estimateRowBytes, INSERT_SQL, insertValues } from "./records.ts";
+import {
+  estimateRowBytes,
+  INSERT_SQL,
+  insertValues,
+  REPLACE_SQL,
+  replaceValues,
+} from "./records.ts";
+import type { Replacement } from "./replacements.ts";
 import { SEQ_RESERVE_BLOCK, writeSeqCeiling } from "./seq-file.ts";
 import {
   makeRoom,
@@ -62,6 +72,8 @@ export interface CommitResult {
   dropped: number;
   /** Sequences committed, including an overflow notice. */
   inserted: number;
+  /** The replacements applied; the others found their record published or gone. */
+  replaced: Set<Replacement>;
 }
 
 export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): PreparedBatch {
@@ -93,6 +105,7 @@ export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): P
 export class Committer {
   readonly #ctx: CommitContext;
   readonly #insert: StatementSync;
+  readonly #replace: StatementSync;
   readonly #setMeta: StatementSync;
   readonly #mark: StatementSync;
   readonly #oldestKept: StatementSync;
@@ -102,6 +115,7 @@ export class Committer {
     this.#ctx = ctx;
     const db = ctx.db;
     this.#insert = db.prepare(INSERT_SQL);
+    this.#replace = db.prepare(REPLACE_SQL);
     this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
     this.#mark = db.prepare(
       "UPDATE records SET published_at = ? WHERE sequence = ? AND published_at IS NULL",
@@ -112,12 +126,20 @@ export class Committer {
   }
 
   /**
-   * Commits marks and a group (possibly empty, to apply marks or enforce the budget). On
-   * SQLITE_FULL it retries once with more room; it throws a GatewayError after ROLLBACK.
+   * Commits marks, a group and replacements (each possibly empty, to apply marks or enforce
+   * the budget). On SQLITE_FULL it retries once with more room; it throws a GatewayError after
+   * ROLLBACK.
    */
-  commit(group: readonly PreparedBatch[], marks: ReadonlyMap<bigint, number>): CommitResult {
+  commit(
+    group: readonly PreparedBatch[],
+    marks: ReadonlyMap<bigint, number>,
+    replacements: readonly Replacement[] = [],
+  ): CommitResult {
     const { budget, state } = this.#ctx;
-    const bytes = group.reduce((sum, b) => sum + b.bytes, 0) + 2048; // + an overflow notice
+    const bytes =
+      group.reduce((sum, b) => sum + b.bytes, 0) +
+      replacements.reduce((sum, r) => sum + estimateRowBytes(r.record.id, r.event, r.rendered), 0) +
+      2048; // + an overflow notice
     const count = group.reduce((sum, b) => sum + b.rows.length, 0);
     const reserveTo = state.highWater + BigInt(count) + 1n;
     if (reserveTo > state.ceiling) {
@@ -131,7 +153,7 @@ export class Committer {
     let need = pagesFor(bytes, budget.pageSize);
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#transaction(group, marks, need);
+        return this.#transaction(group, marks, replacements, need);
       } catch (err) {
         if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
         need = need * 2 + Math.ceil(budget.maxPages / 16);
@@ -142,6 +164,7 @@ export class Committer {
   #transaction(
     group: readonly PreparedBatch[],
     marks: ReadonlyMap<bigint, number>,
+    replacements: readonly Replacement[],
     needPages: number,
   ): CommitResult {
     const { db, state, budget } = this.#ctx;
@@ -164,6 +187,12 @@ export class Committer {
         for (const row of prepared.rows) this.#insert.run(...row);
         inserted += prepared.rows.length;
       }
+      const replaced = new Set<Replacement>();
+      for (const r of replacements) {
+        const { sequence, id } = r.record;
+        if (this.#replace.run(...replaceValues(sequence, id, r.event, r.rendered)).changes > 0)
+          replaced.add(r);
+      }
       if (room.dropped > 0) {
         inserted += this.#insertOverflow(state.highWater + BigInt(inserted) + 1n, room.dropped);
       }
@@ -174,7 +203,7 @@ export class Committer {
       state.highWater = highWater;
       state.dropped += room.dropped;
       state.pending += inserted - unmarked - room.dropped;
-      return { dropped: room.dropped, inserted };
+      return { dropped: room.dropped, inserted, replaced };
     } catch (err) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw err;

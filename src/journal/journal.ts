@@ -11,6 +11,9 @@
  * whole. Publish marks are applied in the next group commit, or after commitIntervalMs in a
  * small transaction at synchronous=NORMAL: losing one in a crash only causes an MQTT-legal
  * duplicate. Until then unpublished() already leaves marked records out.
+ *
+ * replace() rewrites a still pending record in the next group commit, durable like an append;
+ * a record that may have been published is never rewritten (rules in replacements.ts).
  */
 import { performance } from "node:perf_hooks";
 import type { StatementSync } from "node:sqlite";
@@ -28,6 +31,7 @@ import {
 } from "./commit.ts";
 import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, RECORD_COLUMNS, type Row } from "./records.ts";
+import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { pagesFor, sizeBudget } from "./size-policy.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
@@ -64,6 +68,7 @@ class SqliteJournal implements Journal {
   readonly #pendingStmt: StatementSync;
   readonly #pendingRowidStmt: StatementSync;
   readonly #oldestPendingTime: StatementSync;
+  readonly #replacements: Replacements;
   #queue: Batch[] = [];
   #queuedEvents = 0;
   #marks = new Map<bigint, number>();
@@ -114,6 +119,7 @@ class SqliteJournal implements Journal {
     this.#oldestPendingTime = db.prepare(
       "SELECT time FROM records WHERE published_at IS NULL ORDER BY sequence LIMIT 1",
     );
+    this.#replacements = new Replacements(db, path, options.render);
     // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
     // hard stop, run retention once, and start the retention timer.
     this.#committer.commit([], new Map());
@@ -144,6 +150,15 @@ class SqliteJournal implements Journal {
       this.#queuedEvents += events.length;
       this.#schedule();
     });
+  }
+
+  replace(sequence: bigint, event: GatewayEvent): Promise<JournalRecord> {
+    if (this.#closed || this.#closing) {
+      return Promise.reject(new GatewayError("JOURNAL_IO", `journal ${this.#ctx.path} is closed`));
+    }
+    const queued = this.#replacements.add(sequence, event, this.#marks.has(sequence));
+    this.#schedule();
+    return queued;
   }
 
   unpublished(after: bigint, max: number): JournalRecord[] {
@@ -285,9 +300,13 @@ class SqliteJournal implements Journal {
     while (this.#queue.length > 0) {
       const group = this.#takeGroup();
       if (group.length > 0) {
-        this.#commit(group);
+        this.#commit(group, this.#replacements.take());
         committed = true;
       }
+    }
+    if (this.#replacements.size > 0) {
+      this.#commit([], this.#replacements.take());
+      committed = true;
     }
     if (!committed && this.#marks.size > 0) {
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
@@ -345,16 +364,19 @@ class SqliteJournal implements Journal {
     if (batch) this.#queuedEvents -= batch.events.length;
   }
 
-  #commit(group: PreparedBatch[]): void {
+  #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
     const marks = this.#marks;
     this.#marks = new Map();
+    let replaced = new Set<Replacement>();
     try {
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      const result = this.#committer.commit(group, marks);
+      const result = this.#committer.commit(group, marks, replacements);
       this.#lastCommitMs = performance.now() - started;
-      if (group.length > 0) this.#lastCommitAt = started; // marks alone do not end idleness
+      // marks alone do not end idleness
+      if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
+      replaced = result.replaced;
       this.#log.debug(
         {
           events: result.inserted,
@@ -377,9 +399,11 @@ class SqliteJournal implements Journal {
       const error = journalError("journal commit", this.#ctx.path, err);
       this.#log.error({ err: error, batches: group.length }, "journal commit failed");
       for (const prepared of group) prepared.batch.reject(error);
+      for (const r of replacements) r.reject(error);
       return;
     }
     for (const prepared of group) prepared.batch.resolve(prepared.records);
+    this.#replacements.settle(replacements, replaced);
     this.#waiters.notify(this.#ctx.state.highWater);
   }
 

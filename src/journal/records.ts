@@ -78,6 +78,24 @@ export function insertValues(
 
 export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
 
+/**
+ * Rewrites a pending record in place (Journal.replace): same sequence and id, every other
+ * column from the new event. It changes nothing once the record was published or deleted.
+ */
+export const REPLACE_SQL =
+  "UPDATE records SET type = ?, device = ?, subject = ?, time = ?, topic = ?, retain = ?, payload = ?, crc = ? WHERE sequence = ? AND id = ? AND published_at IS NULL";
+
+/** The values of one REPLACE_SQL, in its order. */
+export function replaceValues(
+  sequence: bigint,
+  id: string,
+  event: { type: string; device: string; subject: string; time: number },
+  rendered: RenderedEvent,
+): SQLInputValue[] {
+  const [, , ...columns] = insertValues(sequence, id, event, rendered);
+  return [...columns, sequence, id];
+}
+
 /** A rough upper bound of the bytes a row and its index entries take, for the size policy. */
 export function estimateRowBytes(
   id: string,

@@ -81,6 +81,14 @@ export interface Journal {
    * records in order. Rejects (and keeps nothing of the batch) when the disk refuses the write.
    */
   append(events: readonly GatewayEvent[]): Promise<JournalRecord[]>;
+  /**
+   * Rewrites a record that is still unpublished into `event` (rendered with the record's own
+   * sequence and id); resolves once that group commit completed (durable), with the new
+   * record. Rejects with JOURNAL_IO when the record was published, dropped by the size
+   * policy, or never existed: a record that may have been sent is never changed. (The
+   * publisher reserves the sequence of a session's online status this way.)
+   */
+  replace(sequence: bigint, event: GatewayEvent): Promise<JournalRecord>;
   /** Unpublished records with sequence > after, in sequence order, at most max. */
   unpublished(after: bigint, max: number): JournalRecord[];
   /** Marks records published (their PUBACK arrived). Durable at the next commit. */

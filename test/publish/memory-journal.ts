@@ -1,6 +1,6 @@
 /**
  * An array-backed Journal for the publisher tests: the same contract as the real journal
- * (sequence from 1, ids `<epoch>-<sequence>`, waitForAppend, markPublished), without disk, so
+ * (sequence from 1, ids `<epoch>-<sequence>`, waitForAppend, markPublished, replace), without disk, so
  * these tests do not depend on the sqlite journal. It also counts what the publisher was handed
  * (`handedOut`) and the most records it had outstanding (`maxOutstanding`), which the tests use
  * to check resends and the in-flight window structurally.
@@ -54,6 +54,25 @@ export class MemoryJournal implements Journal {
     const last = this.records.length;
     for (const waiter of this.waiters) if (BigInt(last) > waiter.after) waiter.wake();
     return Promise.resolve(added);
+  }
+
+  /** Rewrites a pending record in place (same sequence and id), like the real journal. */
+  replace(sequence: bigint, event: GatewayEvent): Promise<JournalRecord> {
+    const index = Number(sequence) - 1;
+    const current = this.records[index];
+    if (!current || current.publishedAt !== undefined)
+      return Promise.reject(new Error(`replace: record ${sequence} is not pending`));
+    const record: JournalRecord = {
+      ...renderForTest(event, sequence, current.id),
+      sequence,
+      id: current.id,
+      type: event.type,
+      device: event.device,
+      subject: event.subject,
+      time: event.time,
+    };
+    this.records[index] = record;
+    return Promise.resolve(record);
   }
 
   unpublished(after: bigint, max: number): JournalRecord[] {
