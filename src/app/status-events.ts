@@ -1,11 +1,24 @@
 /**
  * The gateway's own events: gateway status (online, offline, and the MQTT last will) and device
- * status. The last will cannot take a sequence number of its own (it is written before anything
- * it would follow is known), so it repeats the sequence of the online event whose session it
- * ends, with an id of its own: the one event that does not advance the sequence.
+ * status.
+ *
+ * Gateway status times (the publisher calls these at the moments they describe):
+ * - `offline` is stamped when it is made: at the start of a connection episode (the process
+ *   start, or just after a connection was lost; its sequence is reserved for the session's
+ *   `online`, and it is published as is only when the process dies before a session exists)
+ *   and at a clean stop.
+ * - `online` is stamped when the MQTT session was established (CONNACK); it takes over the
+ *   reserved record, so its sequence may be older than events journaled while connecting.
+ * - The last will is composed before its session exists and published by the broker at a
+ *   moment nobody can know in advance, so it claims no moment of loss: `time` and
+ *   `data.since` are when the connect attempt that opened the session started, and
+ *   `data.last_will` is true. It cannot take a sequence number of its own (it is written
+ *   before anything it would follow is known), so it repeats the reserved sequence of the
+ *   `online` whose session it ends, with an id of its own: the one event that does not
+ *   advance the sequence.
  */
 
-import type { AssetContext, GatewayEvent } from "../events/types.ts";
+import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
 import type { JournalRecord, Render, RenderedEvent } from "../journal/types.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
@@ -18,19 +31,29 @@ export interface StatusContext {
   now: () => number;
 }
 
-function gatewayStatus(ctx: StatusContext, status: "online" | "offline"): GatewayEvent {
+function gatewayStatus(
+  ctx: StatusContext,
+  status: "online" | "offline",
+  time: number,
+  extra: { [key: string]: JsonValue } = {},
+): GatewayEvent {
   return {
     type: EVENT_TYPES.gatewayStatus,
     device: ctx.gatewayId,
     subject: ctx.gatewayId,
-    time: ctx.now(),
-    data: { status, version: ctx.version, started_at: new Date(ctx.startedAt).toISOString() },
+    time,
+    data: {
+      status,
+      version: ctx.version,
+      started_at: new Date(ctx.startedAt).toISOString(),
+      ...extra,
+    },
     topicClass: "status",
     asset: ctx.site === undefined ? {} : { site: ctx.site },
   };
 }
 
-/** `<epoch>-will-<sequence>` for the online event `<epoch>-<sequence>` it ends. */
+/** `<epoch>-will-<sequence>` for the (reserved) online event `<epoch>-<sequence>` it ends. */
 export function willId(onlineId: string): string {
   const cut = onlineId.lastIndexOf("-");
   return `${onlineId.slice(0, cut)}-will${onlineId.slice(cut)}`;
@@ -38,10 +61,16 @@ export function willId(onlineId: string): string {
 
 export function gatewayStatusEvents(ctx: StatusContext, render: Render) {
   return {
-    online: () => gatewayStatus(ctx, "online"),
-    offline: () => gatewayStatus(ctx, "offline"),
-    will: (online: JournalRecord): RenderedEvent =>
-      render(gatewayStatus(ctx, "offline"), online.sequence, willId(online.id)),
+    online: () => gatewayStatus(ctx, "online", ctx.now()),
+    offline: () => gatewayStatus(ctx, "offline", ctx.now()),
+    will: (reserved: Pick<JournalRecord, "sequence" | "id">): RenderedEvent => {
+      const since = ctx.now();
+      const event = gatewayStatus(ctx, "offline", since, {
+        since: new Date(since).toISOString(),
+        last_will: true,
+      });
+      return render(event, reserved.sequence, willId(reserved.id));
+    },
   };
 }
 

@@ -6,9 +6,17 @@
  *   connection starts draining from the journal's oldest unpublished record, so after a loss
  *   only records sent but not acknowledged are sent again (same id, consumers de-duplicate).
  * - At most min(max_in_flight, the broker's Receive Maximum) records are unacknowledged.
- * - A connection episode starts by appending status.online() to the journal; every connect
- *   attempt of that episode carries status.will(online) as its retained last will. The online
- *   record is published in sequence order like any other.
+ * - Gateway status times are never claimed before they are true. A connection episode (the
+ *   start, or a lost connection) begins by appending status.offline(), stamped then: its
+ *   sequence is reserved for the session's online status. Each connect attempt carries
+ *   status.will(reserved), composed as the attempt starts, as its retained last will (the
+ *   reserved sequence, its own id, stamped with the attempt's start: it cannot know when the
+ *   connection will be lost). On CONNACK, before anything is sent, the reserved record is
+ *   rewritten into status.online(), stamped at the CONNACK, and awaited durable; then
+ *   "MQTT connected" is logged and the journal drained, the online record in sequence order
+ *   like any other. When the rewrite fails (the size policy dropped the reserved record during
+ *   a long outage, or the journal failed) the connection is ended without its will and a new
+ *   episode begins. A crash before CONNACK leaves the `offline` record, published later.
  * - Connect failures (refused, unreachable, TLS not verified) are logged with their reason and
  *   retried with full-jitter backoff between reconnect_min and reconnect_max; they never throw.
  *   The backoff resets only after a connection made progress (a PUBACK, or caught up).
@@ -16,10 +24,11 @@
  *   marked: the connection is dropped and the record retried after backoff, so the stream
  *   stalls visibly (error log, stats.lastError) rather than losing the event.
  * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
- *   is appended and published, then DISCONNECT so the broker discards the will. Records still
- *   unpublished at that point stay in the journal, ahead of the offline record, for next time;
- *   then the offline record is not sent out of order: the connection ends with "disconnect
- *   with will message" and the broker publishes the will instead.
+ *   is appended (stamped then: the gateway sends nothing more) and published, then DISCONNECT
+ *   so the broker discards the will. Records still unpublished at that point stay in the
+ *   journal, ahead of the offline record, for next time; then the offline record is not sent
+ *   out of order: the connection ends with "disconnect with will message" and the broker
+ *   publishes the will instead.
  * - publishStatus() sends a message that is not an event (the health summary) straight to the
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
  *   stopping it is skipped. It counts against the in-flight window like a record does.
@@ -159,21 +168,32 @@ export class Publisher {
   private async run(): Promise<void> {
     const { journal, status } = this.options;
     const signal = this.stopper.signal;
+    let lost = false;
     while (!this.stopping) {
-      let online: OutboundRecord | undefined;
-      try {
-        [online] = await journal.append([status.online()]);
-      } catch (err) {
-        this.noteError(err, "cannot append the online status to the journal");
-      }
-      if (!online) {
-        await this.pause(signal);
-        continue;
-      }
-      const conn = await this.connect(status.will(online), signal);
+      const reserved = await this.reserve(signal);
+      if (!reserved) return;
+      if (lost) await this.pause(signal);
+      const conn = await this.connect(reserved, signal);
       if (!conn) return;
+      const online = status.online(); // the session is established: its time is now
       if (this.stopping) {
         // stop() came while the connection was being opened: it did not see it.
+        await conn.end(1000);
+        return;
+      }
+      try {
+        // Durable before anything is sent: what goes out under this id is what a crash keeps.
+        await journal.replace(reserved.sequence, online);
+      } catch (err) {
+        // The reserved record is gone (the size policy dropped it during a long outage) or the
+        // journal failed: this session's will would stand for nothing. DISCONNECT (the broker
+        // discards the will) and start a new episode.
+        this.noteError(err, "cannot record the online status in the journal");
+        await conn.end(1000);
+        lost = true;
+        continue;
+      }
+      if (this.stopping) {
         await conn.end(1000);
         return;
       }
@@ -204,17 +224,38 @@ export class Publisher {
       this.inFlight.clear();
       this.noteError(why, "MQTT connection lost");
       if (this.progress) this.backoff.reset();
+      lost = true;
+    }
+  }
+
+  /**
+   * Starts an episode: appends an `offline` status (true now: not connected), whose sequence
+   * the session's online status takes later. Retries after backoff; undefined once stopping.
+   */
+  private async reserve(signal: AbortSignal): Promise<OutboundRecord | undefined> {
+    const { journal, status } = this.options;
+    while (!this.stopping) {
+      try {
+        const [reserved] = await journal.append([status.offline()]);
+        if (reserved) return reserved;
+      } catch (err) {
+        this.noteError(err, "cannot append the gateway status to the journal");
+      }
       await this.pause(signal);
     }
+    return undefined;
   }
 
   /** Connect attempts of one episode, until one succeeds or stop() aborts. */
   private async connect(
-    will: { topic: string; payload: string; retain: boolean },
+    reserved: OutboundRecord,
     signal: AbortSignal,
   ): Promise<Connection | undefined> {
-    const { clientId } = this.options;
+    const { clientId, status } = this.options;
     while (!signal.aborted) {
+      this.log.debug({ sequence: String(reserved.sequence) }, "MQTT connecting");
+      // Composed as the attempt starts: the will can only say when its session began.
+      const will = status.will(reserved);
       try {
         return await openConnection(
           {

@@ -29,6 +29,11 @@ export interface OutboundRecord extends OutboundMessage {
 /** The part of the journal contract (src/journal/types.ts) the publisher drains. */
 export interface PublisherJournal {
   append(events: readonly GatewayEvent[]): Promise<OutboundRecord[]>;
+  /**
+   * Rewrites a record not yet published (same sequence and id); resolves once durable. Rejects
+   * when the record was published or is gone (dropped by the size policy).
+   */
+  replace(sequence: bigint, event: GatewayEvent): Promise<OutboundRecord>;
   /** Unpublished records with sequence > after, in sequence order, at most max. */
   unpublished(after: bigint, max: number): OutboundRecord[];
   /** Marks records published (their PUBACK arrived). */
@@ -39,13 +44,21 @@ export interface PublisherJournal {
   lastSequence(): bigint;
 }
 
+/** The gateway status events; each is stamped with the time it is called at. */
 export interface PublisherStatus {
-  /** Appended to the journal when a connection episode starts (before the first connect attempt). */
-  online(): GatewayEvent;
-  /** The last will for the session announced by that online record. */
-  will(online: OutboundRecord): OutboundMessage;
-  /** Appended and published at a clean stop, replacing the will. */
+  /**
+   * `offline`, stamped now. Appended when a connection episode starts (the gateway is not
+   * connected then), reserving the sequence of the session's online status; appended again at
+   * a clean stop, published in place of the will.
+   */
   offline(): GatewayEvent;
+  /** `online`, stamped now: written over the reserved record once the session is established. */
+  online(): GatewayEvent;
+  /**
+   * The last will of one connect attempt, composed as the attempt starts: it repeats the
+   * reserved record's sequence, and can only say when the session it would end started.
+   */
+  will(reserved: OutboundRecord): OutboundMessage;
 }
 
 export interface PublisherOptions {

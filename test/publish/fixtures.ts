@@ -37,10 +37,10 @@ function gatewayStatus(status: string): GatewayEvent {
 /** Status topic test/status/gateway; the will says `lost`, a clean stop says `offline`. */
 export const testStatus: PublisherStatus = {
   online: () => gatewayStatus("online"),
-  will: (online) => ({
-    topic: online.topic,
+  will: (reserved) => ({
+    topic: reserved.topic,
     retain: true,
-    payload: JSON.stringify({ id: `${online.id}-will`, data: { status: "lost" } }),
+    payload: JSON.stringify({ id: `${reserved.id}-will`, data: { status: "lost" } }),
   }),
   offline: () => gatewayStatus("offline"),
 };

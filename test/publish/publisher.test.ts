@@ -125,7 +125,7 @@ describe("Publisher", () => {
     expect(pub.connected).toBe(false);
   });
 
-  it("stop() while the broker is unreachable ends the retry loop and keeps the offline record", async () => {
+  it("stop() while the broker is unreachable ends the retry loop and keeps the offline records", async () => {
     const baseline = openHandles();
     const journal = new MemoryJournal();
     const pub = new Publisher({
@@ -139,8 +139,9 @@ describe("Publisher", () => {
     await eventually(() => (pub.stats().lastError ?? "").includes("ECONNREFUSED"), 5000, "error");
     await pub.stop();
     await expectHandlesBackTo(baseline);
+    // the episode's reserved status, never established, stays `offline`; then the stop's own
     expect(journal.records.map((r) => JSON.parse(r.payload).data.status)).toEqual([
-      "online",
+      "offline",
       "offline",
     ]);
     expect(journal.pending).toBe(2);
