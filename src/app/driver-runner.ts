@@ -15,6 +15,16 @@
  *   end and closes the driver; afterwards no timer or socket of this device is left.
  * - onPoll (optional, for metrics and health) sees every poll that ended, before onSamples; it
  *   only observes: what it throws is logged and ignored.
+ * - Snapshots at the trigger (issue 8.3): before handing samples to onSamples the runner asks
+ *   snapshotTags (the engine's pure query) which tags the triggers these samples fire need;
+ *   when any, it reads exactly those tags from the device now (driver.read with an ad-hoc
+ *   group: a read from the device, bounded by the driver's request timeout) and delivers the
+ *   samples and the reads, marked `snapshotRead`, in ONE onSamples call. A read that throws
+ *   or misses a tag gives bad reads with the reason: never an older value.
+ * - Deliveries of one runner keep arrival order: each waits behind the previous one (a
+ *   promise chain), so subscription samples that arrive during a snapshot read come after it;
+ *   a poll loop waits for its own delivery before its next poll; the loss's bad samples come
+ *   after every earlier delivery; stop() returns only after the last delivery.
  */
 import type { Driver, DriverContext, PollGroup, TagSample } from "../drivers/types.ts";
 import { sleep } from "../lib/abort.ts";
@@ -49,6 +59,11 @@ export interface DriverRunnerOptions {
   onStatus?: (status: DeviceStatus) => void;
   /** Observes each finished poll (metrics, health); never affects the loop. */
   onPoll?: (report: PollReport) => void;
+  /**
+   * The tags of this device to read now, before `samples` are delivered: the snapshot (and
+   * context) tags of the triggers they fire. Must not change anything; omitted: none.
+   */
+  snapshotTags?: (samples: readonly TagSample[]) => readonly string[];
   reconnect: { minMs: number; maxMs: number };
   random?: () => number;
 }
@@ -58,6 +73,8 @@ export class DriverRunner {
   private readonly stopper = new AbortController();
   private readonly backoff: Backoff;
   private loop: Promise<void> | undefined;
+  /** The last delivery queued: every delivery waits for the one before (arrival order). */
+  private delivery: Promise<void> = Promise.resolve();
 
   constructor(options: DriverRunnerOptions) {
     this.options = options;
@@ -104,11 +121,12 @@ export class DriverRunner {
       await this.pollWhileConnected(ctx);
       if (this.stopped) break;
       const reason = "connection lost";
-      this.markAllBad(reason);
+      await this.markAllBad(ctx, reason);
       this.report({ status: "disconnected", error: reason });
       await driver.close();
       await this.pause(this.backoff.next());
     }
+    await this.delivery;
   }
 
   private async pollWhileConnected(parent: DriverContext): Promise<void> {
@@ -133,7 +151,7 @@ export class DriverRunner {
     const { driver, log } = this.options;
     try {
       await driver.subscribe!(ctx, (samples) => {
-        if (!ctx.signal.aborted) this.options.onSamples(samples);
+        if (!ctx.signal.aborted) void this.deliver(ctx, samples);
       });
     } catch (err) {
       if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
@@ -162,7 +180,7 @@ export class DriverRunner {
       try {
         const samples = await driver.read!(ctx, group);
         this.observe({ group, durationMs: performance.now() - started, samples });
-        this.options.onSamples(samples);
+        await this.deliver(ctx, samples);
       } catch (err) {
         if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
         this.observe({ group, durationMs: performance.now() - started, error: err });
@@ -185,21 +203,65 @@ export class DriverRunner {
     }
   }
 
-  private markAllBad(reason: string): void {
+  private async markAllBad(ctx: DriverContext, reason: string): Promise<void> {
     const { driver } = this.options;
-    const readTime = Date.now();
     const tags = (driver.pollGroups?.() ?? []).flatMap((g) => g.tags);
     if (tags.length === 0) return;
-    this.options.onSamples(
-      tags.map((tag) => ({
-        device: driver.id,
-        tag,
-        value: null,
-        quality: "bad",
-        reason,
-        readTime,
-      })),
+    await this.deliver(ctx, this.badSamples(tags, reason, Date.now()));
+  }
+
+  /** Queues samples for onSamples behind every earlier delivery; resolves once delivered. */
+  private deliver(ctx: DriverContext, samples: TagSample[]): Promise<void> {
+    this.delivery = this.delivery
+      .then(() => this.handOver(ctx, samples))
+      .catch((err: unknown) => {
+        this.options.log.error({ err }, "sample delivery threw");
+      });
+    return this.delivery;
+  }
+
+  /** Reads the snapshot tags the samples' triggers need, then delivers both in one call. */
+  private async handOver(ctx: DriverContext, samples: TagSample[]): Promise<void> {
+    const tags = this.options.snapshotTags?.(samples) ?? [];
+    if (tags.length === 0) {
+      this.options.onSamples(samples);
+      return;
+    }
+    this.options.onSamples([...samples, ...(await this.readAtTrigger(ctx, tags))]);
+  }
+
+  /** Reads `tags` from the device now; a tag not read comes back bad with the reason. */
+  private async readAtTrigger(ctx: DriverContext, tags: readonly string[]): Promise<TagSample[]> {
+    const { driver, log } = this.options;
+    let read: TagSample[] = [];
+    let failure = "the driver cannot read";
+    if (driver.read) {
+      try {
+        read = await driver.read(ctx, { interval: 0, tags });
+        failure = "not returned by the read";
+      } catch (err) {
+        failure = `snapshot read failed: ${errorMessage(err)}`;
+        if (!ctx.signal.aborted) log.warn({ err, tags }, "snapshot read failed");
+      }
+    }
+    const byTag = new Map(read.filter((s) => s.device === driver.id).map((s) => [s.tag, s]));
+    const missing = this.badSamples(
+      tags.filter((tag) => !byTag.has(tag)),
+      failure,
+      Date.now(),
     );
+    return [...byTag.values(), ...missing].map((s) => ({ ...s, snapshotRead: true }));
+  }
+
+  private badSamples(tags: readonly string[], reason: string, readTime: number): TagSample[] {
+    return tags.map((tag) => ({
+      device: this.options.driver.id,
+      tag,
+      value: null,
+      quality: "bad" as const,
+      reason,
+      readTime,
+    }));
   }
 
   private observe(report: Omit<PollReport, "endedAt">): void {

@@ -187,6 +187,12 @@ export class Gateway {
       driver,
       log: this.log.child({ part: "driver", device: device.id }),
       onSamples: (samples) => this.onSamples(samples),
+      // snapshots are read at the trigger: the engine says which tags, the runner reads them
+      snapshotTags: (samples) =>
+        this.engine
+          .snapshotReads(samples)
+          .filter((r) => r.device === device.id)
+          .flatMap((r) => r.tags),
       onStatus: (status) => this.onStatus(device.id, asset, status),
       onPoll: (report) => this.metrics.onPoll(device.id, report),
       reconnect: { minMs: device.reconnect_min, maxMs: device.reconnect_max },

@@ -34,9 +34,11 @@ export interface Driver {
    */
   pollGroups?(): readonly PollGroup[];
   /**
-   * Reads one poll group (all tags when omitted). Never throws for a failed request: the tags
-   * it covers come back with quality bad and a reason. Throws only when the connection is
-   * gone, so that the runner reconnects.
+   * Reads one poll group (all tags when omitted), or any list of the device's tag names given
+   * as an ad-hoc group (the runner's snapshot reads at a trigger). Reads from the device now:
+   * no cached value (OPC UA: a Read with maxAge 0, with source timestamps). Never throws for a
+   * failed request: the tags it covers come back with quality bad and a reason. Throws only
+   * when the connection is gone, so that the runner reconnects.
    */
   read?(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]>;
   /** Subscribing drivers deliver samples as they arrive. */

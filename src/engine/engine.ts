@@ -11,9 +11,20 @@
  * - Per sample, events come in this order: quality.changed (quality.ts); then, for good
  *   samples, state.changed (states.ts), alarm.changed (alarms.ts), the trigger event
  *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts).
- * - One apply call is one poll: snapshots and context read the values of the same call first
- *   (the last sample of a tag in the call), then the latest known ones. A tag's value there
- *   is its good value, or null while its quality is not good or it was never read.
+ * - One apply call is one poll: context reads the values of the same call first (the last
+ *   sample of a tag in the call), then the latest known ones. A tag's value there is its good
+ *   value, or null while its quality is not good or it was never read.
+ * - Snapshots are read at the trigger (issue 8.3): snapshotReads(samples) says, without
+ *   changing any state, which triggers these samples would fire if applied now (the same order
+ *   and rules as apply) and which tags of the device their snapshots and the device's context
+ *   need. The caller reads those tags from the device after seeing the samples and hands the
+ *   results to apply in the same call, marked `snapshotRead`. Such samples feed only the
+ *   snapshot (and the context of the events of the sample that fired): a value read after the
+ *   trigger arrived is never older than the trigger. A tag whose read was not good is null in
+ *   the snapshot (and context), its reason in `snapshot_errors`; never an older known value.
+ *   They never go through quality, state or telemetry rules nor change what the tag's own
+ *   samples see. A device without snapshot reads in the call (the engine used on its own)
+ *   gets the values of the same call, then the latest known ones, as context does.
  * - tick(now) emits what time alone causes: stale (quality.ts), then held min_interval
  *   changes and heartbeats (telemetry.ts). nextDue() is the earliest time tick could emit
  *   something; undefined when nothing is scheduled. flush(now) releases held changes at
@@ -36,7 +47,7 @@ import {
   telemetryOnGood,
   telemetryTick,
 } from "./telemetry.ts";
-import { triggerFires } from "./triggers.ts";
+import { type Fresh, triggerData, triggerFires } from "./triggers.ts";
 import type { Draft, EngineDevice, EngineTag } from "./types.ts";
 import { nonFiniteReason } from "./values.ts";
 
@@ -47,8 +58,19 @@ export interface EngineStats {
   ignoredSamples: number;
 }
 
+/** Tags of one device to read at once, for the snapshots of triggers about to fire. */
+export interface SnapshotRead {
+  device: string;
+  tags: string[];
+}
+
 export interface Engine {
   apply(samples: readonly TagSample[], now: number): GatewayEvent[];
+  /**
+   * Pure query: the snapshot and context tags, per device, of the triggers these samples would
+   * fire if they were applied now; empty when none would fire. Changes nothing.
+   */
+  snapshotReads(samples: readonly TagSample[]): SnapshotRead[];
   /** Heartbeats, staleness, min_interval releases. */
   tick(now: number): GatewayEvent[];
   /** The earliest time tick() could emit something (so the app can sleep until then). */
@@ -98,16 +120,28 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     return tag.quality.lastGood?.value ?? null;
   }
 
-  function contextOf(rt: DeviceRuntime, poll: Poll | undefined): GatewayEvent["context"] {
+  function contextOf(
+    rt: DeviceRuntime,
+    poll: Poll | undefined,
+    fresh: Fresh | undefined,
+  ): GatewayEvent["context"] {
     if (rt.device.context.length === 0) return undefined;
     const context: { [tag: string]: JsonValue } = {};
-    for (const name of rt.device.context) context[name] = currentValue(rt, poll, name);
+    for (const name of rt.device.context) {
+      // with reads at a trigger, a context tag not read is null rather than an older value
+      context[name] = fresh ? (fresh.get(name)?.value ?? null) : currentValue(rt, poll, name);
+    }
     return context;
   }
 
-  function finish(rt: DeviceRuntime, drafts: Draft[], poll: Poll | undefined): GatewayEvent[] {
+  function finish(
+    rt: DeviceRuntime,
+    drafts: Draft[],
+    poll: Poll | undefined,
+    fresh?: Fresh,
+  ): GatewayEvent[] {
     if (drafts.length === 0) return [];
-    const context = contextOf(rt, poll);
+    const context = contextOf(rt, poll, fresh);
     return drafts.map((d) => {
       const event: GatewayEvent = { ...d, device: rt.device.id, asset: { ...rt.device.asset } };
       if (context !== undefined) event.context = context;
@@ -115,14 +149,17 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     });
   }
 
+  /** A sample's drafts, and whether it fired a trigger (its events then take `fresh` context). */
   function onSample(
     rt: DeviceRuntime,
     tag: TagRuntime,
     sample: TagSample,
     poll: Poll,
+    fresh: Fresh | undefined,
     now: number,
-  ): Draft[] {
+  ): { drafts: Draft[]; fired: boolean } {
     const drafts: Draft[] = [];
+    let fired = false;
     const time = sample.sourceTime ?? sample.readTime;
     const { quality, value, reason } = normalize(sample);
     const previous = tag.quality.lastGood;
@@ -131,7 +168,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       const subject = tag.tag.name;
       drafts.push({ type: EVT_QUALITY, subject, time, data: changed, topicClass: "quality" });
     }
-    if (quality !== "good") return drafts;
+    if (quality !== "good") return { drafts, fired };
     tag.quality.lastGood = { value };
     const rules = tag.tag;
     if (rules.states !== undefined) {
@@ -145,13 +182,13 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       if (word !== undefined) drafts.push(...alarmChanges(rules.alarms, before, word, value, time));
     }
     if (rules.trigger !== undefined && triggerFires(rules.trigger, previous, value)) {
-      const snapshot: { [tag: string]: JsonValue } = {};
-      for (const name of rules.trigger.snapshot) snapshot[name] = currentValue(rt, poll, name);
+      fired = true;
+      const known = (name: string) => currentValue(rt, poll, name);
       drafts.push({
         type: rules.trigger.event,
         subject: rules.name,
         time,
-        data: { trigger: rules.name, value, snapshot },
+        data: triggerData(rules.name, value, rules.trigger.snapshot, fresh, known),
         topicClass: "event",
       });
     }
@@ -159,19 +196,26 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       const draft = telemetryOnGood(rules, tag.telemetry, value, time, now);
       if (draft !== undefined) drafts.push(draft);
     }
-    return drafts;
+    return { drafts, fired };
   }
 
   return {
     apply(samples, now) {
       clockStart ??= now;
       const polls = new Map<DeviceRuntime, Poll>();
+      const reads = new Map<DeviceRuntime, Fresh>();
       const known: [DeviceRuntime, TagRuntime, TagSample][] = [];
       for (const sample of samples) {
         const rt = runtimes.get(sample.device);
         const tag = rt?.tags.get(sample.tag);
         if (rt === undefined || tag === undefined) {
           ignoredSamples++;
+          continue;
+        }
+        if (sample.snapshotRead === true) {
+          const fresh = reads.get(rt) ?? new Map();
+          reads.set(rt, fresh);
+          fresh.set(sample.tag, freshValue(sample));
           continue;
         }
         known.push([rt, tag, sample]);
@@ -183,9 +227,35 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       const events: GatewayEvent[] = [];
       for (const [rt, tag, sample] of known) {
         const poll = polls.get(rt)!;
-        events.push(...finish(rt, onSample(rt, tag, sample, poll, now), poll));
+        const fresh = reads.get(rt);
+        const { drafts, fired } = onSample(rt, tag, sample, poll, fresh, now);
+        events.push(...finish(rt, drafts, poll, fired ? fresh : undefined));
       }
       return events;
+    },
+
+    snapshotReads(samples) {
+      const wanted = new Map<string, Set<string>>();
+      // the good value each tag would have as `previous`, as apply would move it along
+      const last = new Map<TagRuntime, { value: TagValue }>();
+      for (const sample of samples) {
+        if (sample.snapshotRead === true) continue;
+        const rt = runtimes.get(sample.device);
+        const tag = rt?.tags.get(sample.tag);
+        if (rt === undefined || tag === undefined) continue;
+        const { quality, value } = normalize(sample);
+        if (quality !== "good") continue;
+        const previous = last.has(tag) ? last.get(tag) : tag.quality.lastGood;
+        last.set(tag, { value });
+        const rule = tag.tag.trigger;
+        if (rule === undefined || !triggerFires(rule, previous, value)) continue;
+        const tags = wanted.get(rt.device.id) ?? new Set<string>();
+        wanted.set(rt.device.id, tags);
+        for (const name of [...rule.snapshot, ...rt.device.context]) tags.add(name);
+      }
+      return [...wanted]
+        .filter(([, tags]) => tags.size > 0)
+        .map(([device, tags]) => ({ device, tags: [...tags] }));
     },
 
     tick(now) {
@@ -275,6 +345,13 @@ function deviceRuntime(device: EngineDevice): DeviceRuntime {
     if (timedRule) timed.push(rt);
   }
   return { device, tags, timed };
+}
+
+/** A snapshot read's value: the good value, else null with why it is not good. */
+function freshValue(sample: TagSample): { value: TagValue; reason?: string } {
+  const { quality, value, reason } = normalize(sample);
+  if (quality === "good") return { value };
+  return { value: null, reason: reason ?? `quality ${quality}` };
 }
 
 /** NaN and infinities cannot travel in JSON: such a sample is bad, with the reason why. */

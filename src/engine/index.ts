@@ -2,6 +2,6 @@
  * The engine's public face: change detection from samples to events (pure; see engine.ts for
  * the contract and the rule modules for their formulas).
  */
-export { createEngine, type Engine, type EngineStats } from "./engine.ts";
+export { createEngine, type Engine, type EngineStats, type SnapshotRead } from "./engine.ts";
 export { engineDeviceFromConfig } from "./from-config.ts";
 export type { Deadband, EngineDevice, EngineTag, Range, TriggerRule, ValueType } from "./types.ts";

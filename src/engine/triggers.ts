@@ -7,12 +7,46 @@
  * - Edges need two good values: nothing fires on first sight. The previous value is the last
  *   good one, so an edge across a bad period still fires.
  * - The event: type = trigger.event, subject = the tag name, topic class event, data
- *   { trigger: <tag name>, value, snapshot: { tag: value } } where the snapshot holds the
- *   configured tags' values from the same poll (see engine.ts).
+ *   { trigger: <tag name>, value, snapshot: { tag: value }, snapshot_errors?: { tag: reason } }
+ *   where the snapshot holds the configured tags' values read from the device after the
+ *   trigger was seen (never older than the trigger; see engine.ts). A tag whose read failed
+ *   is null, and snapshot_errors (present only then) says why.
  */
 import type { TagValue } from "../events/sample.ts";
+import type { JsonValue } from "../events/types.ts";
 import type { TriggerRule } from "./types.ts";
 import { sameValue, truthy } from "./values.ts";
+
+/** Snapshot reads of one device in one apply call: the value, or null and why. */
+export type Fresh = Map<string, { value: TagValue; reason?: string }>;
+
+/**
+ * The trigger event's data. With snapshot reads (`fresh`), each snapshot tag takes its read
+ * value; a tag not read or not good is null with its reason. Without any (the engine used on
+ * its own), `known` gives the values of the same call, then the latest known ones.
+ */
+export function triggerData(
+  trigger: string,
+  value: TagValue,
+  tags: readonly string[],
+  fresh: Fresh | undefined,
+  known: (tag: string) => JsonValue,
+): { [key: string]: JsonValue } {
+  const snapshot: { [tag: string]: JsonValue } = {};
+  const errors: { [tag: string]: JsonValue } = {};
+  for (const name of tags) {
+    if (fresh === undefined) {
+      snapshot[name] = known(name);
+      continue;
+    }
+    const read = fresh.get(name) ?? { value: null, reason: "not read at the trigger" };
+    snapshot[name] = read.value;
+    if (read.reason !== undefined) errors[name] = read.reason;
+  }
+  const data: { [key: string]: JsonValue } = { trigger, value, snapshot };
+  if (Object.keys(errors).length > 0) data.snapshot_errors = errors;
+  return data;
+}
 
 function matches(value: TagValue, wanted: number | string | boolean): boolean {
   if (value === wanted) return true;

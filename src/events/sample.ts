@@ -23,4 +23,10 @@ export interface TagSample {
   readTime: number;
   /** The raw registers or bits behind the value, for commissioning (`plc2mqtt read`). */
   raw?: readonly number[];
+  /**
+   * Set on a sample the runner read from the device right after seeing a trigger fire, for that
+   * trigger's snapshot (and its event's context): the engine uses it only there, never for the
+   * tag's quality, state or telemetry, which follow the tag's own poll or subscription.
+   */
+  snapshotRead?: boolean;
 }
