@@ -183,6 +183,11 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
       if (specOf(name).dataType === "StatusCode") statusCodeOf(opcua, value as string);
       store.write(name, value, "Good");
     },
+    setMany(values) {
+      for (const [name, value] of Object.entries(values))
+        if (specOf(name).dataType === "StatusCode") statusCodeOf(opcua, value as string);
+      store.writeMany(values);
+    },
     setStatus(name, statusCode) {
       statusCodeOf(opcua, statusCode);
       store.writeStatus(name, statusCode);

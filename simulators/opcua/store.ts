@@ -49,6 +49,24 @@ export class ValueStore {
     this.#changed(name);
   }
 
+  /**
+   * Several values in one PLC cycle: all checked first (nothing is written when one is wrong),
+   * then written with status Good and one source timestamp, and reported in the order given.
+   */
+  writeMany(values: Record<string, unknown>): void {
+    const coerced = Object.entries(values).map(([name, value]) => {
+      const entry = this.entry(name);
+      return { name, entry, value: coerce(entry.spec, value) };
+    });
+    const now = new Date();
+    for (const { entry, value } of coerced) {
+      entry.value = value;
+      entry.status = "Good";
+      entry.sourceTimestamp = now;
+    }
+    for (const { name } of coerced) this.#changed(name);
+  }
+
   writeStatus(name: string, status: string): void {
     const entry = this.entry(name);
     entry.status = status;

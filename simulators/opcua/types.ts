@@ -62,6 +62,13 @@ export interface OpcuaSimulator {
   readonly serverCertificateFile: string;
   /** Sets a variable by name (see model.ts) with status Good and a fresh source timestamp. */
   set(name: string, value: unknown): void;
+  /**
+   * Sets several variables in one PLC cycle ({ BatchId: "B2", ResultReady: true }): status
+   * Good and the same source timestamp for all, nodes updated in the order given, synchronously
+   * (no Read or sampling can see some of them changed and not the others). Checks every value
+   * first: one wrong name or value throws and writes none.
+   */
+  setMany(values: Record<string, unknown>): void;
   /** Sets a variable's status code by name ("BadSensorFailure"); the value stays. */
   setStatus(name: string, statusCode: string): void;
   get(name: string): SimValue;

@@ -3,7 +3,8 @@
  * back with its built-in type and value over None and over SignAndEncrypt (server certificate
  * trusted explicitly, an untrusting client is refused), user name logins, anonymous refused on
  * request, operation limits advertised and enforced, set/setStatus reaching a subscription,
- * stalled notifications, and bad input refused with context.
+ * stalled notifications, setMany (one cycle, one source timestamp) and bad input refused with
+ * context.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -254,6 +255,28 @@ describe("OPC UA simulator: options", () => {
       expect(readdirSync(join(pkiDir, "server", "rejected"))).toHaveLength(1);
     } finally {
       await strict.close();
+    }
+  });
+
+  it("setMany writes one PLC cycle: one source timestamp, all or nothing", async () => {
+    const c = await connect(sim, store);
+    try {
+      sim.setStatus("Result", "BadSensorFailure");
+      sim.setMany({ BatchId: "B0042", Result: 2, ResultReady: true });
+      const names = ["BatchId", "Result", "ResultReady"];
+      const values = await c.session.read(
+        names.map((name) => ({ nodeId: nodeId(sim, name), attributeId: AttributeIds.Value })),
+      );
+      expect(values.map((v) => v.value.value)).toEqual(["B0042", 2, true]);
+      expect(values.map((v) => v.statusCode.name)).toEqual(["Good", "Good", "Good"]);
+      const stamps = new Set(values.map((v) => v.sourceTimestamp?.getTime()));
+      expect(stamps.size).toBe(1);
+      expect(() => sim.setMany({ BatchId: "B0043", Result: 1.5 })).toThrow(/Result is Int32/);
+      expect(() => sim.setMany({ BatchId: "B0043", Nope: 1 })).toThrow(/no variable "Nope"/);
+      expect(() => sim.setMany({ "Types.StatusCode": "GoodNonsense" })).toThrow(/unknown status/);
+      expect(sim.get("BatchId")).toBe("B0042");
+    } finally {
+      await c.close();
     }
   });
 
