@@ -15,8 +15,9 @@
  *   separates frames, at least 3 ms). Anything else is a failed request with the reason, never a
  *   value: "unexpected reply from unit 2", "byte count 4, expected 2", "CRC", "unexpected bytes
  *   after the reply".
- * - The line is in doubt after a timeout, an abort, a mismatch, bytes after a reply, or bytes
- *   that arrived while no request was waiting. Before the next request a line in doubt is
+ * - The line is in doubt when the link opens (a reply to a request sent before, by this
+ *   gateway or its previous run, may still be on its way), after a timeout, an abort, a
+ *   mismatch, bytes after a reply, or bytes that arrived while no request was waiting. Before the next request a line in doubt is
  *   drained: received bytes are dropped until the line has been silent for `quietMs` (the
  *   device's request_timeout, so a reply up to one more timeout late is caught) counted from
  *   the moment of doubt and from the last byte. A line that does not go quiet within
@@ -93,6 +94,7 @@ export class RtuLink implements ModbusLink {
     this.#stream = stream;
     this.peer = stream.peer;
     this.#timing = timing;
+    this.#setDoubt("opening the link");
     stream.onData((chunk) => this.#receive(chunk));
     stream.onClose(() => this.#markClosed("connection closed by the device"));
   }
