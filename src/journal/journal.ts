@@ -12,8 +12,9 @@
  * small transaction at synchronous=NORMAL: losing one in a crash only causes an MQTT-legal
  * duplicate. Until then unpublished() already leaves marked records out.
  *
- * replace() rewrites a still pending record in the next group commit, durable like an append;
- * a record that may have been published is never rewritten (rules in replacements.ts).
+ * replace() rewrites a still pending record in a group commit it starts at once (a session
+ * waits for it), durable like an append; a record that may have been published is never
+ * rewritten (rules in replacements.ts).
  */
 import { performance } from "node:perf_hooks";
 import type { StatementSync } from "node:sqlite";
@@ -157,7 +158,7 @@ class SqliteJournal implements Journal {
       return Promise.reject(new GatewayError("JOURNAL_IO", `journal ${this.#ctx.path} is closed`));
     }
     const queued = this.#replacements.add(sequence, event, this.#marks.has(sequence));
-    this.#schedule();
+    this.#schedule(true);
     return queued;
   }
 
@@ -273,10 +274,11 @@ class SqliteJournal implements Journal {
     }
   }
 
-  #schedule(): void {
+  /** `now`: commit at once (a replacement: a session waits for it), whatever the interval. */
+  #schedule(now = false): void {
     if (this.#immediate) return;
     const idle = performance.now() - this.#lastCommitAt >= this.#options.commitIntervalMs;
-    if (this.#queuedEvents >= this.#options.commitMaxEvents || idle) {
+    if (now || this.#queuedEvents >= this.#options.commitMaxEvents || idle) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#immediate = setImmediate(() => this.#flush());

@@ -11,10 +11,10 @@
  *   sequence is reserved for the session's online status. Each connect attempt carries
  *   status.will(reserved), composed as the attempt starts, as its retained last will (the
  *   reserved sequence, its own id, stamped with the attempt's start: it cannot know when the
- *   connection will be lost). On CONNACK, before anything is sent, the reserved record is
- *   rewritten into status.online(), stamped at the CONNACK, and awaited durable; then
- *   "MQTT connected" is logged and the journal drained, the online record in sequence order
- *   like any other. When the rewrite fails (the size policy dropped the reserved record during
+ *   connection will be lost). On CONNACK (`connected` from then on), before any record is
+ *   sent, the reserved record is rewritten into status.online(), stamped at the CONNACK, and
+ *   awaited durable; then "MQTT connected" is logged and the journal drained, the online
+ *   record in sequence order like any other. When the rewrite fails (the size policy dropped the reserved record during
  *   a long outage, or the journal failed) the connection is ended without its will and a new
  *   episode begins. A crash before CONNACK leaves the `offline` record, published later.
  * - Connect failures (refused, unreachable, TLS not verified) are logged with their reason and
@@ -181,6 +181,10 @@ export class Publisher {
         await conn.end(1000);
         return;
       }
+      this.conn = conn;
+      this.connects += 1;
+      this.progress = false;
+      void conn.closed.then(() => this.wakeup.notify());
       try {
         // Durable before anything is sent: what goes out under this id is what a crash keeps.
         await journal.replace(reserved.sequence, online);
@@ -189,18 +193,13 @@ export class Publisher {
         // journal failed: this session's will would stand for nothing. DISCONNECT (the broker
         // discards the will) and start a new episode.
         this.noteError(err, "cannot record the online status in the journal");
+        if (this.stopping) return; // stop() finishes with this connection
+        this.conn = undefined;
         await conn.end(1000);
         lost = true;
         continue;
       }
-      if (this.stopping) {
-        await conn.end(1000);
-        return;
-      }
-      this.conn = conn;
-      this.connects += 1;
-      this.progress = false;
-      void conn.closed.then(() => this.wakeup.notify());
+      if (this.stopping) return; // stop() finishes with this connection
       const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
       this.log.info(
         { clientId: this.options.clientId, window, receiveMaximum: conn.receiveMaximum },
