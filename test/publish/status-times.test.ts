@@ -11,6 +11,7 @@
  * Real journal, real CloudEvents rendering, the product's status events; every message on the
  * status topic is validated against the events schema.
  */
+import { rmSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { gatewayStatusEvents } from "../../src/app/status-events.ts";
 import { openJournal } from "../../src/journal/index.ts";
@@ -47,6 +48,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("gateway status times across a broker outage", () => {
   it("online, the will and the clean offline each say a time the gateway's log agrees with", async () => {
     const broker: Broker = await startMosquitto({ persistence: true });
+    cleanup.push(() => rmSync(broker.dir, { recursive: true, force: true }));
     cleanup.push(() => broker.stop());
     // A persistent session on a persistent broker: nothing on the status topic is missed
     // across the restarts, the will included.
