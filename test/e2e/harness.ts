@@ -242,14 +242,22 @@ export async function lastChangeArrives(plant: Plant, sub: Subscriber): Promise<
   );
 }
 
-/** A clean stop: exit 0, then the retained clean offline status (not the will) arrives. */
+/**
+ * A clean stop: exit 0, then the retained clean offline status (not the will) arrives, stamped
+ * at the stop (an earlier offline, from a run that ended before it connected, does not count).
+ */
 export async function stopsCleanly(
   gateway: GatewayProcess,
   sub: Subscriber,
 ): Promise<number | null> {
+  const stoppedAt = Date.now();
   const code = await gateway.stop();
   await waitUntil(
-    () => sub.messages.some((m) => m.event.data.status === "offline" && !isWill(m)),
+    () =>
+      sub.messages.some(
+        (m) =>
+          m.event.data.status === "offline" && !isWill(m) && Date.parse(m.event.time) >= stoppedAt,
+      ),
     10_000,
     "the clean offline status",
   );
