@@ -256,7 +256,9 @@ export async function stopsCleanly(
     () =>
       sub.messages.some(
         (m) =>
-          m.event.data.status === "offline" && !isWill(m) && Date.parse(String(m.event.time)) >= stoppedAt,
+          m.event.data.status === "offline" &&
+          !isWill(m) &&
+          Date.parse(String(m.event.time)) >= stoppedAt,
       ),
     10_000,
     "the clean offline status",
