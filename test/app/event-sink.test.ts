@@ -83,17 +83,22 @@ describe("EventSink", () => {
     const pushEach = (sink: EventSink, list: readonly GatewayEvent[]) => {
       for (const e of list) sink.push([e]);
     };
-
-    it("drops only waiting events, never the batch in flight (14 pushed, 10 kept, 4 named)", async () => {
+    /** A sink on the real journal behind a disk that refuses while `disk.refuse` says so. */
+    const refusingSink = async (maxQueued: number, maxBatch: number) => {
       journal = await openJournal(options(tmp.dir));
       const disk = new RefusingJournal(journal);
       const sink = new EventSink({
         journal: disk,
         log: silentLogger(),
         gatewayId: "gw-1",
-        maxQueued: 10,
-        maxBatch: 10,
+        maxQueued,
+        maxBatch,
       });
+      return { disk, sink };
+    };
+
+    it("drops only waiting events, never the batch in flight (14 pushed, 10 kept, 4 named)", async () => {
+      const { disk, sink } = await refusingSink(10, 10);
       disk.refuse = () => true;
       const early = events(10);
       pushEach(sink, early); // the first one's append is refused and owned by the retry
@@ -121,15 +126,7 @@ describe("EventSink", () => {
     });
 
     it("announces each gap of a batched stream with its own count and oldest kept sequence", async () => {
-      journal = await openJournal(options(tmp.dir));
-      const disk = new RefusingJournal(journal);
-      const sink = new EventSink({
-        journal: disk,
-        log: silentLogger(),
-        gatewayId: "gw-1",
-        maxQueued: 8,
-        maxBatch: 4,
-      });
+      const { disk, sink } = await refusingSink(8, 4);
       const [a, b, c, d, e] = [events(3), events(3), events(3), events(3), events(3)];
       const f = events(6);
       disk.refuse = () => true;
@@ -159,15 +156,7 @@ describe("EventSink", () => {
     });
 
     it("keeps a notice the journal refuses with its own oldest kept sequence", async () => {
-      journal = await openJournal(options(tmp.dir));
-      const disk = new RefusingJournal(journal);
-      const sink = new EventSink({
-        journal: disk,
-        log: silentLogger(),
-        gatewayId: "gw-1",
-        maxQueued: 10,
-        maxBatch: 10,
-      });
+      const { disk, sink } = await refusingSink(10, 10);
       disk.refuse = () => true;
       const early = events(10);
       pushEach(sink, early);
@@ -196,15 +185,7 @@ describe("EventSink", () => {
     });
 
     it("joins a refused event and the waiting events dropped right after it into one gap", async () => {
-      journal = await openJournal(options(tmp.dir));
-      const disk = new RefusingJournal(journal);
-      const sink = new EventSink({
-        journal: disk,
-        log: silentLogger(),
-        gatewayId: "gw-1",
-        maxQueued: 5,
-        maxBatch: 10,
-      });
+      const { disk, sink } = await refusingSink(5, 10);
       const a = event();
       const poison = event({ data: { value: [1, Number.NaN] } }); // JSON cannot carry it
       const b = events(5);
@@ -221,15 +202,7 @@ describe("EventSink", () => {
     });
 
     it("names a gap at the end of the stream once the next event is kept", async () => {
-      journal = await openJournal(options(tmp.dir));
-      const disk = new RefusingJournal(journal);
-      const sink = new EventSink({
-        journal: disk,
-        log: silentLogger(),
-        gatewayId: "gw-1",
-        maxQueued: 5,
-        maxBatch: 10,
-      });
+      const { disk, sink } = await refusingSink(5, 10);
       const held = events(5);
       const lost = events(2);
       disk.refuse = () => true;
