@@ -17,6 +17,12 @@ export interface TagSample {
   quality: Quality;
   /** Why the quality is not good: a timeout, an exception code and name, a decode failure. */
   reason?: string;
+  /**
+   * The reason as a stable code, beside the human text: a code of the error catalogue
+   * (`MODBUS_TIMEOUT`, `MODBUS_REPLY_IN_DOUBT`, ...) or an OPC UA status code name
+   * (`BadNodeIdUnknown`). For metrics and consumers that must not parse the text.
+   */
+  reasonCode?: string;
   /** When the value was valid at the source (PLC or OPC UA source timestamp), ms since epoch. */
   sourceTime?: number;
   /** When the gateway received it, ms since epoch. */
