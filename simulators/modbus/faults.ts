@@ -1,13 +1,23 @@
 /**
  * Injected faults. A fault stays until clear(). For each request: the delay is the largest
- * delay among matching delay faults; the action is the most recently added matching
- * exception, silence, drop or malformed fault (none: answer normally); the duplicate and torn
- * shapes (the reply sent twice, the reply sent in two pieces) are the most recently added
- * matching ones and apply to whatever the action sends. A request matches when
- * every field given in the FaultMatch equals the request's; `address` matches when it lies in
- * the request's [address, address + quantity).
+ * delay among matching delay faults, plus the turnaround (the device's own answer time, drawn
+ * per request); the action is the most recently added matching exception, silence, drop or
+ * malformed fault (none: answer normally); the duplicate and torn shapes (the reply sent twice,
+ * the reply sent in two pieces), the transaction id quirk and hold are the most recently added
+ * matching ones and apply to whatever the action sends. A request matches when every field
+ * given in the FaultMatch equals the request's; `address` matches when it lies in the
+ * request's [address, address + quantity); with `probability`, a matching request is then
+ * taken with that chance, drawn from the simulator's seeded generator (same seed, same
+ * sequence of requests: same faults). Ranges ([min, max] ms) are drawn uniformly per request.
  */
-import type { FaultControl, FaultMatch, MalformedKind } from "./types.ts";
+import type { Rng } from "./rng.ts";
+import type {
+  FaultControl,
+  FaultMatch,
+  MalformedKind,
+  Millis,
+  TransactionIdQuirk,
+} from "./types.ts";
 
 export type FaultAction =
   | { kind: "exception"; code: number }
@@ -22,6 +32,10 @@ export interface FaultDecision {
   duplicateAfterMs?: number;
   /** Send the reply in two pieces this far apart; undefined: in one piece. */
   tornPauseMs?: number;
+  /** MBAP only: answer under another transaction id than the request's. */
+  transactionId?: TransactionIdQuirk;
+  /** Keep the reply until releaseHeld(). */
+  hold?: boolean;
 }
 
 interface MatchedRequest {
@@ -33,14 +47,27 @@ interface MatchedRequest {
 
 interface Rule {
   match: FaultMatch;
-  delayMs?: number;
+  delayMs?: Millis;
   action?: FaultAction;
-  duplicateAfterMs?: number;
-  tornPauseMs?: number;
+  duplicateAfterMs?: Millis;
+  tornPauseMs?: Millis;
+  transactionId?: TransactionIdQuirk;
+  hold?: boolean;
 }
 
-function checkMs(what: string, ms: number): void {
-  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`fault ${what} ${ms} ms is not >= 0`);
+function checkMs(what: string, ms: Millis): void {
+  const [min, max] = typeof ms === "number" ? [ms, ms] : ms;
+  if (!Number.isFinite(min) || !Number.isFinite(max) || min < 0 || max < min) {
+    throw new RangeError(`fault ${what} ${String(ms)} ms is not >= 0 (or a [min, max] range)`);
+  }
+}
+
+function checkMatch(match: FaultMatch): FaultMatch {
+  const p = match.probability;
+  if (p !== undefined && !(p >= 0 && p <= 1)) {
+    throw new RangeError(`fault probability ${p} is not within 0..1`);
+  }
+  return { ...match };
 }
 
 const MALFORMED_KINDS: readonly MalformedKind[] = [
@@ -52,7 +79,7 @@ const MALFORMED_KINDS: readonly MalformedKind[] = [
   "garbage",
 ];
 
-const NONE: FaultDecision = { delayMs: 0, action: undefined };
+const QUIRKS: readonly TransactionIdQuirk[] = ["zero", "plus-one", "swapped"];
 
 export function matches(match: FaultMatch, request: MatchedRequest): boolean {
   if (match.unitId !== undefined && match.unitId !== request.unitId) return false;
@@ -66,60 +93,115 @@ export function matches(match: FaultMatch, request: MatchedRequest): boolean {
   return true;
 }
 
+/** The transaction id a quirky device answers `tid` with. */
+export function quirkyTransactionId(quirk: TransactionIdQuirk, tid: number): number {
+  switch (quirk) {
+    case "zero":
+      return 0;
+    case "plus-one":
+      return (tid + 1) & 0xffff;
+    case "swapped":
+      return ((tid & 0xff) << 8) | (tid >>> 8);
+  }
+}
+
 export class Faults implements FaultControl {
   #rules: Rule[] = [];
+  #turnaround: { range: Millis; match: FaultMatch } | undefined;
+  readonly #rng: Rng;
 
-  delay(ms: number, match: FaultMatch = {}): void {
+  constructor(rng: Rng) {
+    this.#rng = rng;
+  }
+
+  delay(ms: Millis, match: FaultMatch = {}): void {
     checkMs("delay", ms);
-    this.#rules.push({ match: { ...match }, delayMs: ms });
+    this.#rules.push({ match: checkMatch(match), delayMs: ms });
   }
 
-  duplicate(afterMs: number, match: FaultMatch = {}): void {
+  turnaround(ms: Millis, match: FaultMatch = {}): void {
+    checkMs("turnaround", ms);
+    this.#turnaround = { range: ms, match: checkMatch(match) };
+  }
+
+  duplicate(afterMs: Millis, match: FaultMatch = {}): void {
     checkMs("duplicate", afterMs);
-    this.#rules.push({ match: { ...match }, duplicateAfterMs: afterMs });
+    this.#rules.push({ match: checkMatch(match), duplicateAfterMs: afterMs });
   }
 
-  torn(pauseMs: number, match: FaultMatch = {}): void {
+  torn(pauseMs: Millis, match: FaultMatch = {}): void {
     checkMs("torn pause", pauseMs);
-    this.#rules.push({ match: { ...match }, tornPauseMs: pauseMs });
+    this.#rules.push({ match: checkMatch(match), tornPauseMs: pauseMs });
   }
 
   exception(code: number, match: FaultMatch = {}): void {
     if (!Number.isInteger(code) || code < 1 || code > 255) {
       throw new RangeError(`Modbus exception code ${code} is not 1..255`);
     }
-    this.#rules.push({ match: { ...match }, action: { kind: "exception", code } });
+    this.#rules.push({ match: checkMatch(match), action: { kind: "exception", code } });
   }
 
   silence(match: FaultMatch = {}): void {
-    this.#rules.push({ match: { ...match }, action: { kind: "silence" } });
+    this.#rules.push({ match: checkMatch(match), action: { kind: "silence" } });
   }
 
   drop(match: FaultMatch = {}): void {
-    this.#rules.push({ match: { ...match }, action: { kind: "drop" } });
+    this.#rules.push({ match: checkMatch(match), action: { kind: "drop" } });
   }
 
   malformed(kind: MalformedKind, match: FaultMatch = {}): void {
     if (!MALFORMED_KINDS.includes(kind)) {
       throw new RangeError(`malformed kind ${kind} is not one of ${MALFORMED_KINDS.join(", ")}`);
     }
-    this.#rules.push({ match: { ...match }, action: { kind: "malformed", malformed: kind } });
+    this.#rules.push({ match: checkMatch(match), action: { kind: "malformed", malformed: kind } });
+  }
+
+  transactionIds(quirk: TransactionIdQuirk, match: FaultMatch = {}): void {
+    if (!QUIRKS.includes(quirk)) {
+      throw new RangeError(`transaction id quirk ${quirk} is not one of ${QUIRKS.join(", ")}`);
+    }
+    this.#rules.push({ match: checkMatch(match), transactionId: quirk });
+  }
+
+  hold(match: FaultMatch = {}): void {
+    this.#rules.push({ match: checkMatch(match), hold: true });
   }
 
   clear(): void {
     this.#rules = [];
+    this.#turnaround = undefined;
   }
 
   decide(request: MatchedRequest): FaultDecision {
-    if (this.#rules.length === 0) return NONE;
     const decision: FaultDecision = { delayMs: 0, action: undefined };
-    for (const rule of this.#rules) {
-      if (!matches(rule.match, request)) continue;
-      if (rule.delayMs !== undefined) decision.delayMs = Math.max(decision.delayMs, rule.delayMs);
-      if (rule.action !== undefined) decision.action = rule.action;
-      if (rule.duplicateAfterMs !== undefined) decision.duplicateAfterMs = rule.duplicateAfterMs;
-      if (rule.tornPauseMs !== undefined) decision.tornPauseMs = rule.tornPauseMs;
+    const turn = this.#turnaround;
+    if (turn !== undefined && this.#taken(turn.match, request)) {
+      decision.delayMs = this.#draw(turn.range);
     }
+    let delay = 0;
+    for (const rule of this.#rules) {
+      if (!this.#taken(rule.match, request)) continue;
+      if (rule.delayMs !== undefined) delay = Math.max(delay, this.#draw(rule.delayMs));
+      if (rule.action !== undefined) decision.action = rule.action;
+      if (rule.duplicateAfterMs !== undefined) {
+        decision.duplicateAfterMs = this.#draw(rule.duplicateAfterMs);
+      }
+      if (rule.tornPauseMs !== undefined) decision.tornPauseMs = this.#draw(rule.tornPauseMs);
+      if (rule.transactionId !== undefined) decision.transactionId = rule.transactionId;
+      if (rule.hold) decision.hold = true;
+    }
+    decision.delayMs += delay;
     return decision;
+  }
+
+  #taken(match: FaultMatch, request: MatchedRequest): boolean {
+    if (!matches(match, request)) return false;
+    return match.probability === undefined || this.#rng() < match.probability;
+  }
+
+  #draw(ms: Millis): number {
+    if (typeof ms === "number") return ms;
+    const [min, max] = ms;
+    return min + this.#rng() * (max - min);
   }
 }

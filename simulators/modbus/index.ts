@@ -7,9 +7,11 @@ export type {
   Framing,
   InjectedReply,
   MalformedKind,
+  Millis,
   ModbusSimulator,
   ModbusSimulatorOptions,
   RequestRecord,
   TagValue,
+  TransactionIdQuirk,
   Transport,
 } from "./types.ts";

@@ -6,13 +6,15 @@
  * on a real bus); unit 0 over RTU is a broadcast: writes apply, nothing is answered. After a
  * stall-mid-frame fault the link sends nothing more. A link sends nothing after close().
  *
- * How a reply's bytes go out (faults.ts): `delay` holds the whole reply back; `torn` writes
- * the first half of the frame, then the rest `pauseMs` later; `duplicate` writes the whole
- * frame again after the last piece (afterMs 0: in the same tick, back to back). inject()
- * writes a well-formed read reply no request asked for, in this link's framing.
+ * How a reply's bytes go out (faults.ts): `delay` (and the turnaround) holds the whole reply
+ * back; `torn` writes the first half of the frame, then the rest `pauseMs` later; `duplicate`
+ * writes the whole frame again after the last piece (afterMs 0: in the same tick, back to
+ * back); `hold` keeps it until releaseHeld(), which sends it in that shape at once; a
+ * transaction id quirk (MBAP) frames it under another id. inject() writes a well-formed read
+ * reply no request asked for, in this link's framing.
  */
 
-import type { FaultDecision, Faults } from "./faults.ts";
+import { type FaultDecision, type Faults, quirkyTransactionId } from "./faults.ts";
 import {
   type Extracted,
   extractMbap,
@@ -52,6 +54,7 @@ export class Link {
   readonly #io: LinkIo;
   readonly #extract: (buf: Buffer) => Extracted;
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #held: { bytes: Buffer; stall: boolean; decision: FaultDecision }[] = [];
   #buffer: Buffer = EMPTY;
   #stalled = false;
   #closed = false;
@@ -97,9 +100,19 @@ export class Link {
     return true;
   }
 
+  /** Sends the replies a hold fault kept, now; returns how many. */
+  releaseHeld(): number {
+    const held = this.#held.splice(0);
+    for (const { bytes, stall, decision } of held) {
+      this.#send(bytes, stall, { ...decision, delayMs: 0, hold: false });
+    }
+    return this.#closed ? 0 : held.length;
+  }
+
   /** Stops all output and pending delayed responses. */
   close(): void {
     this.#closed = true;
+    this.#held.length = 0;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#buffer = EMPTY;
@@ -134,11 +147,13 @@ export class Link {
     else if (!answers) pdu = exceptionPdu(request.functionCode, EXCEPTION.gatewayTargetFailed);
     else pdu = executeRequest(memory, frame.unit, frame.pdu);
     if (rtu && frame.unit === 0) return;
+    const quirk = decision.transactionId;
+    const replyTid = quirk === undefined ? frame.tid : quirkyTransactionId(quirk, frame.tid);
     if (action?.kind === "malformed") {
       const out = malformedResponse({
         kind: action.malformed,
         mbap: !rtu,
-        tid: frame.tid,
+        tid: replyTid,
         unit: frame.unit,
         pdu,
         rng: this.#ctx.rng,
@@ -146,11 +161,15 @@ export class Link {
       this.#send(out.bytes, out.stall, decision);
       return;
     }
-    const bytes = rtu ? frameRtu(frame.unit, pdu) : frameMbap(frame.tid, frame.unit, pdu);
+    const bytes = rtu ? frameRtu(frame.unit, pdu) : frameMbap(replyTid, frame.unit, pdu);
     this.#send(bytes, false, decision);
   }
 
   #send(bytes: Buffer, stall: boolean, decision: FaultDecision): void {
+    if (decision.hold) {
+      this.#held.push({ bytes, stall, decision });
+      return;
+    }
     const { delayMs, tornPauseMs, duplicateAfterMs } = decision;
     const cut = bytes.length >> 1;
     const pieces =

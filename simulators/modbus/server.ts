@@ -32,7 +32,7 @@ export async function startModbusSimulator(
   const units = options.units === undefined ? undefined : new Set(options.units);
   for (const unit of units ?? []) checkUnit(unit);
   const memory = new Memory();
-  const faults = new Faults();
+  const faults = new Faults(createRng((options.seed ?? 1) ^ 0xfa175));
   const requests: RequestRecord[] = [];
   const frozen = new Set<string>();
   const ctx: LinkContext = {
@@ -150,6 +150,13 @@ export async function startModbusSimulator(
       let sent = 0;
       for (const link of [...sockets.values(), ...(serial ? [serial.link] : [])]) {
         if (link.inject(reply)) sent += 1;
+      }
+      return sent;
+    },
+    releaseHeld() {
+      let sent = 0;
+      for (const link of [...sockets.values(), ...(serial ? [serial.link] : [])]) {
+        sent += link.releaseHeld();
       }
       return sent;
     },

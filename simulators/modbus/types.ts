@@ -57,7 +57,21 @@ export interface FaultMatch {
   unitId?: number;
   functionCode?: number;
   address?: number;
+  /**
+   * 0..1: a matching request is taken with this chance, drawn from the simulator's seeded
+   * generator (same seed and requests, same faults). Default: every matching request.
+   */
+  probability?: number;
 }
+
+/** Milliseconds: a fixed time, or a [min, max] range drawn uniformly per request. */
+export type Millis = number | readonly [number, number];
+
+/**
+ * How a device that does not echo MBAP transaction ids answers request id `t` (seen on some
+ * devices and TCP-to-RTU converters): with 0, with t + 1, or with t's two bytes swapped.
+ */
+export type TransactionIdQuirk = "zero" | "plus-one" | "swapped";
 
 export type MalformedKind =
   | "short-frame"
@@ -78,18 +92,24 @@ export interface FaultControl {
    * Answer matching requests `ms` late (other requests are answered at once). The late reply
    * carries the values at request time.
    */
-  delay(ms: number, match?: FaultMatch): void;
+  delay(ms: Millis, match?: FaultMatch): void;
+  /**
+   * The device's own answer time: every matching reply (copies follow it) waits this long
+   * before it goes out, on top of any delay fault; a range gives a realistic spread (a PLC
+   * that answers in 5-20 ms). One turnaround at a time: a second call replaces the first.
+   */
+  turnaround(ms: Millis, match?: FaultMatch): void;
   /**
    * Send the reply to matching requests twice: the copy `afterMs` after the first (0: back to
    * back, in the same write). The most recently added matching duplicate fault applies.
    */
-  duplicate(afterMs: number, match?: FaultMatch): void;
+  duplicate(afterMs: Millis, match?: FaultMatch): void;
   /**
    * Send the reply to matching requests torn in two pieces (cut in the middle of the frame)
    * with `pauseMs` between them; a duplicate copy follows the last piece. The most recently
    * added matching torn fault applies.
    */
-  torn(pauseMs: number, match?: FaultMatch): void;
+  torn(pauseMs: Millis, match?: FaultMatch): void;
   /** Answer matching requests with this exception code; writes are not applied. */
   exception(code: number, match?: FaultMatch): void;
   /** Never answer matching requests (the connection stays open); writes are not applied. */
@@ -98,7 +118,14 @@ export interface FaultControl {
   drop(match?: FaultMatch): void;
   /** Answer matching requests with a malformed response of this kind. */
   malformed(kind: MalformedKind, match?: FaultMatch): void;
-  /** Remove every fault. */
+  /** MBAP only: answer matching requests under another transaction id (see the quirk). */
+  transactionIds(quirk: TransactionIdQuirk, match?: FaultMatch): void;
+  /**
+   * Keep the replies to matching requests until the simulator's releaseHeld() (a reply as late
+   * as a test needs, with no clock involved). clear() keeps what is already held.
+   */
+  hold(match?: FaultMatch): void;
+  /** Remove every fault, the turnaround included. */
   clear(): void;
 }
 
@@ -137,6 +164,8 @@ export interface ModbusSimulator {
    * open link, each in its own framing (MBAP or RTU with CRC). Returns the links written to.
    */
   inject(reply: InjectedReply): number;
+  /** Sends every reply held by a hold fault now, in the order they were held; returns how many. */
+  releaseHeld(): number;
   /** Closes every open TCP connection now. */
   dropConnections(): void;
   /** Idempotent: closes sockets, timers and the serial port. */

@@ -41,7 +41,10 @@ export interface Driver {
    * when the connection is gone, so that the runner reconnects.
    */
   read?(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]>;
-  /** Subscribing drivers deliver samples as they arrive. */
+  /**
+   * Subscribing drivers deliver samples as they arrive. A polling driver may deliver here the
+   * samples that correct readings it already returned (Modbus: readings put in doubt).
+   */
   subscribe?(ctx: DriverContext, onSamples: (samples: TagSample[]) => void): Promise<void>;
   /** Whether the connection is up (after connect, before a loss or close). */
   readonly connected: boolean;

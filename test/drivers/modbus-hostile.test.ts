@@ -30,7 +30,10 @@ const TAGS = [
 
 const KINDS: { kind: MalformedKind; reason: RegExp }[] = [
   { kind: "short-frame", reason: /unit 2 .*failed: .*(length|expected)/i },
-  { kind: "wrong-transaction-id", reason: /unit 2 .*failed: no response within/ },
+  {
+    kind: "wrong-transaction-id",
+    reason: /unit 2 .*failed: the device answered with id \d+ to request \d+: it does not echo/,
+  },
   { kind: "byte-count-mismatch", reason: /unit 2 .*failed: .*(length|expected)/i },
   { kind: "oversized", reason: /unit 2 .*failed: .*(length|expected)/i },
   { kind: "stall-mid-frame", reason: /unit 2 .*failed: no response within/ },

@@ -183,6 +183,12 @@ export const modbusTcpDeviceSchema = z
     protocol: z.literal("modbus-tcp").describe("Modbus TCP (MBAP framing)"),
     ...commonModbus,
     ...tcpFields,
+    transaction_ids: z
+      .enum(["auto", "match", "ignore"])
+      .default("auto")
+      .describe(
+        "How replies are matched to requests: auto (default) by MBAP transaction id, falling back with a warning to one request at a time matched by unit, function and byte count when the device answers with ids it was not sent (0, id + 1, bytes swapped); match: always by id (a reply under another id fails its request); ignore: always one request at a time, for devices known not to echo ids",
+      ),
   })
   .superRefine(oneOrder)
   .describe("A Modbus TCP device");

@@ -1,274 +1,400 @@
 /**
- * A Modbus TCP link (MBAP framing) through modbus-serial, the only file that imports it.
+ * A Modbus TCP link (MBAP framing) on a byte stream the gateway reads itself: requests are
+ * pipelined and each reply is matched to its request by transaction id.
  *
  * Invariants:
- * - Every request has its own timeout (modbus-serial's own timeout is left off) and settles
- *   exactly once: with the words or bits asked for, or a GatewayError whose code says why
- *   (MODBUS_TIMEOUT, MODBUS_EXCEPTION, MODBUS_MALFORMED, MODBUS_DISCONNECTED).
- * - A response is only accepted when it carries exactly the quantity asked for, under the
- *   transaction id of the request (modbus-serial also checks unit, function and length).
- * - Transaction ids run 1..65535 on a connection (modbus-serial's own wrap at 256 would hand
- *   the id of a reply still on its way to a new request), and an id whose request timed out or
- *   was aborted is not used again until its late reply has come in: the late reply then finds
- *   no request to answer and is dropped. When too many such ids are out, the link closes.
- * - A transaction is forgotten once it settles, so a second copy of a reply is dropped.
- * - After a malformed response, or a timeout that leaves a partial frame in the receive buffer
- *   (a device that stalled mid-frame), the byte stream cannot be trusted: the link closes
- *   itself, and the runner reconnects.
- * - modbus-serial's "error" events are always listened to: an unhandled one would end the process.
+ * - Every request has its own timeout and settles exactly once: with the words or bits asked
+ *   for, or a GatewayError whose code says why (MODBUS_TIMEOUT, MODBUS_EXCEPTION,
+ *   MODBUS_MALFORMED, MODBUS_DISCONNECTED, MODBUS_TRANSACTION_ID, ABORTED).
+ * - A reply is accepted only under the transaction id of a waiting request, from the unit
+ *   asked, with the function and exactly the byte count asked for, filling its frame.
+ * - Transaction ids run 1..65535 on a connection, and an id whose request timed out or was
+ *   aborted is not used again until its late reply has come in: the late reply then finds no
+ *   request to answer and is dropped. When too many such ids are out, the link closes. The ids
+ *   of the last 256 replies taken are remembered, so a second copy of a reply is dropped.
+ * - A reply under an id that no request has, never had lately and does not owe is a device
+ *   that does not echo transaction ids (some answer with 0, with id + 1, or with the id's bytes
+ *   swapped; pymodbus does not check ids for this reason). It is named plainly ("the device
+ *   answered with id 0 to request 17: it does not echo transaction ids"), never taken:
+ *   - In every mode the one waiting request of that shape fails with that reason at once (no
+ *     wait for its timeout, no timeout counted against the unit).
+ *   - `transaction_ids: auto` (default): a new connection sends one request at a time until
+ *     PROBATION replies came under their own ids, so such a reply can only be the one waiting
+ *     request's. On the second in a row, with a warning, the link carries on one request at a
+ *     time matched by unit, function and byte count with the quiet window of an RTU line
+ *     (line-guard.ts, same connection; the driver keeps to it across reconnects). A reply
+ *     under a stranger id after the device had echoed ids resets the connection (pairing can
+ *     no longer be trusted; the next connection starts on probation).
+ *   - `match`: nothing more (a warning once per connection).
+ *   - `ignore`: the line discipline from the start (link.ts).
+ * - After a frame that cannot be cut (an MBAP length outside 2..254), a malformed reply, or a
+ *   timeout that leaves part of a frame unread (a device that stalled mid-frame), the byte
+ *   stream cannot be trusted: the link closes itself and the runner reconnects.
  */
-import modbusSerial from "modbus-serial";
-import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
-import { withTimeout } from "../../lib/abort.ts";
-import { GatewayError, isGatewayError } from "../../lib/errors.ts";
+import { abortError } from "../../lib/abort.ts";
+import { GatewayError } from "../../lib/errors.ts";
+import { afterPendingIo } from "../../lib/io-turn.ts";
+import type { Logger } from "../../lib/logger.ts";
+import type { ByteStream } from "./byte-stream.ts";
+import { type LineFraming, LineLink, type LineTiming } from "./line-guard.ts";
 import {
+  checkMbapLineReply,
+  checkMbapPdu,
+  cutMbapFrame,
+  type MbapCut,
+  mbapRequestFrame,
+} from "./mbap-frame.ts";
+import {
+  type DoubtListener,
   describeRequest,
+  type ExpectedReply,
   exceptionName,
-  FUNCTION_OF,
-  isBitRequest,
+  expectedReply,
   type ModbusLink,
   type ReadRequest,
+  replyValues,
 } from "./request.ts";
 
-// modbus-serial is CommonJS whose typings claim an ES default export: take the class off the
-// module object, as Node hands it to ESM.
-const ModbusRTU = modbusSerial.default;
-type Client = InstanceType<typeof ModbusRTU>;
-type Callback<T> = (err: (Error & { modbusCode?: number }) | null, res?: { data: T }) => void;
+export type TransactionIdMode = "auto" | "match" | "ignore";
 
+export interface MbapLinkOptions {
+  mode: TransactionIdMode;
+  /** The quiet window of the line discipline (ignore, or auto after a fallback). */
+  timing: LineTiming;
+  log: Logger;
+  /** Told once when the device is found not to echo transaction ids (auto). */
+  onNoEcho?: (detail: string) => void;
+}
+
+/** Replies under their own ids before an auto link pipelines. */
+export const PROBATION = 3;
+/** Replies under stranger ids, with none under its own between, before an auto link falls back. */
+const STRANGERS_TO_FALL_BACK = 2;
 /** Ids whose reply is still owed before the link starts afresh. */
 const MAX_ABANDONED = 1024;
 const MAX_TRANSACTION_ID = 0xffff;
+const RECENT_KEPT = 256;
+const EMPTY = Buffer.alloc(0);
 
-/**
- * Workaround, the one place that reaches into modbus-serial 8.0.25 (pinned): its TcpPort takes
- * the transaction id of the next request from `_port._transactionIdWrite` and wraps it at 256;
- * the client keeps each request in `_transactions[id]` for ever; TcpPort keeps a half-received
- * frame in `_clientRcvData`. test/drivers/modbus-transaction-id.test.ts fails if an upgrade
- * changes any of this.
- */
-interface Internals {
-  port: { _transactionIdWrite: number; _clientRcvData?: Buffer };
-  transactions: Record<number, { next?: (...args: unknown[]) => void } | undefined>;
-}
-
-function internals(client: Client): Internals {
-  const c = client as unknown as {
-    _port?: Internals["port"];
-    _transactions?: Internals["transactions"];
+/** MBAP under a fresh id per request; replies matched by shape (the id is not trusted). */
+export function mbapLineFraming(): LineFraming {
+  let tid = 0;
+  return {
+    request: (request) => {
+      tid = (tid % MAX_TRANSACTION_ID) + 1;
+      return mbapRequestFrame(tid, request);
+    },
+    check: checkMbapLineReply,
+    tornTimeoutCloses: true,
   };
-  if (typeof c._port?._transactionIdWrite !== "number" || typeof c._transactions !== "object") {
-    throw new Error("modbus-serial internals changed: _port._transactionIdWrite, _transactions");
-  }
-  return { port: c._port, transactions: c._transactions };
 }
 
-/** Opens a Modbus TCP link; throws MODBUS_CONNECT with the cause. */
-export async function openMbapLink(
-  device: Extract<ModbusDeviceConfig, { protocol: "modbus-tcp" }>,
-  signal?: AbortSignal,
-): Promise<ModbusLink> {
-  const client = new ModbusRTU();
-  // An unhandled "error" event would end the process; the link reports errors per request.
-  client.on("error", () => {});
-  const peer = `${device.host}:${device.port}`;
-  const timeout = device.connect_timeout;
-  const opening = client.connectTCP(device.host, { port: device.port });
-  try {
-    await withTimeout(
-      opening,
-      timeout,
-      () => new GatewayError("MODBUS_CONNECT", `connect to ${peer} timed out after ${timeout} ms`),
-      signal,
-    );
-    return new MbapLink(client, peer, internals(client));
-  } catch (err) {
-    opening.catch(() => {});
-    shutClient(client);
-    if (err instanceof GatewayError) throw err;
-    throw new GatewayError("MODBUS_CONNECT", `connect to ${peer} failed`, { cause: err });
-  }
+export function mbapLink(stream: ByteStream, options: MbapLinkOptions): ModbusLink {
+  if (options.mode === "ignore") return new LineLink(stream, options.timing, mbapLineFraming());
+  return new MbapLink(stream, options);
 }
 
-/** Destroys the TCP socket at once. */
-function shutClient(client: Client): void {
-  try {
-    client.destroy(() => {});
-  } catch {
-    // already gone
-  }
+interface Pending {
+  id: number;
+  request: ReadRequest;
+  expected: ExpectedReply;
+  what: string;
+  timeoutMs: number;
+  timer: NodeJS.Timeout;
+  resolve(words: number[]): void;
+  reject(err: GatewayError): void;
 }
 
 class MbapLink implements ModbusLink {
   readonly peer: string;
-  private readonly client: Client;
-  private readonly internals: Internals;
-  private nextId = 1;
+  readonly #stream: ByteStream;
+  readonly #options: MbapLinkOptions;
+  readonly #pending = new Map<number, Pending>();
   /** Ids of requests given up on whose reply has not come. */
-  private readonly abandoned = new Set<number>();
-  private closed = false;
-  private closeReason = "closed";
-  private readonly closeListeners: ((reason: string) => void)[] = [];
+  readonly #abandoned = new Set<number>();
+  /** Ids of the last replies taken, oldest first: a second copy is dropped. */
+  readonly #recent = new Set<number>();
+  #nextId = 1;
+  #buffer: Buffer = EMPTY;
+  /** Replies that came under their own id on this connection. */
+  #echoed = 0;
+  /** Replies under stranger ids since the last one under its own. */
+  #strangers = 0;
+  #probation: Promise<unknown> = Promise.resolve();
+  /** After a fallback: the line discipline on the same connection, and its data feed. */
+  #line: LineLink | undefined;
+  #lineFeed: ((chunk: Buffer) => void) | undefined;
+  #warnedMismatch = false;
+  #closed = false;
+  #closeReason = "closed";
+  readonly #closeListeners: ((reason: string) => void)[] = [];
+  readonly #doubtListeners: DoubtListener[] = [];
 
-  constructor(client: Client, peer: string, inner: Internals) {
-    this.client = client;
-    this.peer = peer;
-    this.internals = inner;
-    client.on("close", () => this.markClosed("connection closed by the device"));
-    setNoDelay(client);
+  constructor(stream: ByteStream, options: MbapLinkOptions) {
+    this.#stream = stream;
+    this.#options = options;
+    this.peer = stream.peer;
+    stream.onData((chunk) => (this.#line ? this.#lineFeed?.(chunk) : this.#receive(chunk)));
+    stream.onClose(() => this.#markClosed("connection closed by the device"));
   }
 
   get isOpen(): boolean {
-    return !this.closed && this.client.isOpen;
+    return !this.#closed && (this.#line?.isOpen ?? this.#stream.isOpen);
+  }
+
+  /** Whether replies are matched by transaction id (false once fallen back to one at a time). */
+  get matchesIds(): boolean {
+    return this.#line === undefined;
   }
 
   onClose(listener: (reason: string) => void): void {
-    if (this.closed) listener(this.closeReason);
-    else this.closeListeners.push(listener);
+    if (this.#closed) listener(this.#closeReason);
+    else this.#closeListeners.push(listener);
   }
 
-  async read(request: ReadRequest, timeoutMs: number, signal?: AbortSignal): Promise<number[]> {
-    const what = describeRequest(request, this.peer);
-    if (!this.isOpen) {
-      throw new GatewayError("MODBUS_DISCONNECTED", `${what} failed: ${this.closeReason}`);
+  onDoubt(listener: DoubtListener): void {
+    this.#doubtListeners.push(listener);
+    this.#line?.onDoubt(listener);
+  }
+
+  read(request: ReadRequest, timeoutMs: number, signal?: AbortSignal): Promise<number[]> {
+    if (this.#line) return this.#line.read(request, timeoutMs, signal);
+    if (this.#options.mode !== "auto" || this.#echoed >= PROBATION) {
+      return this.#send(request, timeoutMs, signal);
     }
-    const id = this.takeId();
-    const pending = this.send(request);
-    try {
-      const data = await withTimeout(
-        pending,
-        timeoutMs,
-        () =>
-          new GatewayError("MODBUS_TIMEOUT", `${what} failed: no response within ${timeoutMs} ms`),
-        signal,
-      );
-      delete this.internals.transactions[id];
-      return this.checked(data, request, what);
-    } catch (err) {
-      pending.catch(() => {});
-      if (isGatewayError(err, "MODBUS_TIMEOUT") || isGatewayError(err, "ABORTED")) {
-        this.abandon(id);
-      } else {
-        delete this.internals.transactions[id];
-      }
-      throw this.classify(err, what);
-    }
-  }
-
-  /** The id of the next request: the next one whose earlier use is not still owed a reply. */
-  private takeId(): number {
-    let id = this.nextId;
-    while (this.abandoned.has(id)) id = (id % MAX_TRANSACTION_ID) + 1;
-    this.nextId = (id % MAX_TRANSACTION_ID) + 1;
-    this.internals.port._transactionIdWrite = id;
-    return id;
-  }
-
-  /** A late reply to `id` will find a sink that frees the id, instead of a waiting request. */
-  private abandon(id: number): void {
-    const transaction = this.internals.transactions[id];
-    if (transaction === undefined) return;
-    this.abandoned.add(id);
-    transaction.next = () => {
-      delete this.internals.transactions[id];
-      this.abandoned.delete(id);
-    };
-    if (this.abandoned.size > MAX_ABANDONED) {
-      this.resync(`${this.abandoned.size} replies overdue: connection reset`);
-    }
-  }
-
-  private send(request: ReadRequest): Promise<(number | boolean)[]> {
-    const { unitId, start, count } = request;
-    return new Promise((resolve, reject) => {
-      const done: Callback<(number | boolean)[]> = (err, res) => {
-        if (err) reject(err);
-        else resolve(res?.data ?? []);
-      };
-      switch (FUNCTION_OF[request.table]) {
-        case 1:
-          this.client.writeFC1(unitId, start, count, done as never);
-          break;
-        case 2:
-          this.client.writeFC2(unitId, start, count, done as never);
-          break;
-        case 3:
-          this.client.writeFC3(unitId, start, count, done as never);
-          break;
-        case 4:
-          this.client.writeFC4(unitId, start, count, done as never);
-          break;
-      }
-    });
-  }
-
-  /** Bit reads come back padded to whole bytes: keep the quantity asked for. */
-  private checked(data: (number | boolean)[], request: ReadRequest, what: string): number[] {
-    const bits = isBitRequest(request);
-    const expected = bits ? Math.ceil(request.count / 8) * 8 : request.count;
-    if (data.length !== expected) {
-      this.resync("connection reset after a malformed response");
-      throw new GatewayError(
-        "MODBUS_MALFORMED",
-        `${what} failed: response carries ${data.length} ${bits ? "bits" : "registers"}, expected ${expected}`,
-      );
-    }
-    return bits ? data.slice(0, request.count).map((b) => (b ? 1 : 0)) : (data as number[]);
-  }
-
-  private classify(err: unknown, what: string): GatewayError {
-    if (err instanceof GatewayError) {
-      if (err.code === "MODBUS_TIMEOUT" && this.hasPartialFrame()) {
-        this.resync("connection reset after a malformed response");
-      }
-      return err;
-    }
-    const e = err as Error & { modbusCode?: number; name?: string };
-    if (typeof e.modbusCode === "number") {
-      return new GatewayError(
-        "MODBUS_EXCEPTION",
-        `${what} failed: exception ${e.modbusCode} (${exceptionName(e.modbusCode)})`,
-        { cause: err, details: { exceptionCode: e.modbusCode } },
-      );
-    }
-    if (e.name === "PortNotOpenError" || !this.isOpen) {
-      return new GatewayError("MODBUS_DISCONNECTED", `${what} failed: ${this.closeReason}`, {
-        cause: err,
-      });
-    }
-    this.resync("connection reset after a malformed response");
-    return new GatewayError("MODBUS_MALFORMED", `${what} failed: ${e.message}`, { cause: err });
-  }
-
-  /** Whether bytes of an unfinished MBAP frame wait in modbus-serial's receive buffer. */
-  private hasPartialFrame(): boolean {
-    // modbus-serial's TcpPort keeps a half-received frame in _clientRcvData forever, gluing it
-    // to the next response (seen with a device that stalls mid-frame).
-    return (this.internals.port._clientRcvData?.length ?? 0) > 0;
-  }
-
-  /** On a TCP stream a bad frame means lost framing: drop the connection to start clean. */
-  private resync(reason: string): void {
-    this.markClosed(reason);
-    shutClient(this.client);
-  }
-
-  private markClosed(reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.closeReason = reason;
-    for (const listener of this.closeListeners.splice(0)) listener(reason);
+    // on probation: one at a time, so a reply under a stranger id can only be the one waiting's
+    const run = this.#probation.then(() =>
+      this.#line
+        ? this.#line.read(request, timeoutMs, signal)
+        : this.#send(request, timeoutMs, signal),
+    );
+    this.#probation = run.catch(() => {});
+    return run;
   }
 
   async close(): Promise<void> {
-    this.markClosed("closed by the gateway");
-    shutClient(this.client);
+    this.#markClosed("closed by the gateway");
+    await this.#stream.close();
   }
-}
 
-function setNoDelay(client: Client): void {
-  const socket = (
-    client as unknown as { _port?: { _client?: { setNoDelay?: (v: boolean) => void } } }
-  )._port?._client;
-  socket?.setNoDelay?.(true);
+  #send(request: ReadRequest, timeoutMs: number, signal?: AbortSignal): Promise<number[]> {
+    const what = describeRequest(request, this.peer);
+    if (!this.isOpen) {
+      return Promise.reject(
+        new GatewayError("MODBUS_DISCONNECTED", `${what} failed: ${this.#closeReason}`),
+      );
+    }
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    const id = this.#takeId();
+    return new Promise<number[]>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.#pending.get(id) !== pending) return;
+        this.#giveUp(pending);
+        pending.reject(abortError(signal));
+      };
+      const pending: Pending = {
+        id,
+        request,
+        expected: expectedReply(request),
+        what,
+        timeoutMs,
+        timer: setTimeout(() => afterPendingIo(() => this.#timedOut(pending)), timeoutMs),
+        resolve: (words) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(words);
+        },
+        reject: (err) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(id, pending);
+      this.#stream.write(mbapRequestFrame(id, request));
+    });
+  }
+
+  /** The next id that no waiting request has and no late reply is owed to. */
+  #takeId(): number {
+    let id = this.#nextId;
+    while (this.#abandoned.has(id) || this.#pending.has(id)) id = (id % MAX_TRANSACTION_ID) + 1;
+    this.#nextId = (id % MAX_TRANSACTION_ID) + 1;
+    return id;
+  }
+
+  #receive(chunk: Buffer): void {
+    let buf = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    while (!this.#closed && !this.#line) {
+      const cut = cutMbapFrame(buf);
+      if (cut.kind === "need") break;
+      if (cut.kind === "fatal") {
+        this.#resync(`${cut.reason}: connection reset`, "MODBUS_MALFORMED");
+        return;
+      }
+      buf = buf.subarray(cut.size);
+      this.#frame(cut);
+    }
+    this.#buffer = this.#closed || this.#line || buf.length === 0 ? EMPTY : buf;
+  }
+
+  #frame(frame: Extract<MbapCut, { kind: "frame" }>): void {
+    const pending = this.#pending.get(frame.tid);
+    if (pending === undefined) {
+      // a late reply to a request given up on, or a second copy of one taken: dropped
+      if (this.#abandoned.delete(frame.tid) || this.#recent.has(frame.tid)) return;
+      this.#stranger(frame);
+      return;
+    }
+    this.#done(pending);
+    const check = checkMbapPdu(frame.unit, frame.pdu, pending.expected);
+    if (check.kind === "mismatch" || check.kind === "need") {
+      const reason = check.kind === "mismatch" ? check.reason : "incomplete reply";
+      pending.reject(new GatewayError("MODBUS_MALFORMED", `${pending.what} failed: ${reason}`));
+      this.#resync("connection reset after a malformed response", "MODBUS_MALFORMED");
+      return;
+    }
+    this.#echoed += 1;
+    this.#strangers = 0;
+    if (check.kind === "exception") {
+      pending.reject(
+        new GatewayError(
+          "MODBUS_EXCEPTION",
+          `${pending.what} failed: exception ${check.code} (${exceptionName(check.code)})`,
+          { details: { exceptionCode: check.code } },
+        ),
+      );
+      return;
+    }
+    pending.resolve(replyValues(pending.request, check.data));
+  }
+
+  /** A reply under an id no request has: a device that does not echo transaction ids. */
+  #stranger(frame: Extract<MbapCut, { kind: "frame" }>): void {
+    const waiting = [...this.#pending.values()];
+    const own = waiting.length === 1 ? waiting[0] : undefined;
+    const detail = own
+      ? `the device answered with id ${frame.tid} to request ${own.id}: it does not echo transaction ids`
+      : `the device answered with id ${frame.tid}, which none of the ${waiting.length} requests waiting has: it does not echo transaction ids`;
+    const { mode, log } = this.#options;
+    this.#strangers += 1;
+    if (mode === "auto" && this.#echoed >= PROBATION) {
+      log.warn({ peer: this.peer, detail }, "Modbus reply under an unknown transaction id");
+      this.#resync(`${detail}: connection reset`, "MODBUS_TRANSACTION_ID");
+      return;
+    }
+    if (mode === "auto" && this.#strangers >= STRANGERS_TO_FALL_BACK) {
+      this.#fallBack(detail);
+      return;
+    }
+    if (mode === "match" && !this.#warnedMismatch) {
+      this.#warnedMismatch = true;
+      log.warn(
+        { peer: this.peer, detail },
+        "Modbus reply under an unknown transaction id (transaction_ids: match): request failed",
+      );
+    }
+    // never taken: the one waiting request of that shape fails with the reason
+    if (own && checkMbapPdu(frame.unit, frame.pdu, own.expected).kind !== "mismatch") {
+      this.#done(own);
+      const how = mode === "match" ? " (transaction_ids: match)" : "";
+      own.reject(new GatewayError("MODBUS_TRANSACTION_ID", `${own.what} failed: ${detail}${how}`));
+    }
+  }
+
+  /**
+   * Carries on one request at a time on this connection, replies matched by unit, function
+   * and byte count with the line's quiet window; what waits now fails with the reason.
+   */
+  #fallBack(detail: string): void {
+    this.#options.log.warn(
+      { peer: this.peer, detail },
+      "Modbus device does not echo transaction ids: reading one request at a time, replies matched by unit, function and byte count",
+    );
+    this.#options.onNoEcho?.(detail);
+    for (const pending of this.#takeAll()) {
+      pending.reject(
+        new GatewayError("MODBUS_TRANSACTION_ID", `${pending.what} failed: ${detail}`),
+      );
+    }
+    this.#buffer = EMPTY;
+    const stream = this.#stream;
+    const feed: ByteStream = {
+      peer: stream.peer,
+      get isOpen() {
+        return stream.isOpen;
+      },
+      write: (bytes) => stream.write(bytes),
+      onData: (listener) => {
+        this.#lineFeed = listener;
+      },
+      onClose: (listener) => stream.onClose(listener),
+      close: () => stream.close(),
+    };
+    // a new line starts in doubt: what the device still sends for the failed requests drains
+    this.#line = new LineLink(feed, this.#options.timing, mbapLineFraming());
+    for (const listener of this.#doubtListeners) this.#line.onDoubt(listener);
+  }
+
+  #timedOut(pending: Pending): void {
+    if (this.#pending.get(pending.id) !== pending) return;
+    this.#giveUp(pending);
+    pending.reject(
+      new GatewayError(
+        "MODBUS_TIMEOUT",
+        `${pending.what} failed: no response within ${pending.timeoutMs} ms`,
+      ),
+    );
+    // part of a frame left unread: a device that stalled mid-frame, framing lost
+    if (this.#buffer.length > 0) {
+      this.#resync("connection reset after a malformed response", "MODBUS_MALFORMED");
+    }
+  }
+
+  /** Forgets a request whose reply may still come: its id is not used until it does. */
+  #giveUp(pending: Pending): void {
+    clearTimeout(pending.timer);
+    this.#pending.delete(pending.id);
+    this.#abandoned.add(pending.id);
+    if (this.#abandoned.size > MAX_ABANDONED) {
+      queueMicrotask(() =>
+        this.#resync(`${this.#abandoned.size} replies overdue: connection reset`, "MODBUS_TIMEOUT"),
+      );
+    }
+  }
+
+  /** A request answered: forgotten, its id remembered a while so a copy is dropped. */
+  #done(pending: Pending): void {
+    clearTimeout(pending.timer);
+    this.#pending.delete(pending.id);
+    this.#recent.delete(pending.id);
+    this.#recent.add(pending.id);
+    if (this.#recent.size > RECENT_KEPT) this.#recent.delete(this.#recent.values().next().value!);
+  }
+
+  #takeAll(): Pending[] {
+    const all = [...this.#pending.values()];
+    for (const pending of all) clearTimeout(pending.timer);
+    this.#pending.clear();
+    return all;
+  }
+
+  /** On a TCP stream a bad frame means lost framing: drop the connection to start clean. */
+  #resync(reason: string, code: "MODBUS_MALFORMED" | "MODBUS_TIMEOUT" | "MODBUS_TRANSACTION_ID") {
+    for (const pending of this.#takeAll()) {
+      pending.reject(new GatewayError(code, `${pending.what} failed: ${reason}`));
+    }
+    this.#markClosed(reason);
+    void this.#stream.close();
+  }
+
+  #markClosed(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    this.#buffer = EMPTY;
+    for (const pending of this.#takeAll()) {
+      pending.reject(new GatewayError("MODBUS_DISCONNECTED", `${pending.what} failed: ${reason}`));
+    }
+    for (const listener of this.#closeListeners.splice(0)) listener(reason);
+  }
 }

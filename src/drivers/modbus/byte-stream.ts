@@ -1,14 +1,16 @@
 /**
- * The byte streams RTU frames travel on: a TCP connection to a serial-to-Ethernet converter,
- * or a serial port. The gateway owns these bytes itself (line-guard.ts decides what they mean);
- * modbus-serial's RTU ports are not used, because they search their buffer from any offset for
- * a frame that looks like the reply, which turns a late or duplicated reply into the answer to
- * the next request (issue 8).
+ * The byte streams Modbus frames travel on: a TCP connection (Modbus TCP, or RTU frames to a
+ * serial-to-Ethernet converter), or a serial port. The gateway owns these bytes itself
+ * (mbap-link.ts and line-guard.ts decide what they mean). modbus-serial's ports are not used:
+ * its RTU ports search their buffer from any offset for a frame that looks like the reply,
+ * which turns a late or duplicated reply into the answer to the next request (issue 8), and
+ * its TCP port silently drops a reply whose transaction id no request has, so a device that
+ * does not echo ids just goes dark (issue 11).
  *
  * Invariants:
  * - open throws MODBUS_CONNECT with the cause, and leaves nothing open when it throws or is
  *   aborted: a serial port whose open was still running is closed once the open settles, so
- *   that the tty lock is free when openRtuStream returns.
+ *   that the tty lock is free when openByteStream returns.
  * - close() is idempotent and resolves once the socket is destroyed or the port closed.
  * - "error" events are always listened to: an unhandled one would end the process.
  */
@@ -30,9 +32,12 @@ export interface ByteStream {
 /** How long a serial port may take to open. */
 const SERIAL_OPEN_MS = 5000;
 
-type RtuDevice = Exclude<ModbusDeviceConfig, { protocol: "modbus-tcp" }>;
+type TcpDevice = Exclude<ModbusDeviceConfig, { protocol: "modbus-rtu" }>;
 
-export async function openRtuStream(device: RtuDevice, signal?: AbortSignal): Promise<ByteStream> {
+export async function openByteStream(
+  device: ModbusDeviceConfig,
+  signal?: AbortSignal,
+): Promise<ByteStream> {
   const peer =
     device.protocol === "modbus-rtu" ? device.serial.path : `${device.host}:${device.port}`;
   const timeout = device.protocol === "modbus-rtu" ? SERIAL_OPEN_MS : device.connect_timeout;
@@ -57,7 +62,7 @@ export async function openRtuStream(device: RtuDevice, signal?: AbortSignal): Pr
   }
 }
 
-function openTcp(device: Extract<RtuDevice, { host: string }>, peer: string): Promise<ByteStream> {
+function openTcp(device: TcpDevice, peer: string): Promise<ByteStream> {
   const socket = connect({ host: device.host, port: device.port, noDelay: true });
   socket.on("error", () => {});
   return new Promise((resolve, reject) => {
@@ -95,7 +100,7 @@ function tcpStream(socket: Socket, peer: string): ByteStream {
 }
 
 async function openSerial(
-  device: Extract<RtuDevice, { protocol: "modbus-rtu" }>,
+  device: Extract<ModbusDeviceConfig, { protocol: "modbus-rtu" }>,
   peer: string,
 ): Promise<ByteStream> {
   const { SerialPort } = await import("serialport");
