@@ -80,7 +80,9 @@ function report(tag: EngineTag, track: TelemetryTrack, reading: Reading, now: nu
 function isChange(tag: EngineTag, track: TelemetryTrack, reading: Reading): boolean {
   const reported = track.reported;
   if (reported === undefined) return true;
-  return reported.quality !== reading.quality || exceedsDeadband(tag, reported.value, reading.value);
+  return (
+    reported.quality !== reading.quality || exceedsDeadband(tag, reported.value, reading.value)
+  );
 }
 
 function releaseAt(tag: EngineTag, track: TelemetryTrack): number {
