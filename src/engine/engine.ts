@@ -10,7 +10,8 @@
  *   carry them), so it shows up as quality.changed and never as a value.
  * - Per sample, events come in this order: quality.changed (quality.ts); then, for good
  *   samples, state.changed (states.ts), alarm.changed (alarms.ts), the trigger event
- *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts).
+ *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts), for
+ *   good and uncertain samples.
  * - An uncertain sample is a value too (issue 11.9): a telemetry tag publishes it with quality
  *   uncertain and its reason (quality_reason). It does not move states, alarms or triggers,
  *   which claim facts and carry no quality, nor the tag's last good value (context, snapshots
@@ -37,7 +38,9 @@
  * - Every event carries the device id, its asset (site from the device, else the gateway's)
  *   and, when the device has context tags, `context` {tag: value}. time is the sample's
  *   sourceTime, else its readTime; for tick events, now (a released held change keeps the
- *   time of its sample).
+ *   time of its sample). Except quality.changed (issue 11.10): it is dated when the gateway
+ *   observed the change (the sample's readTime; stale: now), never before the tag's previous
+ *   quality change, with the sample's sourceTime in data.source_time (quality.ts).
  */
 import type { TagSample, TagValue } from "../events/sample.ts";
 import { EVENT_TYPES, type GatewayEvent, type JsonValue } from "../events/types.ts";
