@@ -14,8 +14,13 @@
  *   `data.since` are when the connect attempt that opened the session started, and
  *   `data.last_will` is true. It cannot take a sequence number of its own (it is written
  *   before anything it would follow is known), so it repeats the reserved sequence of the
- *   `online` whose session it ends, with an id of its own: the one event that does not
- *   advance the sequence.
+ *   `online` whose session it ends: the one event that does not advance the sequence.
+ * - Every connect attempt's will has an id of its own (issue 11.3): `<epoch>-will-<attempt>-
+ *   <sequence>`, attempt 1, 2, ... counted per reserved sequence (per connection episode).
+ *   Each attempt's will says another `since`, and a broker may publish more than one of them
+ *   (it took the CONNECT of an attempt the gateway then gave up on, and later the will of the
+ *   session that followed): under one id, a consumer that de-duplicates on it would drop the
+ *   second. The sequence is never reused, so the id is unique forever.
  */
 
 import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
@@ -53,23 +58,31 @@ function gatewayStatus(
   };
 }
 
-/** `<epoch>-will-<sequence>` for the (reserved) online event `<epoch>-<sequence>` it ends. */
-export function willId(onlineId: string): string {
+/**
+ * `<epoch>-will-<attempt>-<sequence>`: the will of connect attempt `attempt` (1, 2, ...) of the
+ * episode whose (reserved) online event is `<epoch>-<sequence>`.
+ */
+export function willId(onlineId: string, attempt: number): string {
   const cut = onlineId.lastIndexOf("-");
-  return `${onlineId.slice(0, cut)}-will${onlineId.slice(cut)}`;
+  return `${onlineId.slice(0, cut)}-will-${attempt}${onlineId.slice(cut)}`;
 }
 
 export function gatewayStatusEvents(ctx: StatusContext, render: Render) {
+  // connect attempts of the current episode: the publisher composes one will per attempt
+  let episode: { sequence: bigint; attempts: number } | undefined;
   return {
     online: () => gatewayStatus(ctx, "online", ctx.now()),
     offline: () => gatewayStatus(ctx, "offline", ctx.now()),
     will: (reserved: Pick<JournalRecord, "sequence" | "id">): RenderedEvent => {
+      if (episode?.sequence !== reserved.sequence)
+        episode = { sequence: reserved.sequence, attempts: 0 };
+      episode.attempts += 1;
       const since = ctx.now();
       const event = gatewayStatus(ctx, "offline", since, {
         since: new Date(since).toISOString(),
         last_will: true,
       });
-      return render(event, reserved.sequence, willId(reserved.id));
+      return render(event, reserved.sequence, willId(reserved.id, episode.attempts));
     },
   };
 }

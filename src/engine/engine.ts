@@ -10,7 +10,12 @@
  *   carry them), so it shows up as quality.changed and never as a value.
  * - Per sample, events come in this order: quality.changed (quality.ts); then, for good
  *   samples, state.changed (states.ts), alarm.changed (alarms.ts), the trigger event
- *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts).
+ *   (triggers.ts); a tag with none of states/alarms/trigger is telemetry (telemetry.ts), for
+ *   good and uncertain samples.
+ * - An uncertain sample is a value too (issue 11.9): a telemetry tag publishes it with quality
+ *   uncertain and its reason (quality_reason). It does not move states, alarms or triggers,
+ *   which claim facts and carry no quality, nor the tag's last good value (context, snapshots
+ *   and last_good_value): those wait for a good value.
  * - One apply call is one poll: context reads the values of the same call first (the last
  *   sample of a tag in the call), then the latest known ones. A tag's value there is its good
  *   value, or null while its quality is not good or it was never read.
@@ -33,7 +38,9 @@
  * - Every event carries the device id, its asset (site from the device, else the gateway's)
  *   and, when the device has context tags, `context` {tag: value}. time is the sample's
  *   sourceTime, else its readTime; for tick events, now (a released held change keeps the
- *   time of its sample).
+ *   time of its sample). Except quality.changed (issue 11.10): it is dated when the gateway
+ *   observed the change (the sample's readTime; stale: now), never before the tag's previous
+ *   quality change, with the sample's sourceTime in data.source_time (quality.ts).
  */
 import type { TagSample, TagValue } from "../events/sample.ts";
 import { EVENT_TYPES, type GatewayEvent, type JsonValue } from "../events/types.ts";
@@ -44,7 +51,7 @@ import {
   type TelemetryTrack,
   telemetryDue,
   telemetryFlush,
-  telemetryOnGood,
+  telemetryOnValue,
   telemetryTick,
 } from "./telemetry.ts";
 import { type Fresh, triggerData, triggerFires } from "./triggers.ts";
@@ -161,18 +168,25 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     const drafts: Draft[] = [];
     let fired = false;
     const time = sample.sourceTime ?? sample.readTime;
-    const { quality, value, reason } = normalize(sample);
+    const normalized = normalize(sample);
+    const { quality, value } = normalized;
     const previous = tag.quality.lastGood;
-    const changed = qualityOnSample(tag.quality, quality, reason, now);
+    const changed = qualityOnSample(tag.quality, normalized, now);
     if (changed !== undefined) {
       const subject = tag.tag.name;
-      drafts.push({ type: EVT_QUALITY, subject, time, data: changed, topicClass: "quality" });
+      const { data, time: observed } = changed;
+      drafts.push({ type: EVT_QUALITY, subject, time: observed, data, topicClass: "quality" });
+    }
+    if (quality === "uncertain" && tag.telemetryRule) {
+      const reading = { value, quality, reason: normalized.reason ?? null, time } as const;
+      const draft = telemetryOnValue(tag.tag, tag.telemetry, reading, now);
+      if (draft !== undefined) drafts.push(draft);
     }
     if (quality !== "good") return { drafts, fired };
     tag.quality.lastGood = { value };
     const rules = tag.tag;
     if (rules.states !== undefined) {
-      const next = stateOnGood(rules.name, rules.states, tag.state, value, time);
+      const next = stateOnGood(rules.name, rules.states, tag.state, value, sample);
       tag.state = next.track;
       if (next.draft !== undefined) drafts.push(next.draft);
     }
@@ -193,7 +207,8 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       });
     }
     if (tag.telemetryRule) {
-      const draft = telemetryOnGood(rules, tag.telemetry, value, time, now);
+      const reading = { value, quality, reason: null, time } as const;
+      const draft = telemetryOnValue(rules, tag.telemetry, reading, now);
       if (draft !== undefined) drafts.push(draft);
     }
     return { drafts, fired };
@@ -266,13 +281,14 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
         for (const tag of rt.timed) {
           const stale = staleDue(tag.quality, tag.staleAfterMs, rt.clockStart ?? clockStart);
           if (stale !== undefined && now >= stale) {
-            const data = markStale(tag.quality, tag.staleAfterMs!);
+            const { data, time } = markStale(tag.quality, tag.staleAfterMs!, now);
             const subject = tag.tag.name;
-            drafts.push({ type: EVT_QUALITY, subject, time: now, data, topicClass: "quality" });
+            drafts.push({ type: EVT_QUALITY, subject, time, data, topicClass: "quality" });
           }
           if (!tag.telemetryRule) continue;
           const quality = tag.quality.quality ?? "good";
-          const draft = telemetryTick(tag.tag, tag.telemetry, now, quality);
+          const current = { quality, reason: tag.quality.reason ?? null };
+          const draft = telemetryTick(tag.tag, tag.telemetry, now, current);
           if (draft !== undefined) drafts.push(draft);
         }
         events.push(...finish(rt, drafts, undefined));
@@ -354,9 +370,13 @@ function freshValue(sample: TagSample): { value: TagValue; reason?: string } {
   return { value: null, reason: reason ?? `quality ${quality}` };
 }
 
-/** NaN and infinities cannot travel in JSON: such a sample is bad, with the reason why. */
-function normalize(sample: TagSample): Pick<TagSample, "quality" | "value" | "reason"> {
+/**
+ * NaN and infinities cannot travel in JSON: such a sample is bad, with the reason why (and no
+ * reason code: the source did not say it).
+ */
+function normalize(sample: TagSample): TagSample {
   const reason = sample.quality === "bad" ? undefined : nonFiniteReason(sample.value);
-  if (reason !== undefined) return { quality: "bad", value: null, reason };
-  return sample;
+  if (reason === undefined) return sample;
+  const { reasonCode: _dropped, ...rest } = sample;
+  return { ...rest, quality: "bad", value: null, reason };
 }

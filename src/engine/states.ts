@@ -6,16 +6,32 @@
  * - state.changed { state, previous_state, raw, previous_duration_ms } is emitted on the first
  *   good value (previous_state and previous_duration_ms null) and whenever the state name
  *   changes; a state that flaps emits every change. Two raw values with the same name are one
- *   state. previous_duration_ms = this sample's time - the time the previous state was
- *   entered (sample times; never negative). A bad period does not end a state.
+ *   state. The event's time is the sample's (source time, else read time). A bad period does
+ *   not end a state. Only good values move states: an uncertain value does not (engine.ts).
+ * - previous_duration_ms (issue 11.5) is measured on ONE clock per tag, the clock its samples
+ *   carry: the source clock (source timestamps: OPC UA) from the sample that entered the
+ *   previous state to the sample that entered this one when both carry a source time, the
+ *   read clock (the gateway's receive times: Modbus, or an OPC UA server that never sends
+ *   source timestamps) when neither does. Where the clocks disagree (one of the two samples
+ *   carries a source time and the other does not, a server that sometimes omits them, or the
+ *   source time went backwards) the duration is measured between the two read times instead
+ *   and the event says so with `duration_clock_mismatch: true`; previous_duration_ms is null
+ *   (with the flag) when the read times went backwards too. Never a silent 0.
  */
 import type { TagValue } from "../events/sample.ts";
-import { EVENT_TYPES } from "../events/types.ts";
+import { EVENT_TYPES, type JsonValue } from "../events/types.ts";
 import type { Draft } from "./types.ts";
+
+/** The times of one sample: its source time when it has one, and its read time. */
+export interface Stamp {
+  sourceTime?: number;
+  readTime: number;
+}
 
 export interface StateTrack {
   state: string;
-  since: number;
+  /** When the state was entered: the times of the sample that entered it. */
+  since: Stamp;
 }
 
 function rawKeys(value: TagValue): string[] {
@@ -30,27 +46,51 @@ export function stateName(states: Record<string, string>, value: TagValue): stri
   return `unknown:${keys[0]}`;
 }
 
+/** How long from `from` to `to` on the tag's clock, and whether the clocks disagreed. */
+export function stateDuration(from: Stamp, to: Stamp): { ms: number | null; mismatch: boolean } {
+  const sourced = from.sourceTime !== undefined && to.sourceTime !== undefined;
+  if (sourced) {
+    const ms = to.sourceTime! - from.sourceTime!;
+    if (ms >= 0) return { ms, mismatch: false };
+  } else if (from.sourceTime === undefined && to.sourceTime === undefined) {
+    const ms = to.readTime - from.readTime;
+    if (ms >= 0) return { ms, mismatch: false };
+  }
+  const ms = to.readTime - from.readTime;
+  return { ms: ms >= 0 ? ms : null, mismatch: true };
+}
+
 /** A good value of a tag with states; returns the event when the state changed. */
 export function stateOnGood(
   tag: string,
   states: Record<string, string>,
   previous: StateTrack | undefined,
   value: TagValue,
-  time: number,
+  stamp: Stamp,
 ): { track: StateTrack; draft?: Draft } {
   const state = stateName(states, value);
   if (previous !== undefined && previous.state === state) return { track: previous };
+  const data: { [key: string]: JsonValue } = {
+    state,
+    previous_state: previous?.state ?? null,
+    raw: value,
+    previous_duration_ms: null,
+  };
+  if (previous !== undefined) {
+    const duration = stateDuration(previous.since, stamp);
+    data.previous_duration_ms = duration.ms;
+    if (duration.mismatch) data.duration_clock_mismatch = true;
+  }
   const draft: Draft = {
     type: EVENT_TYPES.stateChanged,
     subject: tag,
-    time,
-    data: {
-      state,
-      previous_state: previous?.state ?? null,
-      raw: value,
-      previous_duration_ms: previous === undefined ? null : Math.max(0, time - previous.since),
-    },
+    time: stamp.sourceTime ?? stamp.readTime,
+    data,
     topicClass: "state",
   };
-  return { track: { state, since: time }, draft };
+  const since: Stamp =
+    stamp.sourceTime === undefined
+      ? { readTime: stamp.readTime }
+      : { sourceTime: stamp.sourceTime, readTime: stamp.readTime };
+  return { track: { state, since }, draft };
 }

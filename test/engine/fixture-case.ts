@@ -6,8 +6,8 @@
  *   an optional `gateway_site:`.
  * - input.yaml: steps in order, each `{ at: <ms>, samples: [...] }`, `{ at, tick: true }` or
  *   `{ at, flush: true }`, optionally with `next_due: <ms or null>` (nextDue() after the
- *   step). A sample is `{ tag, value, quality?, reason?, sourceTime?, readTime?, device?,
- *   snapshotRead? }`: quality defaults to good, value to null, readTime to `at`, device to the
+ *   step). A sample is `{ tag, value, quality?, reason?, reasonCode?, sourceTime?, readTime?,
+ *   device?, snapshotRead? }`: quality defaults to good, value to null, readTime to `at`, device to the
  *   rules' device; `snapshotRead: true` marks a read made at a trigger for its snapshot.
  * - expected.yaml: every event in order, each with type, subject, time, data and topicClass;
  *   device, asset, context and `at` (the step that produced it) are compared where given.
@@ -41,6 +41,7 @@ const SAMPLE_KEYS = new Set([
   "value",
   "quality",
   "reason",
+  "reasonCode",
   "sourceTime",
   "readTime",
   "snapshotRead",

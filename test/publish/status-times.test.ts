@@ -167,7 +167,9 @@ describe("gateway status times across a broker outage", () => {
     const [will] = wills;
     const s1 = session(0);
     expect(will!.sequence).toBe(onlines[0]!.sequence);
-    expect(will!.id).toBe(onlines[0]!.id.replace(/-(\d+)$/, "-will-$1"));
+    // its id names the attempt that opened session 1: every attempt of the episode counted
+    const attempt = attempts.filter((t) => t <= s1.end).length;
+    expect(will!.id).toBe(onlines[0]!.id.replace(/-(\d+)$/, `-will-${attempt}-$1`));
     expect(will!.data).toMatchObject({ status: "offline", last_will: true, since: will!.time });
     expect(at(will!), "the will vs the last failure before session 1").toBeGreaterThanOrEqual(
       s1.lastFailed,
