@@ -12,6 +12,7 @@
  */
 import type { Rng } from "./rng.ts";
 import type {
+  AppliedFault,
   FaultControl,
   FaultMatch,
   MalformedKind,
@@ -106,6 +107,18 @@ export function quirkyTransactionId(quirk: TransactionIdQuirk, tid: number): num
 }
 
 export class Faults implements FaultControl {
+  readonly applied: Record<AppliedFault, number> = {
+    turnaround: 0,
+    delay: 0,
+    duplicate: 0,
+    torn: 0,
+    exception: 0,
+    silence: 0,
+    drop: 0,
+    malformed: 0,
+    transactionId: 0,
+    hold: 0,
+  };
   #rules: Rule[] = [];
   #turnaround: { range: Millis; match: FaultMatch } | undefined;
   readonly #rng: Rng;
@@ -177,11 +190,12 @@ export class Faults implements FaultControl {
     const turn = this.#turnaround;
     if (turn !== undefined && this.#taken(turn.match, request)) {
       decision.delayMs = this.#draw(turn.range);
+      this.applied.turnaround += 1;
     }
-    let delay = 0;
+    let delay: number | undefined;
     for (const rule of this.#rules) {
       if (!this.#taken(rule.match, request)) continue;
-      if (rule.delayMs !== undefined) delay = Math.max(delay, this.#draw(rule.delayMs));
+      if (rule.delayMs !== undefined) delay = Math.max(delay ?? 0, this.#draw(rule.delayMs));
       if (rule.action !== undefined) decision.action = rule.action;
       if (rule.duplicateAfterMs !== undefined) {
         decision.duplicateAfterMs = this.#draw(rule.duplicateAfterMs);
@@ -190,8 +204,21 @@ export class Faults implements FaultControl {
       if (rule.transactionId !== undefined) decision.transactionId = rule.transactionId;
       if (rule.hold) decision.hold = true;
     }
-    decision.delayMs += delay;
+    if (delay !== undefined) {
+      decision.delayMs += delay;
+      this.applied.delay += 1;
+    }
+    this.#count(decision);
     return decision;
+  }
+
+  #count(decision: FaultDecision): void {
+    const { applied } = this;
+    if (decision.action !== undefined) applied[decision.action.kind] += 1;
+    if (decision.duplicateAfterMs !== undefined) applied.duplicate += 1;
+    if (decision.tornPauseMs !== undefined) applied.torn += 1;
+    if (decision.transactionId !== undefined) applied.transactionId += 1;
+    if (decision.hold) applied.hold += 1;
   }
 
   #taken(match: FaultMatch, request: MatchedRequest): boolean {

@@ -55,6 +55,8 @@ export class Link {
   readonly #extract: (buf: Buffer) => Extracted;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #held: { bytes: Buffer; stall: boolean; decision: FaultDecision }[] = [];
+  /** While the first piece of a torn frame is out: what else is sent waits for its rest. */
+  #tornOpen: { bytes: Buffer; stall: boolean }[] | undefined;
   #buffer: Buffer = EMPTY;
   #stalled = false;
   #closed = false;
@@ -176,15 +178,39 @@ export class Link {
       tornPauseMs === undefined || cut === 0
         ? [bytes]
         : [bytes.subarray(0, cut), bytes.subarray(cut)];
-    let at = delayMs;
-    pieces.forEach((piece, i) => {
-      if (i > 0) at += tornPauseMs ?? 0;
-      const last = i === pieces.length - 1;
-      this.#later(at, () => {
-        this.#write(piece, stall && last);
-        if (last && duplicateAfterMs === 0) this.#write(bytes, false);
+    const after = () => {
+      if (duplicateAfterMs === 0) this.#write(bytes, false);
+    };
+    if (pieces.length === 1) {
+      this.#later(delayMs, () => {
+        this.#write(bytes, stall);
+        after();
       });
-    });
+    } else {
+      // A torn frame still goes out whole before any other frame (one TCP stream, one bus):
+      // what else is due while its rest waits is held back and sent after it. When another
+      // torn frame is already open, this one goes out in one piece, in turn.
+      let mine = false;
+      this.#later(delayMs, () => {
+        if (this.#tornOpen !== undefined || this.#closed || this.#stalled) return;
+        this.#io.write(pieces[0]!);
+        this.#tornOpen = [];
+        mine = true;
+      });
+      this.#later(delayMs + (tornPauseMs ?? 0), () => {
+        if (!mine) {
+          this.#write(bytes, stall);
+          after();
+          return;
+        }
+        const held = this.#tornOpen ?? [];
+        this.#tornOpen = undefined;
+        this.#write(pieces[1]!, stall);
+        after();
+        for (const out of held) this.#write(out.bytes, out.stall);
+      });
+    }
+    const at = delayMs + (pieces.length > 1 ? (tornPauseMs ?? 0) : 0);
     if (duplicateAfterMs !== undefined && duplicateAfterMs > 0) {
       this.#later(at + duplicateAfterMs, () => this.#write(bytes, false));
     }
@@ -204,6 +230,10 @@ export class Link {
 
   #write(bytes: Buffer, stall: boolean): void {
     if (this.#closed || this.#stalled) return;
+    if (this.#tornOpen !== undefined) {
+      this.#tornOpen.push({ bytes, stall });
+      return;
+    }
     this.#io.write(bytes);
     if (stall) this.#stalled = true;
   }

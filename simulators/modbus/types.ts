@@ -87,7 +87,22 @@ export type MalformedKind =
  * bytes of a reply go out and combine with each other and with the actions (exception,
  * malformed); `inject` on the simulator sends a frame no request asked for.
  */
+/** The kinds of fault counted in FaultControl.applied. */
+export type AppliedFault =
+  | "turnaround"
+  | "delay"
+  | "duplicate"
+  | "torn"
+  | "exception"
+  | "silence"
+  | "drop"
+  | "malformed"
+  | "transactionId"
+  | "hold";
+
 export interface FaultControl {
+  /** How many requests each kind of fault was applied to, since the simulator started. */
+  readonly applied: Readonly<Record<AppliedFault, number>>;
   /**
    * Answer matching requests `ms` late (other requests are answered at once). The late reply
    * carries the values at request time.

@@ -10,7 +10,8 @@ modbusLineContract("Modbus TCP", async () => {
   const sim = await startModbusSimulator({ port: 0 });
   return {
     sim,
-    link: { protocol: "modbus-tcp", host: "127.0.0.1", port: sim.port },
+    // four in flight, as the soak: replies matched by transaction id
+    link: { protocol: "modbus-tcp", host: "127.0.0.1", port: sim.port, max_in_flight: 4 },
     transactionIds: true,
     close: () => sim.close(),
   };

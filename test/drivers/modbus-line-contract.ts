@@ -4,6 +4,11 @@
  * another request. The tags of the request concerned go bad with a reason, and come back good
  * with the right values. Issue 8, point 1: an RTU reply delayed past the timeout was taken as
  * the answer to the next request, and every later poll read `a=222 b=333 c=111`, all good.
+ * Issue 11, point 1: with a device answering in 10 ms that repeats a reply 4-9 ms later, the
+ * copy was taken as the next request's answer, that one's real reply as the next, and so on:
+ * a chain of wrong readings, all good. A frame nobody asked for now puts the readings since
+ * the line was last quiet in doubt, and the driver says so at once (`doubts`, the samples it
+ * delivers through subscribe()).
  *
  * Each case reads three one-register tags in three requests (max_gap 0), 111, 222 and 333,
  * changes them to new values once the fault is cleared, and checks every sample of every poll:
@@ -15,11 +20,11 @@ import { type DeviceConfig, deviceSchema } from "../../src/config/schema/root.ts
 import { createDriver } from "../../src/drivers/registry.ts";
 import type { Driver, TagSample } from "../../src/drivers/types.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
-import { expectHandlesBackTo, openHandles } from "../support/resources.ts";
+import { eventually, expectHandlesBackTo, openHandles } from "../support/resources.ts";
 
 export interface LineFixture {
   readonly sim: ModbusSimulator;
-  /** Connection fields of the device (protocol, host and port, or serial). */
+  /** Connection fields of the device (protocol, host and port, or serial; max_in_flight). */
   readonly link: Record<string, unknown>;
   /** MBAP: replies carry a transaction id, so a stray copy is recognised and dropped. */
   readonly transactionIds: boolean;
@@ -43,7 +48,14 @@ function device(link: Record<string, unknown>): DeviceConfig {
   });
 }
 
+/** How long the soak with every fault at once runs per framing. */
+const SOAK_MS = 6000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Doubt samples are bad: none of them may claim a value. */
+function wrongGood(samples: readonly TagSample[]): TagSample[] {
+  return samples.filter((s) => s.quality === "good");
+}
 
 export function modbusLineContract(name: string, start: () => Promise<LineFixture>) {
   describe(`Modbus line contract: ${name}`, () => {
@@ -51,10 +63,13 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
     let driver: Driver;
     let baseline: Record<string, number>;
     let round = 0;
+    /** What the driver delivered through subscribe(): readings it put in doubt. */
+    let doubts: TagSample[] = [];
 
-    /** Puts fresh values at the simulator and returns them: a=round*1000+111, ... */
+    /** Puts fresh values at the simulator and returns them: a=round*1000+111, ... (mod 60) */
     function setValues(r = ++round): Record<Tag, number> {
-      const values = { a: r * 1000 + 111, b: r * 1000 + 222, c: r * 1000 + 333 };
+      const k = (r % 60) * 1000;
+      const values = { a: k + 111, b: k + 222, c: k + 333 };
       for (const tag of TAGS) fixture.sim.setRegisters(1, ADDRESS[tag], [values[tag]]);
       return values;
     }
@@ -111,6 +126,8 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
       fixture.sim.faults.clear();
       await driver?.close();
       driver = createDriver(device(fixture.link));
+      doubts = [];
+      await driver.subscribe?.(ctx(), (samples) => doubts.push(...samples));
       await driver.connect(ctx());
       await recovers(setValues(), 0);
     });
@@ -149,15 +166,94 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
       await recovers(setValues());
     });
 
-    it("a second copy of a reply, arriving while the line is idle, is never taken", async () => {
+    it("a copy arriving while the line is idle puts the readings since it was quiet in doubt", async () => {
       const values = setValues();
       fixture.sim.faults.duplicate(100, { address: 0 });
       const got = await poll(values);
       expect(got.a).toMatchObject({ quality: "good", value: values.a });
       fixture.sim.faults.clear();
-      const next = setValues();
-      await sleep(200); // the copy comes in between two polls
-      await recovers(next);
+      if (fixture.transactionIds) {
+        // the copy carries a's transaction id: dropped as a copy, nothing is in doubt
+        await sleep(200);
+        expect(doubts).toEqual([]);
+      } else {
+        // the copy could have been the tail of a chain: every reading of that poll is in doubt
+        await eventually(() => doubts.length >= 3, 2000, "the readings put in doubt");
+        expect(doubts.map((s) => s.tag).sort()).toEqual(["a", "b", "c"]);
+        for (const s of doubts) {
+          expect(s).toMatchObject({
+            quality: "bad",
+            value: null,
+            reasonCode: "MODBUS_REPLY_IN_DOUBT",
+          });
+          expect(s.reason).toMatch(/reply in doubt: .*while no request was waiting/);
+        }
+      }
+      await recovers(setValues());
+    });
+
+    it("a device answering in 10 ms that repeats a reply 4-9 ms later never shifts a reading", async () => {
+      // issue 11.1: the copy lands in the next request's wait and looked like its reply
+      fixture.sim.faults.turnaround(10);
+      fixture.sim.faults.duplicate([4, 9], { address: 0 });
+      fixture.sim.faults.duplicate([4, 9], { address: 10 });
+      for (let i = 0; i < 6; i++) {
+        const values = setValues();
+        const got = await poll(values);
+        if (!fixture.transactionIds) {
+          for (const tag of ["a", "b"] as const) {
+            expect(got[tag].quality, `${tag}: its reply was followed by a copy`).toBe("bad");
+            expect(got[tag].reason).toMatch(/unexpected bytes after the reply/);
+          }
+        }
+      }
+      fixture.sim.faults.clear();
+      expect(wrongGood(doubts)).toEqual([]);
+      await recovers(setValues());
+    });
+
+    it("a soak with every fault at once: no good reading of another register or poll", async () => {
+      const { faults } = fixture.sim;
+      faults.turnaround([5, 20]);
+      faults.duplicate([4, 9], { probability: 0.05 });
+      faults.duplicate(0, { probability: 0.02 });
+      faults.delay([350, 500], { probability: 0.02 }); // past the 300 ms timeout
+      faults.torn([2, 8], { probability: 0.03 });
+      faults.silence({ probability: 0.02 });
+      faults.drop({ probability: 0.005 });
+      faults.malformed("garbage", { probability: 0.02 });
+      faults.malformed("byte-count-mismatch", { probability: 0.01 });
+      faults.malformed("wrong-transaction-id", { probability: 0.01 });
+      // now and then an unsolicited frame, shaped like every reply on this line
+      const injector = setInterval(
+        () => fixture.sim.inject({ unitId: 1, functionCode: 3, values: [(round % 60) * 1000 + 9] }),
+        900,
+      );
+      const counts = { polls: 0, good: 0, bad: 0 };
+      const started = Date.now();
+      try {
+        // poll() fails the test on any good sample that does not hold its tag's value now;
+        // at most one poll per 50 ms, as a runner would (a unit skipped after two timeouts
+        // answers at once)
+        while (Date.now() - started < SOAK_MS) {
+          const due = started + counts.polls * 50;
+          if (due > Date.now()) await sleep(due - Date.now());
+          const got = await poll(setValues());
+          counts.polls += 1;
+          for (const tag of TAGS) counts[got[tag].quality === "good" ? "good" : "bad"] += 1;
+        }
+      } finally {
+        clearInterval(injector);
+        faults.clear();
+      }
+      expect(wrongGood(doubts)).toEqual([]);
+      // the soak reached the faults it is about, and readings still came through
+      const { turnaround, ...applied } = fixture.sim.faults.applied;
+      expect(turnaround).toBeGreaterThan(0);
+      expect(Object.values(applied).reduce((a, b) => a + b, 0)).toBeGreaterThan(3);
+      expect(counts.good).toBeGreaterThan(10);
+      if (!fixture.transactionIds) expect(doubts.length).toBeGreaterThan(0);
+      await recovers(setValues());
     });
 
     it("an unsolicited frame between two polls is never taken as a reply", async () => {

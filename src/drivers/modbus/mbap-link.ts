@@ -20,11 +20,12 @@
  *     wait for its timeout, no timeout counted against the unit).
  *   - `transaction_ids: auto` (default): a new connection sends one request at a time until
  *     PROBATION replies came under their own ids, so such a reply can only be the one waiting
- *     request's. On the second in a row, with a warning, the link carries on one request at a
- *     time matched by unit, function and byte count with the quiet window of an RTU line
- *     (line-guard.ts, same connection; the driver keeps to it across reconnects). A reply
- *     under a stranger id after the device had echoed ids resets the connection (pairing can
- *     no longer be trusted; the next connection starts on probation).
+ *     request's. On the second in a row (none under its own id between), with a warning, the
+ *     link carries on one request at a time matched by unit, function and byte count with
+ *     the quiet window of an RTU line (line-guard.ts, same connection; the driver keeps to it
+ *     across reconnects). After probation one stranger (an unsolicited frame) is dropped with
+ *     a warning; two in a row mean the device stopped echoing ids: the connection is reset
+ *     (pairing can no longer be trusted; the next connection starts on probation).
  *   - `match`: nothing more (a warning once per connection).
  *   - `ignore`: the line discipline from the start (link.ts).
  * - After a frame that cannot be cut (an MBAP length outside 2..254), a malformed reply, or a
@@ -68,8 +69,11 @@ export interface MbapLinkOptions {
 
 /** Replies under their own ids before an auto link pipelines. */
 export const PROBATION = 3;
-/** Replies under stranger ids, with none under its own between, before an auto link falls back. */
-const STRANGERS_TO_FALL_BACK = 2;
+/**
+ * Replies under stranger ids in a row (none under its own between) before an auto link falls
+ * back (on probation) or resets the connection (after).
+ */
+const STRANGERS_IN_A_ROW = 2;
 /** Ids whose reply is still owed before the link starts afresh. */
 const MAX_ABANDONED = 1024;
 const MAX_TRANSACTION_ID = 0xffff;
@@ -124,7 +128,7 @@ class MbapLink implements ModbusLink {
   /** After a fallback: the line discipline on the same connection, and its data feed. */
   #line: LineLink | undefined;
   #lineFeed: ((chunk: Buffer) => void) | undefined;
-  #warnedMismatch = false;
+  #warnedStranger = false;
   #closed = false;
   #closeReason = "closed";
   readonly #closeListeners: ((reason: string) => void)[] = [];
@@ -277,21 +281,15 @@ class MbapLink implements ModbusLink {
       : `the device answered with id ${frame.tid}, which none of the ${waiting.length} requests waiting has: it does not echo transaction ids`;
     const { mode, log } = this.#options;
     this.#strangers += 1;
-    if (mode === "auto" && this.#echoed >= PROBATION) {
-      log.warn({ peer: this.peer, detail }, "Modbus reply under an unknown transaction id");
-      this.#resync(`${detail}: connection reset`, "MODBUS_TRANSACTION_ID");
+    if (mode === "auto" && this.#strangers >= STRANGERS_IN_A_ROW) {
+      if (this.#echoed < PROBATION) this.#fallBack(detail);
+      // it echoed ids, then stopped: pairing can no longer be trusted
+      else this.#resync(`${detail}: connection reset`, "MODBUS_TRANSACTION_ID");
       return;
     }
-    if (mode === "auto" && this.#strangers >= STRANGERS_TO_FALL_BACK) {
-      this.#fallBack(detail);
-      return;
-    }
-    if (mode === "match" && !this.#warnedMismatch) {
-      this.#warnedMismatch = true;
-      log.warn(
-        { peer: this.peer, detail },
-        "Modbus reply under an unknown transaction id (transaction_ids: match): request failed",
-      );
+    if (!this.#warnedStranger) {
+      this.#warnedStranger = true;
+      log.warn({ peer: this.peer, detail, mode }, "Modbus reply under an unknown transaction id");
     }
     // never taken: the one waiting request of that shape fails with the reason
     if (own && checkMbapPdu(frame.unit, frame.pdu, own.expected).kind !== "mismatch") {
@@ -346,7 +344,7 @@ class MbapLink implements ModbusLink {
     );
     // part of a frame left unread: a device that stalled mid-frame, framing lost
     if (this.#buffer.length > 0) {
-      this.#resync("connection reset after a malformed response", "MODBUS_MALFORMED");
+      this.#resync("connection reset after a reply stalled mid-frame", "MODBUS_MALFORMED");
     }
   }
 
