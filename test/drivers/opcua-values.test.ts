@@ -1,9 +1,10 @@
 /**
  * The pure parts of the OPC UA driver: value conversion by configured type, status to quality,
  * endpoint choice (auto picks the strongest modern policy; deprecated ones only when named),
- * and nsu= resolution against a NamespaceArray.
+ * nsu= resolution against a NamespaceArray, and the moments of one publish response.
  */
 import { describe, expect, it } from "vitest";
+import { moments } from "../../src/drivers/opcua/moments.ts";
 import { resolveNodeId, withNamespaceUri } from "../../src/drivers/opcua/node-ids.ts";
 import { chooseEndpoint } from "../../src/drivers/opcua/security.ts";
 import { convertDataValue, convertValue, qualityOf } from "../../src/drivers/opcua/values.ts";
@@ -96,5 +97,42 @@ describe("OPC UA endpoints and node ids", () => {
     });
     expect(resolveNodeId("ns=2;i=5", ns)).toEqual({ id: "ns=2;i=5" });
     expect(withNamespaceUri("ns=3;s=A.B", ns)).toBe("nsu=urn:plant;s=A.B");
+  });
+});
+
+describe("OPC UA moments of one publish response", () => {
+  const at = (tag: string, value: number, sourceTime?: number) => ({
+    device: "d",
+    tag,
+    value,
+    quality: "good" as const,
+    readTime: 1000,
+    ...(sourceTime === undefined ? {} : { sourceTime }),
+  });
+  const shape = (samples: ReturnType<typeof at>[]) =>
+    moments(samples).map((m) => m.map((s) => `${s.tag}=${s.value}`));
+
+  it("splits by source time, ascending; equal times stay together in arrival order", () => {
+    expect(shape([])).toEqual([]);
+    expect(shape([at("a", 1, 30), at("b", 1, 10), at("a", 2, 40), at("c", 1, 10)])).toEqual([
+      ["b=1", "c=1"],
+      ["a=1"],
+      ["a=2"],
+    ]);
+  });
+
+  it("puts a sample without source time at its read time, after earlier source times", () => {
+    expect(shape([at("a", 1), at("b", 1, 900), at("c", 1, 1000)])).toEqual([
+      ["b=1"],
+      ["a=1", "c=1"],
+    ]);
+  });
+
+  it("never moves a tag's sample before its predecessor (a server clock stepping back)", () => {
+    expect(shape([at("a", 1, 50), at("b", 1, 20), at("a", 2, 10), at("b", 2, 60)])).toEqual([
+      ["b=1"],
+      ["a=1", "a=2"],
+      ["b=2"],
+    ]);
   });
 });

@@ -12,6 +12,9 @@
  *   subscribed tag gets one bad sample with the reason (the runner marks poll tags), and
  *   `connected` turns false so the runner reconnects and subscribes again: fresh values then
  *   come back good. An unresolvable tag is bad with its reason; the others work.
+ * - The values of one publish response are delivered as one onSamples call per source time, in
+ *   source-time order (moments.ts): a response can span several publishing intervals, and an
+ *   event's context must never hold a value from after the event.
  * - close() is idempotent, never throws, and delivers no samples.
  */
 import type { OpcuaDeviceConfig } from "../../config/schema/opcua.ts";
@@ -20,6 +23,7 @@ import { errorMessage, GatewayError, isGatewayError } from "../../lib/errors.ts"
 import type { Driver, DriverContext, PollGroup, TagSample } from "../types.ts";
 import { abortable, type Connection, openConnection } from "./connection.ts";
 import { loadOpcua, type Opcua, quietOpcua } from "./load.ts";
+import { moments } from "./moments.ts";
 import { type Monitor, startMonitor } from "./monitor.ts";
 import { pkiDirOf } from "./pki.ts";
 import { chunks, type Resolved, resolveTags } from "./resolve.ts";
@@ -206,7 +210,8 @@ export class OpcuaDriver implements Driver {
           onValues: (values) => {
             if (this.onSamples !== onSamples || !this.connected) return;
             const readTime = Date.now();
-            onSamples(values.map((v) => this.sample(v.index, v.dataValue, readTime)));
+            const samples = values.map((v) => this.sample(v.index, v.dataValue, readTime));
+            for (const moment of moments(samples)) onSamples(moment);
           },
         }),
         ctx.signal,

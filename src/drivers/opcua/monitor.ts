@@ -10,8 +10,10 @@
  *   subscription): the engine applies deadbands anyway and stays the only judge of what is an
  *   event; the server filter only saves traffic and is never stricter than the engine's.
  * - Any other per-item failure (BadNodeIdUnknown...) is returned as that tag's reason.
- * - Values are delivered in batches: every value of one publish response in one call, so that
- *   a trigger and the values it snapshots arrive together.
+ * - Values are delivered in batches: every value of one publish response in one call (node-opcua
+ *   hands a response's DataChangeNotifications to the items' "changed" handlers in one
+ *   synchronous loop, ClientSubscription.onNotificationMessage; a microtask closes the batch).
+ *   The driver splits a batch into moments by source time (moments.ts).
  */
 import type {
   ClientMonitoredItemBase,
