@@ -1,8 +1,9 @@
 /**
  * Builds the test stand in a node-opcua address space from the model and pushes store values
  * into it. Layout: Objects/TestStand (ns=<i>;s=TestStand) holds the stand variables and the
- * folder Types (s=TestStand.Types) with one variable per built-in scalar type and Types.Variant
- * (DataType BaseDataType, ValueRank Any); every variable has node id s=TestStand.<name> and its
+ * folder Types (s=TestStand.Types) with one variable per built-in scalar type, Types.Variant
+ * (DataType BaseDataType, ValueRank Any), Types.Enumeration and Types.Duration (DataTypes that
+ * are subtypes); every variable has node id s=TestStand.<name> and its
  * last name segment as browse name. Measurements are
  * AnalogItems with EURange and EngineeringUnits. Variables are read-only and sampled on change
  * (MinimumSamplingInterval 0): setValueFromSource() notifies monitored items synchronously,
@@ -96,7 +97,7 @@ export function buildStand(
       browseName: segments[segments.length - 1]!,
       nodeId: `s=${STAND_FOLDER}.${spec.name}`,
       description: spec.description,
-      dataType: spec.dataType,
+      dataType: spec.subtype ?? spec.dataType,
       minimumSamplingInterval: 0,
     };
     const variable: UAVariable =

@@ -11,7 +11,13 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
 }
 
 export type { BuiltInType, VariableSpec } from "./model.ts";
-export { ALL_VARIABLES, STAND_VARIABLES, TYPE_VARIABLES, VARIANT_VARIABLE } from "./model.ts";
+export {
+  ALL_VARIABLES,
+  STAND_VARIABLES,
+  SUBTYPE_VARIABLES,
+  TYPE_VARIABLES,
+  VARIANT_VARIABLE,
+} from "./model.ts";
 export { CYCLE_MS, STEP_MS } from "./schedule.ts";
 export type {
   LocalizedTextValue,

@@ -12,6 +12,8 @@
  * variable declared without a type: its JS value is a TypedValue naming the built-in type of
  * each write ({ dataType: "Int32", value: 129 }; an array of values makes an array variant;
  * any built-in type but Boolean, which node-opcua refuses in a BaseDataType variable).
+ * Types.Enumeration (DataType ServerState, an enumeration) and Types.Duration (DataType
+ * Duration) hold Int32 and Double values under a DataType that is a subtype.
  * `coerce` refuses anything else with the variable's name in the message.
  */
 
@@ -64,6 +66,11 @@ export interface VariableSpec {
   name: string;
   /** BaseDataType: any built-in type per write (the value is a TypedValue). */
   dataType: BuiltInType | "BaseDataType";
+  /**
+   * The DataType node when it is a subtype of `dataType` (a namespace 0 name such as
+   * "Duration" or the enumeration "ServerState"); values are still of `dataType`.
+   */
+  subtype?: string;
   /** Double[] when true (only used with Double). */
   array?: boolean;
   initial: SimValue;
@@ -164,10 +171,29 @@ export const VARIANT_VARIABLE: VariableSpec = {
   description: "Any built-in type, scalar or array, chosen by each write",
 };
 
+/** Variables whose DataType is a subtype: an enumeration (Int32 values) and Duration (Double). */
+export const SUBTYPE_VARIABLES: readonly VariableSpec[] = [
+  {
+    name: `${TYPES_FOLDER}.Enumeration`,
+    dataType: "Int32",
+    subtype: "ServerState",
+    initial: 0,
+    description: "An enumeration (DataType ServerState, i=852): Int32 values",
+  },
+  {
+    name: `${TYPES_FOLDER}.Duration`,
+    dataType: "Double",
+    subtype: "Duration",
+    initial: 1500,
+    description: "A Double subtype (DataType Duration, i=290), in milliseconds",
+  },
+];
+
 export const ALL_VARIABLES: readonly VariableSpec[] = [
   ...STAND_VARIABLES,
   ...TYPE_VARIABLES,
   VARIANT_VARIABLE,
+  ...SUBTYPE_VARIABLES,
 ];
 
 const INT_RANGES: Partial<Record<BuiltInType, readonly [number, number]>> = {

@@ -293,6 +293,30 @@ describe("OPC UA simulator: Types.Variant", () => {
   });
 });
 
+describe("OPC UA simulator: DataTypes that are subtypes", () => {
+  it("serves Types.Enumeration (ServerState) and Types.Duration with their values' types", async () => {
+    const c = await connect(sim, store);
+    try {
+      const ids = ["Types.Enumeration", "Types.Duration"].map((name) => nodeId(sim, name));
+      const types = await c.session.read(
+        ids.map((id) => ({ nodeId: id, attributeId: AttributeIds.DataType })),
+      );
+      expect(types.map((t) => t.value.value.toString())).toEqual(["ns=0;i=852", "ns=0;i=290"]);
+      sim.set("Types.Enumeration", 3);
+      sim.set("Types.Duration", 250.5);
+      const values = await c.session.read(
+        ids.map((id) => ({ nodeId: id, attributeId: AttributeIds.Value })),
+      );
+      expect(values.map((v) => [DataType[v.value.dataType], v.value.value])).toEqual([
+        ["Int32", 3],
+        ["Double", 250.5],
+      ]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe("OPC UA simulator: options", () => {
   it("advertises and enforces operation limits, offers only the modes asked for, refuses anonymous", async () => {
     const limited = await startOpcuaSimulator({

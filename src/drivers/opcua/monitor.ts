@@ -47,8 +47,8 @@ export interface MonitorOptions {
 }
 
 export interface Monitor {
-  /** Tags whose monitored item could not be created, with the reason. */
-  failures: Map<number, string>;
+  /** Tags whose monitored item could not be created, with the reason and its status name. */
+  failures: Map<number, { reason: string; reasonCode: string }>;
   terminate(): Promise<void>;
 }
 
@@ -84,7 +84,7 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
     }
     pending.push({ index, dataValue });
   };
-  const failures = new Map<number, string>();
+  const failures = new Map<number, { reason: string; reasonCode: string }>();
   const create = async (items: readonly MonitorItem[]): Promise<MonitorItem[]> => {
     const refused: MonitorItem[] = [];
     const groups = new Map<string, MonitorItem[]>();
@@ -119,7 +119,11 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
           const tag = part[i]!;
           if (!status || status.isGood()) return;
           if (filter !== null && FILTER_REFUSED.has(status.name)) refused.push(tag);
-          else failures.set(tag.index, `monitored item for ${tag.nodeId}: ${status.name}`);
+          else
+            failures.set(tag.index, {
+              reason: `monitored item for ${tag.nodeId}: ${status.name}`,
+              reasonCode: status.name,
+            });
         });
       }
     }
