@@ -162,8 +162,11 @@ export async function resolveTags(
     const dv = values[2 * k];
     const rank = values[2 * k + 1];
     if (!dv?.statusCode.isGood()) {
-      const status = dv?.statusCode.name ?? "no result";
-      ids[x.index] = { reason: `node ${x.r.nodeId}: ${status}`, reasonCode: status };
+      const status = dv?.statusCode.name;
+      ids[x.index] = {
+        reason: `node ${x.r.nodeId}: ${status ?? "no result"}`,
+        ...(status === undefined ? {} : { reasonCode: status }),
+      };
       continue;
     }
     const dataType = dv.value.value as DataTypeId | null;
