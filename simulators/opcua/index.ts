@@ -11,12 +11,21 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
 }
 
 export type { BuiltInType, VariableSpec } from "./model.ts";
-export { ALL_VARIABLES, STAND_VARIABLES, TYPE_VARIABLES } from "./model.ts";
+export {
+  ALL_VARIABLES,
+  STAND_VARIABLES,
+  SUBTYPE_VARIABLES,
+  TYPE_VARIABLES,
+  VARIANT_VARIABLE,
+} from "./model.ts";
 export { CYCLE_MS, STEP_MS } from "./schedule.ts";
 export type {
   LocalizedTextValue,
   OpcuaSecurityMode,
   OpcuaSimulator,
   OpcuaSimulatorOptions,
+  ScalarValue,
+  SetOptions,
   SimValue,
+  TypedValue,
 } from "./types.ts";

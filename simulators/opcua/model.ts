@@ -8,7 +8,13 @@
  * "." as "/">. JS values: Boolean boolean; integers up to 32 bits and Float/Double number;
  * Int64/UInt64 bigint; String string; DateTime Date; ByteString Uint8Array; Guid upper-case
  * string; LocalizedText { text, locale }; StatusCode its name ("Good", "BadSensorFailure");
- * Double[] number[]. `coerce` refuses anything else with the variable's name in the message.
+ * Double[] number[]. Types.Variant has DataType BaseDataType and ValueRank Any, like a PLC
+ * variable declared without a type: its JS value is a TypedValue naming the built-in type of
+ * each write ({ dataType: "Int32", value: 129 }; an array of values makes an array variant;
+ * any built-in type but Boolean, which node-opcua refuses in a BaseDataType variable).
+ * Types.Enumeration (DataType ServerState, an enumeration) and Types.Duration (DataType
+ * Duration) hold Int32 and Double values under a DataType that is a subtype.
+ * `coerce` refuses anything else with the variable's name in the message.
  */
 
 export type BuiltInType =
@@ -35,19 +41,36 @@ export interface LocalizedTextValue {
   locale: string;
 }
 
-export type SimValue =
+/** A scalar value of some built-in type, in that type's JS form. */
+export type ScalarValue =
   | boolean
   | number
   | bigint
   | string
   | Date
   | Uint8Array
-  | number[]
   | LocalizedTextValue;
+
+/**
+ * A value of a BaseDataType variable: the variant's built-in type and its value in that type's
+ * JS form, or an array of such values (a one-dimensional array variant).
+ */
+export interface TypedValue {
+  dataType: BuiltInType;
+  value: ScalarValue | ScalarValue[];
+}
+
+export type SimValue = ScalarValue | number[] | TypedValue;
 
 export interface VariableSpec {
   name: string;
-  dataType: BuiltInType;
+  /** BaseDataType: any built-in type per write (the value is a TypedValue). */
+  dataType: BuiltInType | "BaseDataType";
+  /**
+   * The DataType node when it is a subtype of `dataType` (a namespace 0 name such as
+   * "Duration" or the enumeration "ServerState"); values are still of `dataType`.
+   */
+  subtype?: string;
   /** Double[] when true (only used with Double). */
   array?: boolean;
   initial: SimValue;
@@ -140,7 +163,38 @@ export const TYPE_VARIABLES: readonly VariableSpec[] = (
   description: `A ${dataType} scalar`,
 }));
 
-export const ALL_VARIABLES: readonly VariableSpec[] = [...STAND_VARIABLES, ...TYPE_VARIABLES];
+/** Types.Variant: DataType BaseDataType, ValueRank Any; each write picks the variant's type. */
+export const VARIANT_VARIABLE: VariableSpec = {
+  name: `${TYPES_FOLDER}.Variant`,
+  dataType: "BaseDataType",
+  initial: { dataType: "Int32", value: 0 },
+  description: "Any built-in type, scalar or array, chosen by each write",
+};
+
+/** Variables whose DataType is a subtype: an enumeration (Int32 values) and Duration (Double). */
+export const SUBTYPE_VARIABLES: readonly VariableSpec[] = [
+  {
+    name: `${TYPES_FOLDER}.Enumeration`,
+    dataType: "Int32",
+    subtype: "ServerState",
+    initial: 0,
+    description: "An enumeration (DataType ServerState, i=852): Int32 values",
+  },
+  {
+    name: `${TYPES_FOLDER}.Duration`,
+    dataType: "Double",
+    subtype: "Duration",
+    initial: 1500,
+    description: "A Double subtype (DataType Duration, i=290), in milliseconds",
+  },
+];
+
+export const ALL_VARIABLES: readonly VariableSpec[] = [
+  ...STAND_VARIABLES,
+  ...TYPE_VARIABLES,
+  VARIANT_VARIABLE,
+  ...SUBTYPE_VARIABLES,
+];
 
 const INT_RANGES: Partial<Record<BuiltInType, readonly [number, number]>> = {
   SByte: [-128, 127],
@@ -160,8 +214,33 @@ function bad(spec: VariableSpec, value: unknown, expected: string): TypeError {
   );
 }
 
+const BUILT_IN_TYPES: ReadonlySet<string> = new Set(TYPE_VARIABLES.map((s) => s.dataType));
+
+/** A TypedValue for a BaseDataType variable: its type known, each value coerced to it. */
+function coerceTyped(spec: VariableSpec, value: unknown): TypedValue {
+  const typed = value as Partial<TypedValue> | null;
+  if (
+    typeof typed !== "object" ||
+    typed === null ||
+    typeof typed.dataType !== "string" ||
+    !BUILT_IN_TYPES.has(typed.dataType)
+  ) {
+    throw bad(spec, value, "{ dataType: <built-in type name>, value }");
+  }
+  // node-opcua refuses a Boolean variant in a variable whose DataType is not Boolean
+  // (UAVariableImpl.verifyVariantCompatibility), so BaseDataType cannot hold one.
+  if (typed.dataType === "Boolean") throw bad(spec, value, "a type other than Boolean");
+  const element: VariableSpec = { ...spec, dataType: typed.dataType };
+  const coerceOne = (v: unknown) => coerce(element, v) as ScalarValue;
+  return {
+    dataType: typed.dataType,
+    value: Array.isArray(typed.value) ? typed.value.map(coerceOne) : coerceOne(typed.value),
+  };
+}
+
 /** Checks and normalises a value for `spec` (numbers to bigint for 64-bit, Guid upper-case). */
 export function coerce(spec: VariableSpec, value: unknown): SimValue {
+  if (spec.dataType === "BaseDataType") return coerceTyped(spec, value);
   if (spec.array) {
     if (!Array.isArray(value) || !value.every((v) => typeof v === "number")) {
       throw bad(spec, value, "an array of numbers");

@@ -62,6 +62,7 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
   if (security.length === 0) throw fail("security: offer at least one mode");
   const tickMs = options.tickMs ?? 0;
   if (!Number.isFinite(tickMs) || tickMs < 0) throw fail(`tickMs ${tickMs}: expected >= 0`);
+  const minSupportedSampleRate = limit(options.minSupportedSampleRate, "minSupportedSampleRate");
   const operationLimits = {
     maxNodesPerRead: limit(options.maxNodesPerRead, "maxNodesPerRead"),
     maxMonitoredItemsPerCall: limit(options.maxMonitoredItemsPerCall, "maxMonitoredItemsPerCall"),
@@ -96,6 +97,16 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
     if (variable !== undefined) push(opcua, variable, store.entry(name));
   };
 
+  /** StatusCode values (also in a Types.Variant write) must be names node-opcua knows. */
+  const checkStatusNames = (name: string, value: unknown): void => {
+    const spec = specOf(name);
+    const typed = value as { dataType?: unknown; value?: unknown } | null;
+    if (spec.dataType === "StatusCode") statusCodeOf(opcua, value as string);
+    else if (spec.dataType === "BaseDataType" && typed?.dataType === "StatusCode") {
+      for (const v of [typed.value].flat()) statusCodeOf(opcua, v as string);
+    }
+  };
+
   let port = options.port ?? 0;
   let padding = 0;
 
@@ -126,7 +137,10 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
         isValidUser: (user: string, password: string) =>
           Object.hasOwn(users, user) && users[user] === password,
       },
-      serverCapabilities: { operationLimits },
+      serverCapabilities: {
+        operationLimits,
+        ...(minSupportedSampleRate === undefined ? {} : { minSupportedSampleRate }),
+      },
     });
     try {
       await server.initialize();
@@ -179,14 +193,13 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
       return running.namespaceIndex;
     },
     serverCertificateFile: serverCertificateFile(options.pkiDir),
-    set(name, value) {
-      if (specOf(name).dataType === "StatusCode") statusCodeOf(opcua, value as string);
-      store.write(name, value, "Good");
+    set(name, value, opts = {}) {
+      checkStatusNames(name, value);
+      store.write(name, value, "Good", opts.sourceTimestamp);
     },
-    setMany(values) {
-      for (const [name, value] of Object.entries(values))
-        if (specOf(name).dataType === "StatusCode") statusCodeOf(opcua, value as string);
-      store.writeMany(values);
+    setMany(values, opts = {}) {
+      for (const [name, value] of Object.entries(values)) checkStatusNames(name, value);
+      store.writeMany(values, opts.sourceTimestamp);
     },
     setStatus(name, statusCode) {
       statusCodeOf(opcua, statusCode);

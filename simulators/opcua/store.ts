@@ -13,6 +13,15 @@ export interface Entry {
   sourceTimestamp: Date;
 }
 
+/** A given source timestamp (checked, copied) or now. */
+function timestamp(given: Date | undefined): Date {
+  if (given === undefined) return new Date();
+  if (!(given instanceof Date) || Number.isNaN(given.getTime())) {
+    throw new TypeError(`OPC UA simulator: sourceTimestamp must be a valid Date, got ${given}`);
+  }
+  return new Date(given.getTime());
+}
+
 export class ValueStore {
   readonly #entries = new Map<string, Entry>();
   readonly #pending = new Set<string>();
@@ -41,11 +50,11 @@ export class ValueStore {
   }
 
   /** A value from the schedule (status kept) or from set() (status Good). */
-  write(name: string, value: unknown, status?: string): void {
+  write(name: string, value: unknown, status?: string, sourceTimestamp?: Date): void {
     const entry = this.entry(name);
     entry.value = coerce(entry.spec, value);
     if (status !== undefined) entry.status = status;
-    entry.sourceTimestamp = new Date();
+    entry.sourceTimestamp = timestamp(sourceTimestamp);
     this.#changed(name);
   }
 
@@ -53,12 +62,12 @@ export class ValueStore {
    * Several values in one PLC cycle: all checked first (nothing is written when one is wrong),
    * then written with status Good and one source timestamp, and reported in the order given.
    */
-  writeMany(values: Record<string, unknown>): void {
+  writeMany(values: Record<string, unknown>, sourceTimestamp?: Date): void {
     const coerced = Object.entries(values).map(([name, value]) => {
       const entry = this.entry(name);
       return { name, entry, value: coerce(entry.spec, value) };
     });
-    const now = new Date();
+    const now = timestamp(sourceTimestamp);
     for (const { entry, value } of coerced) {
       entry.value = value;
       entry.status = "Good";

@@ -3,9 +3,17 @@
  * here imports node-opcua, so importing the contract costs nothing; the server itself is
  * loaded on the first startOpcuaSimulator() call.
  */
-import type { LocalizedTextValue, SimValue } from "./model.ts";
+import type { LocalizedTextValue, ScalarValue, SimValue, TypedValue } from "./model.ts";
 
-export type { LocalizedTextValue, SimValue };
+export type { LocalizedTextValue, ScalarValue, SimValue, TypedValue };
+
+export interface SetOptions {
+  /**
+   * The source timestamp to give the value (default now): a PLC that stamps its values
+   * itself, or several changes of one publishing interval with distinct source times.
+   */
+  sourceTimestamp?: Date;
+}
 
 export type OpcuaSecurityMode = "None" | "Sign" | "SignAndEncrypt";
 
@@ -46,6 +54,13 @@ export interface OpcuaSimulatorOptions {
    * accepted or not like client certificates (trustClientCertificates).
    */
   trustedUserCertificates?: string[];
+  /**
+   * Advertised MinSupportedSampleRate, in ms (default node-opcua's, 100). A monitored item that
+   * asks for sampling interval 0 is revised to it, and node-opcua coalesces the changes inside
+   * that window (the first at once, the latest at the window's end). 0 delivers every change,
+   * each with its own source timestamp: several values of one variable in one publish response.
+   */
+  minSupportedSampleRate?: number;
   /** Advertised in ServerCapabilities.OperationLimits and enforced (BadTooManyOperations). 0 = no limit. */
   maxNodesPerRead?: number;
   maxMonitoredItemsPerCall?: number;
@@ -60,15 +75,22 @@ export interface OpcuaSimulator {
   readonly namespaceIndex: number;
   /** PEM file of the server certificate (copy it into a client's trusted/certs/). */
   readonly serverCertificateFile: string;
-  /** Sets a variable by name (see model.ts) with status Good and a fresh source timestamp. */
-  set(name: string, value: unknown): void;
+  /**
+   * Sets a variable by name (see model.ts) with status Good and a fresh source timestamp (or
+   * the one given). Types.Variant (DataType BaseDataType) takes a TypedValue, so a test can send
+   * any built-in type but Boolean, or an array:
+   * `set("Types.Variant", { dataType: "Double", value: 58.7 })`.
+   * Synchronous: the monitored items of the node are notified before it returns, so values set
+   * in one synchronous run of code reach a subscription in the same publish response.
+   */
+  set(name: string, value: unknown, options?: SetOptions): void;
   /**
    * Sets several variables in one PLC cycle ({ BatchId: "B2", ResultReady: true }): status
    * Good and the same source timestamp for all, nodes updated in the order given, synchronously
    * (no Read or sampling can see some of them changed and not the others). Checks every value
    * first: one wrong name or value throws and writes none.
    */
-  setMany(values: Record<string, unknown>): void;
+  setMany(values: Record<string, unknown>, options?: SetOptions): void;
   /** Sets a variable's status code by name ("BadSensorFailure"); the value stays. */
   setStatus(name: string, statusCode: string): void;
   get(name: string): SimValue;

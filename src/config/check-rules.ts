@@ -11,6 +11,8 @@
  * - `range` and `deadband` only on numeric tags; an absolute deadband inside the range;
  * - `trigger.on: rising|falling` only on bool or integer tags; `trigger.value` a value the
  *   tag can have;
+ * - no `states`, `alarms` or `trigger` on an array tag (an OPC UA `double[]`): an array has
+ *   no state, no alarm bits and no edge (issue 11.11);
  * - `heartbeat` no shorter than the poll interval or `min_interval`; `stale_after` (the
  *   tag's or the device's) longer than the poll interval.
  * A tag whose kind is unknown (it failed its own checks) is only checked by name.
@@ -47,6 +49,8 @@ export interface RuleTag {
   bits?: number;
   /** With bits: whether the word is signed (state keys must fit). */
   signed?: boolean;
+  /** The value is an array (an OPC UA array type): no states, alarms or trigger. */
+  array?: boolean;
   /** How often the tag is read, in ms; undefined for subscribed tags. */
   pollInterval?: number;
   rules: TagRules;
@@ -87,6 +91,60 @@ function checkTag(tag: RuleTag, names: readonly string[]): CheckIssue[] {
   if (kind === undefined) return issues;
   const type = tag.type ?? kind;
   const numeric = kind === "integer" || kind === "float";
+  if (tag.array === true) issues.push(...arrayRules(tag, type));
+  else issues.push(...stateAlarmTrigger(tag, type));
+  if (rules.range !== undefined && !numeric) {
+    add(at("range"), `range needs a numeric tag, not ${type}`);
+  }
+  if (rules.deadband !== undefined) {
+    if (!numeric) add(at("deadband"), `deadband needs a numeric tag, not ${type}`);
+    else if (rules.range !== undefined) {
+      const { min, max } = rules.range;
+      const band =
+        "absolute" in rules.deadband
+          ? rules.deadband.absolute
+          : (rules.deadband.percent / 100) * (max - min);
+      if (band >= max - min) {
+        const key = "absolute" in rules.deadband ? "absolute" : "percent";
+        add(
+          at("deadband", key),
+          `the deadband is as wide as the range ${min}..${max}: no change would ever be reported`,
+        );
+      }
+    }
+  }
+  return issues;
+}
+
+/** An array value has no state, no alarm bits and no edge or match. */
+function arrayRules(tag: RuleTag, type: string): CheckIssue[] {
+  const at = (key: string) => ["tags", tag.index, key];
+  const array = `the array type ${type}`;
+  const issues: CheckIssue[] = [];
+  if (tag.rules.states !== undefined)
+    issues.push({
+      path: at("states"),
+      message: `states need a scalar integer or bool tag, not ${array}: an array has no state`,
+    });
+  if (tag.rules.alarms !== undefined)
+    issues.push({
+      path: at("alarms"),
+      message: `alarms need a scalar integer tag (an alarm word), not ${array}`,
+    });
+  if (tag.rules.trigger !== undefined)
+    issues.push({
+      path: at("trigger"),
+      message: `a trigger needs a scalar tag, not ${array}: an array never rises, falls or equals a value`,
+    });
+  return issues;
+}
+
+/** states, alarms and trigger of a scalar tag against its kind and width. */
+function stateAlarmTrigger(tag: RuleTag, type: string): CheckIssue[] {
+  const issues: CheckIssue[] = [];
+  const at = (...path: PathSegment[]) => ["tags", tag.index, ...path];
+  const add = (path: PathSegment[], message: string) => issues.push({ path, message });
+  const { rules, kind } = tag;
   if (rules.states !== undefined) {
     if (kind !== "integer" && kind !== "bool") {
       add(at("states"), `states need an integer or bool tag, not ${type}`);
@@ -112,26 +170,6 @@ function checkTag(tag: RuleTag, names: readonly string[]): CheckIssue[] {
             `bit ${key} does not exist in ${a(type)} (bits 0 to ${tag.bits - 1})`,
           );
         }
-      }
-    }
-  }
-  if (rules.range !== undefined && !numeric) {
-    add(at("range"), `range needs a numeric tag, not ${type}`);
-  }
-  if (rules.deadband !== undefined) {
-    if (!numeric) add(at("deadband"), `deadband needs a numeric tag, not ${type}`);
-    else if (rules.range !== undefined) {
-      const { min, max } = rules.range;
-      const band =
-        "absolute" in rules.deadband
-          ? rules.deadband.absolute
-          : (rules.deadband.percent / 100) * (max - min);
-      if (band >= max - min) {
-        const key = "absolute" in rules.deadband ? "absolute" : "percent";
-        add(
-          at("deadband", key),
-          `the deadband is as wide as the range ${min}..${max}: no change would ever be reported`,
-        );
       }
     }
   }

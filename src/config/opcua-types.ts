@@ -1,15 +1,26 @@
 /**
  * What each configured OPC UA type is as a value: the one table the rule checks, the engine and
- * the driver share (integers carry their width and sign for state keys and alarm bits).
+ * the driver share (integers carry their width and sign for state keys and alarm bits). An
+ * array type (`double[]`) is a JSON array: kind json, `array` set.
  */
-import type { OpcuaType } from "./schema/opcua.ts";
+import {
+  OPCUA_SCALAR_TYPES,
+  type OpcuaArrayType,
+  type OpcuaScalarType,
+  type OpcuaType,
+} from "./schema/opcua.ts";
 
 export type OpcuaValueKind = "integer" | "float" | "bool" | "string" | "json";
 
-export const OPCUA_VALUE_KIND: Record<
-  OpcuaType,
-  { kind: OpcuaValueKind; bits?: number; signed?: boolean }
-> = {
+export interface OpcuaValueInfo {
+  kind: OpcuaValueKind;
+  bits?: number;
+  signed?: boolean;
+  /** A one-dimensional array type: never a state, an alarm word or a trigger. */
+  array?: boolean;
+}
+
+const SCALAR_KIND: Record<OpcuaScalarType, OpcuaValueInfo> = {
   boolean: { kind: "bool" },
   sbyte: { kind: "integer", bits: 8, signed: true },
   byte: { kind: "integer", bits: 8, signed: false },
@@ -27,5 +38,12 @@ export const OPCUA_VALUE_KIND: Record<
   localizedtext: { kind: "string" },
   statuscode: { kind: "string" },
   bytestring: { kind: "json" },
+};
+
+export const OPCUA_VALUE_KIND: Record<OpcuaType, OpcuaValueInfo> = {
+  ...SCALAR_KIND,
+  ...(Object.fromEntries(
+    OPCUA_SCALAR_TYPES.map((t) => [`${t}[]`, { kind: "json", array: true }]),
+  ) as Record<OpcuaArrayType, OpcuaValueInfo>),
   json: { kind: "json" },
 };

@@ -3,8 +3,9 @@
  * back with its built-in type and value over None and over SignAndEncrypt (server certificate
  * trusted explicitly, an untrusting client is refused), user name logins, anonymous refused on
  * request, operation limits advertised and enforced, set/setStatus reaching a subscription,
- * stalled notifications, setMany (one cycle, one source timestamp) and bad input refused with
- * context.
+ * stalled notifications, setMany (one cycle, one source timestamp), given source timestamps
+ * (several in one publish response), Types.Variant (any built-in type per write, arrays too)
+ * and bad input refused with context.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +23,7 @@ import {
   ALL_VARIABLES,
   type OpcuaSimulator,
   startOpcuaSimulator,
+  type TypedValue,
 } from "../../simulators/opcua/index.ts";
 import { eventually } from "../support/resources.ts";
 import { connect, decode, makePki, nodeId, type Pki, readValue } from "./helpers.ts";
@@ -51,10 +53,13 @@ async function expectAllVariables(session: Parameters<typeof readValue>[0]): Pro
   ALL_VARIABLES.forEach((spec, i) => {
     const dv = values[i]!;
     expect(dv.statusCode.name, spec.name).toBe("Good");
-    expect(DataType[dv.value.dataType], spec.name).toBe(spec.dataType);
-    const expected = sim.get(spec.name);
-    const got = decode(spec.dataType, dv.value.value);
-    if (spec.dataType === "Float") expect(got, spec.name).toBe(Math.fround(expected as number));
+    const stored = sim.get(spec.name);
+    const typed = spec.dataType === "BaseDataType" ? (stored as TypedValue) : undefined;
+    const dataType = typed?.dataType ?? spec.dataType;
+    const expected = typed?.value ?? stored;
+    expect(DataType[dv.value.dataType], spec.name).toBe(dataType);
+    const got = decode(dataType, dv.value.value);
+    if (dataType === "Float") expect(got, spec.name).toBe(Math.fround(expected as number));
     else expect(got, spec.name).toEqual(expected);
   });
 }
@@ -177,6 +182,136 @@ describe("OPC UA simulator: values reach subscriptions", () => {
       );
     } finally {
       await subscription.terminate();
+      await c.close();
+    }
+  });
+});
+
+describe("OPC UA simulator: source timestamps and publish responses", () => {
+  it("sends values set in one synchronous run, with the source times given, in one publish response", async () => {
+    // MinSupportedSampleRate 0: every change is queued (no coalescing window)
+    const fast = await startOpcuaSimulator({ pkiDir: pki.simPki, minSupportedSampleRate: 0 });
+    const c = await connect(fast, store);
+    const subscription = await c.session.createSubscription2({
+      requestedPublishingInterval: 200,
+      requestedMaxKeepAliveCount: 10,
+      requestedLifetimeCount: 100,
+      publishingEnabled: true,
+    });
+    // every DataChangeNotification of each publish response: [node, value, source time][]
+    const responses: [string, unknown, number | undefined][][] = [];
+    const names = ["Result", "BatchId"];
+    subscription.on("received_notifications", (message) => {
+      const items = (message.notificationData ?? []).flatMap(
+        (n) =>
+          (n as { monitoredItems?: { clientHandle: number; value: DataValue }[] }).monitoredItems ??
+          [],
+      );
+      responses.push(
+        items.map((item) => [
+          names[item.clientHandle - handles[0]!] ?? "?",
+          item.value.value.value,
+          item.value.sourceTimestamp?.getTime(),
+        ]),
+      );
+    });
+    let handles: number[] = [];
+    try {
+      const group = await subscription.monitorItems(
+        names.map((name) => ({ nodeId: nodeId(fast, name), attributeId: AttributeIds.Value })),
+        { samplingInterval: 0, queueSize: 10, discardOldest: true },
+        TimestampsToReturn.Both,
+      );
+      handles = group.monitoredItems.map((item) => item.monitoringParameters.clientHandle);
+      expect(handles[1]).toBe(handles[0]! + 1);
+      await eventually(() => responses.length > 0, 5000, "the first values");
+      const t0 = Date.now() - 60_000;
+      const at = (ms: number) => ({ sourceTimestamp: new Date(t0 + ms) });
+      const mark = responses.length;
+      fast.set("Result", 11, at(10));
+      fast.set("BatchId", "B0077", at(20));
+      fast.set("Result", 12, at(30));
+      await eventually(() => responses.length > mark, 5000, "the publish response");
+      expect(fast.get("Result")).toBe(12);
+      expect(responses.slice(mark)[0]!.sort((a, b) => (a[2] ?? 0) - (b[2] ?? 0))).toEqual([
+        ["Result", 11, t0 + 10],
+        ["BatchId", "B0077", t0 + 20],
+        ["Result", 12, t0 + 30],
+      ]);
+      expect(() => fast.set("Result", 3, { sourceTimestamp: new Date(Number.NaN) })).toThrow(
+        /sourceTimestamp must be a valid Date/,
+      );
+    } finally {
+      await subscription.terminate();
+      await c.close();
+      await fast.close();
+    }
+  });
+});
+
+describe("OPC UA simulator: Types.Variant", () => {
+  it("has DataType BaseDataType and ValueRank Any, and serves each write with its own type", async () => {
+    const c = await connect(sim, store);
+    try {
+      const id = nodeId(sim, "Types.Variant");
+      const attrs = await c.session.read([
+        { nodeId: id, attributeId: AttributeIds.DataType },
+        { nodeId: id, attributeId: AttributeIds.ValueRank },
+      ]);
+      expect(attrs[0]!.value.value.toString()).toBe("ns=0;i=24");
+      expect(attrs[1]!.value.value).toBe(-2);
+      const writes: TypedValue[] = [
+        { dataType: "Double", value: 58.7 },
+        { dataType: "Int32", value: 129 },
+        { dataType: "Double", value: [1, 2, 3, 3, 4] },
+        { dataType: "Int64", value: [5n, -(2n ** 60n)] },
+        { dataType: "String", value: "x" },
+      ];
+      for (const write of writes) {
+        sim.set("Types.Variant", write);
+        const dv = await readValue(c.session, id);
+        expect(DataType[dv.value.dataType]).toBe(write.dataType);
+        const got = Array.isArray(write.value)
+          ? Array.from(dv.value.value as ArrayLike<unknown>, (v) => decode(write.dataType, v))
+          : decode(write.dataType, dv.value.value);
+        expect(got).toEqual(write.value);
+        expect(sim.get("Types.Variant")).toEqual(write);
+      }
+      expect(() => sim.set("Types.Variant", 5)).toThrow(/Types\.Variant .*expected \{ dataType/);
+      expect(() => sim.set("Types.Variant", { dataType: "Boolean", value: true })).toThrow(
+        /other than Boolean/,
+      );
+      expect(() => sim.set("Types.Variant", { dataType: "SByte", value: 129 })).toThrow(
+        /expected an integer -128\.\.127/,
+      );
+      expect(() =>
+        sim.set("Types.Variant", { dataType: "StatusCode", value: "GoodNonsense" }),
+      ).toThrow(/unknown status code/);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe("OPC UA simulator: DataTypes that are subtypes", () => {
+  it("serves Types.Enumeration (ServerState) and Types.Duration with their values' types", async () => {
+    const c = await connect(sim, store);
+    try {
+      const ids = ["Types.Enumeration", "Types.Duration"].map((name) => nodeId(sim, name));
+      const types = await c.session.read(
+        ids.map((id) => ({ nodeId: id, attributeId: AttributeIds.DataType })),
+      );
+      expect(types.map((t) => t.value.value.toString())).toEqual(["ns=0;i=852", "ns=0;i=290"]);
+      sim.set("Types.Enumeration", 3);
+      sim.set("Types.Duration", 250.5);
+      const values = await c.session.read(
+        ids.map((id) => ({ nodeId: id, attributeId: AttributeIds.Value })),
+      );
+      expect(values.map((v) => [DataType[v.value.dataType], v.value.value])).toEqual([
+        ["Int32", 3],
+        ["Double", 250.5],
+      ]);
+    } finally {
       await c.close();
     }
   });

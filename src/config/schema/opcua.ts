@@ -9,7 +9,8 @@ import { assetContext, identifier, reconnectFields } from "./common.ts";
 import { secretRef } from "./gateway.ts";
 import { deviceRuleFields, tagRuleFields } from "./rules.ts";
 
-export const OPCUA_TYPES = [
+/** The scalar value types of OPC UA tags, one per built-in data type the gateway converts. */
+export const OPCUA_SCALAR_TYPES = [
   "boolean",
   "sbyte",
   "byte",
@@ -27,9 +28,23 @@ export const OPCUA_TYPES = [
   "bytestring",
   "localizedtext",
   "statuscode",
-  "json",
 ] as const;
-export type OpcuaType = (typeof OPCUA_TYPES)[number];
+export type OpcuaScalarType = (typeof OPCUA_SCALAR_TYPES)[number];
+/** A one-dimensional array of a scalar type (`double[]`): a JSON array of such values. */
+export type OpcuaArrayType = `${OpcuaScalarType}[]`;
+/** Scalars, their arrays, and json (any value, structures too, as JSON). */
+export type OpcuaType = OpcuaScalarType | OpcuaArrayType | "json";
+
+export const OPCUA_TYPES: readonly [OpcuaType, ...OpcuaType[]] = [
+  ...OPCUA_SCALAR_TYPES,
+  ...OPCUA_SCALAR_TYPES.map((t): OpcuaArrayType => `${t}[]`),
+  "json",
+];
+
+/** The element type of an array type, undefined for a scalar type or json. */
+export function elementType(type: OpcuaType): OpcuaScalarType | undefined {
+  return type.endsWith("[]") ? (type.slice(0, -2) as OpcuaScalarType) : undefined;
+}
 
 export const SECURITY_POLICIES = [
   "Basic256Sha256",
@@ -64,7 +79,7 @@ export const opcuaTagSchema = z
       .enum(OPCUA_TYPES)
       .optional()
       .describe(
-        "Value type of the events (default: the variable's data type, read at connect); json for arrays and structures",
+        "Value type of the events (default: the variable's data type, read at connect), checked against the variable's DataType at connect; double[] and the like for one-dimensional arrays; json for anything, structures too",
       ),
     mode: acquisition
       .optional()

@@ -11,7 +11,13 @@
  * - subscribe() creates the subscription after each connect; when the connection is lost, every
  *   subscribed tag gets one bad sample with the reason (the runner marks poll tags), and
  *   `connected` turns false so the runner reconnects and subscribes again: fresh values then
- *   come back good. An unresolvable tag is bad with its reason; the others work.
+ *   come back good. An unresolvable tag is bad with its reason; the others work. So is a tag
+ *   whose configured type does not fit its variable's DataType and ValueRank (resolve.ts,
+ *   logged once per driver with both types), and each value that does not fit its type
+ *   exactly (values.ts): never good, always a reason and a reasonCode.
+ * - The values of one publish response are delivered as one onSamples call per source time, in
+ *   source-time order (moments.ts): a response can span several publishing intervals, and an
+ *   event's context must never hold a value from after the event.
  * - close() is idempotent, never throws, and delivers no samples.
  */
 import type { OpcuaDeviceConfig } from "../../config/schema/opcua.ts";
@@ -20,6 +26,7 @@ import { errorMessage, GatewayError, isGatewayError } from "../../lib/errors.ts"
 import type { Driver, DriverContext, PollGroup, TagSample } from "../types.ts";
 import { abortable, type Connection, openConnection } from "./connection.ts";
 import { loadOpcua, type Opcua, quietOpcua } from "./load.ts";
+import { moments } from "./moments.ts";
 import { type Monitor, startMonitor } from "./monitor.ts";
 import { pkiDirOf } from "./pki.ts";
 import { chunks, type Resolved, resolveTags } from "./resolve.ts";
@@ -46,6 +53,8 @@ export class OpcuaDriver implements Driver {
   private monitor: Monitor | undefined;
   private onSamples: ((samples: TagSample[]) => void) | undefined;
   private lostReason = "not connected";
+  /** Type misfits already logged (tag, server type, configured type). */
+  private readonly misfitsLogged = new Set<string>();
 
   constructor(device: OpcuaDeviceConfig, options: OpcuaDriverOptions) {
     this.id = device.id;
@@ -112,11 +121,27 @@ export class OpcuaDriver implements Driver {
       );
     }
     this.resolved.forEach((r, i) => {
-      if ("reason" in r)
-        ctx.log.warn(
-          { device: this.id, tag: this.tags[i]!.name, reason: r.reason },
-          "OPC UA tag unresolved",
-        );
+      if (!("reason" in r)) return;
+      const tag = this.tags[i]!.name;
+      if (r.serverType === undefined) {
+        ctx.log.warn({ device: this.id, tag, reason: r.reason }, "OPC UA tag unresolved");
+        return;
+      }
+      // a type misfit stays until the config or the server changes: said once, not per connect
+      const key = `${tag}\u0000${r.serverType}\u0000${r.configuredType}`;
+      if (this.misfitsLogged.has(key)) return;
+      this.misfitsLogged.add(key);
+      ctx.log.warn(
+        {
+          device: this.id,
+          tag,
+          server_type: r.serverType,
+          configured_type: r.configuredType,
+          code: r.reasonCode,
+          reason: r.reason,
+        },
+        "OPC UA tag type does not fit its variable; the tag is bad",
+      );
     });
     this.connection = connection;
     this.lostReason = "not connected";
@@ -141,7 +166,7 @@ export class OpcuaDriver implements Driver {
     for (const index of indexes) {
       const r = this.resolved[index];
       if (r && "nodeId" in r) readable.push({ index, nodeId: r.nodeId });
-      else samples.push(...this.badSamples([index], r ? r.reason : "not resolved"));
+      else samples.push(...this.unresolvedSamples(index));
     }
     for (const part of chunks(readable, connection.limits.maxNodesPerRead)) {
       try {
@@ -177,9 +202,7 @@ export class OpcuaDriver implements Driver {
     if (!connection || !opcua || indexes.length === 0) return;
     this.onSamples = onSamples;
     const unresolved = indexes.filter((i) => "reason" in this.resolved[i]!);
-    for (const i of unresolved) {
-      onSamples(this.badSamples([i], (this.resolved[i] as { reason: string }).reason));
-    }
+    for (const i of unresolved) onSamples(this.unresolvedSamples(i));
     const items = indexes
       .filter((i) => !unresolved.includes(i))
       .map((index) => {
@@ -206,7 +229,8 @@ export class OpcuaDriver implements Driver {
           onValues: (values) => {
             if (this.onSamples !== onSamples || !this.connected) return;
             const readTime = Date.now();
-            onSamples(values.map((v) => this.sample(v.index, v.dataValue, readTime)));
+            const samples = values.map((v) => this.sample(v.index, v.dataValue, readTime));
+            for (const moment of moments(samples)) onSamples(moment);
           },
         }),
         ctx.signal,
@@ -217,8 +241,8 @@ export class OpcuaDriver implements Driver {
       onSamples(this.badSamples(indexes, reason));
       throw new GatewayError("OPCUA_CONNECT", `${this.id}: ${reason}`, { cause: err });
     }
-    for (const [index, reason] of this.monitor.failures)
-      onSamples(this.badSamples([index], reason));
+    for (const [index, failure] of this.monitor.failures)
+      onSamples(this.badSamples([index], failure.reason, failure.reasonCode));
   }
 
   async close(): Promise<void> {
@@ -239,11 +263,20 @@ export class OpcuaDriver implements Driver {
     const tag = this.tags[index]!;
     const r = this.resolved[index];
     if (dv === undefined || !r || !("nodeId" in r)) return this.badSamples([index], "no value")[0]!;
-    const converted = convertDataValue(dv as RawDataValue, r.type);
+    const converted = convertDataValue(dv as RawDataValue, r.type, {
+      scalarOnly: tag.scalarOnly,
+    });
     return { device: this.id, tag: tag.name, ...converted, readTime };
   }
 
-  private badSamples(indexes: readonly number[], reason: string): TagSample[] {
+  /** A tag that did not resolve (or whose type does not fit): bad with its reason. */
+  private unresolvedSamples(index: number): TagSample[] {
+    const r = this.resolved[index];
+    if (r === undefined || !("reason" in r)) return this.badSamples([index], "not resolved");
+    return this.badSamples([index], r.reason, r.reasonCode);
+  }
+
+  private badSamples(indexes: readonly number[], reason: string, reasonCode?: string): TagSample[] {
     const readTime = Date.now();
     return indexes.map((i) => ({
       device: this.id,
@@ -251,6 +284,7 @@ export class OpcuaDriver implements Driver {
       value: null,
       quality: "bad" as const,
       reason,
+      ...(reasonCode === undefined ? {} : { reasonCode }),
       readTime,
     }));
   }

@@ -10,8 +10,10 @@
  *   subscription): the engine applies deadbands anyway and stays the only judge of what is an
  *   event; the server filter only saves traffic and is never stricter than the engine's.
  * - Any other per-item failure (BadNodeIdUnknown...) is returned as that tag's reason.
- * - Values are delivered in batches: every value of one publish response in one call, so that
- *   a trigger and the values it snapshots arrive together.
+ * - Values are delivered in batches: every value of one publish response in one call (node-opcua
+ *   hands a response's DataChangeNotifications to the items' "changed" handlers in one
+ *   synchronous loop, ClientSubscription.onNotificationMessage; a microtask closes the batch).
+ *   The driver splits a batch into moments by source time (moments.ts).
  */
 import type {
   ClientMonitoredItemBase,
@@ -45,8 +47,8 @@ export interface MonitorOptions {
 }
 
 export interface Monitor {
-  /** Tags whose monitored item could not be created, with the reason. */
-  failures: Map<number, string>;
+  /** Tags whose monitored item could not be created, with the reason and its status name. */
+  failures: Map<number, { reason: string; reasonCode: string }>;
   terminate(): Promise<void>;
 }
 
@@ -82,7 +84,7 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
     }
     pending.push({ index, dataValue });
   };
-  const failures = new Map<number, string>();
+  const failures = new Map<number, { reason: string; reasonCode: string }>();
   const create = async (items: readonly MonitorItem[]): Promise<MonitorItem[]> => {
     const refused: MonitorItem[] = [];
     const groups = new Map<string, MonitorItem[]>();
@@ -117,7 +119,11 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
           const tag = part[i]!;
           if (!status || status.isGood()) return;
           if (filter !== null && FILTER_REFUSED.has(status.name)) refused.push(tag);
-          else failures.set(tag.index, `monitored item for ${tag.nodeId}: ${status.name}`);
+          else
+            failures.set(tag.index, {
+              reason: `monitored item for ${tag.nodeId}: ${status.name}`,
+              reasonCode: status.name,
+            });
         });
       }
     }

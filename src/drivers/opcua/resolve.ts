@@ -1,14 +1,19 @@
 /**
  * Resolves every configured tag to a node id at connect: `nsu=` forms through the current
  * NamespaceArray, browse paths through TranslateBrowsePathsToNodeIds (segments with a
- * namespace) or by browsing (segments without), and reads the DataType of tags without a
- * configured type. A tag that cannot be resolved keeps the reason and is bad; the others work.
+ * namespace) or by browsing (segments without), then reads every variable's DataType and
+ * ValueRank. A configured type must fit them (type-fit.ts, issue 11.8): a mismatch makes that
+ * tag bad with OPCUA_TYPE_MISMATCH, an array on a tag with states, alarms or a trigger with
+ * OPCUA_ARRAY_VALUE (issue 11.11), each reason naming both types; a tag without a type takes
+ * the variable's. A tag that cannot be resolved keeps the reason and is bad; the others work.
  * Requests are split to fit the server's operation limits.
  */
 import type { BrowseDescriptionLike, ClientSession, ReferenceDescription } from "node-opcua";
 import type { OpcuaType } from "../../config/schema/opcua.ts";
+import { type DataTypeBase, type DataTypeId, dataTypeBase } from "./data-types.ts";
 import type { Opcua } from "./load.ts";
 import { type PathSegment, parseBrowsePath, resolveNodeId } from "./node-ids.ts";
+import { connectMisfit, derivedType, type ServerType, serverTypeName } from "./type-fit.ts";
 import { typeOfDataType } from "./values.ts";
 
 export interface TagTarget {
@@ -16,9 +21,20 @@ export interface TagTarget {
   node?: string;
   browsePath?: string;
   type?: OpcuaType;
+  /** The tag has states, alarms or a trigger: its value must be one scalar. */
+  scalarOnly?: boolean;
 }
 
-export type Resolved = { nodeId: string; type: OpcuaType } | { reason: string };
+export type Resolved =
+  | { nodeId: string; type: OpcuaType }
+  | {
+      reason: string;
+      /** A catalogue code or an OPC UA status name. */
+      reasonCode?: string;
+      /** With a type misfit: the server's DataType ("Double[]") and the configured type. */
+      serverType?: string;
+      configuredType?: string;
+    };
 
 export function chunks<T>(items: readonly T[], size: number): T[][] {
   const n = size > 0 ? size : 1000;
@@ -130,28 +146,43 @@ export async function resolveTags(
   if (paths.length > 0) await resolvePaths(session, opcua, paths, ids, maxNodesPerRead);
   if (!readTypes) return ids.map((r) => ("reason" in r ? r : { nodeId: r.nodeId, type: "json" }));
 
-  // DataType (and existence) of every resolved node in one pass of reads.
+  // DataType and ValueRank (and existence) of every resolved node in one pass of reads.
   const toRead = ids
     .map((r, index) => ({ r, index }))
     .filter((x): x is { r: { nodeId: string }; index: number } => "nodeId" in x.r);
-  for (const part of chunks(toRead, maxNodesPerRead)) {
-    const values = await session.read(
-      part.map((x) => ({ nodeId: x.r.nodeId, attributeId: opcua.AttributeIds.DataType })),
-    );
-    part.forEach((x, i) => {
-      const dv = values[i];
-      const tag = tags[x.index]!;
-      if (!dv?.statusCode.isGood()) {
-        ids[x.index] = {
-          reason: `node ${x.r.nodeId}: ${dv?.statusCode.name ?? "no result"}`,
-        };
-        return;
-      }
-      const dataType = dv.value.value as { namespace: number; value: unknown } | null;
-      const type =
-        tag.type ?? (dataType ? typeOfDataType(dataType.namespace, dataType.value) : "json");
-      ids[x.index] = { nodeId: x.r.nodeId, type };
-    });
+  const attributes = toRead.flatMap((x) => [
+    { nodeId: x.r.nodeId, attributeId: opcua.AttributeIds.DataType },
+    { nodeId: x.r.nodeId, attributeId: opcua.AttributeIds.ValueRank },
+  ]);
+  const values = [];
+  for (const part of chunks(attributes, maxNodesPerRead))
+    values.push(...(await session.read(part)));
+  const bases = new Map<string, Promise<DataTypeBase>>();
+  for (const [k, x] of toRead.entries()) {
+    const dv = values[2 * k];
+    const rank = values[2 * k + 1];
+    if (!dv?.statusCode.isGood()) {
+      const status = dv?.statusCode.name;
+      ids[x.index] = {
+        reason: `node ${x.r.nodeId}: ${status ?? "no result"}`,
+        ...(status === undefined ? {} : { reasonCode: status }),
+      };
+      continue;
+    }
+    const dataType = dv.value.value as DataTypeId | null;
+    const { name, base } = dataType
+      ? await dataTypeBase(session, opcua, dataType, bases)
+      : { name: "BaseDataType", base: 24 };
+    const valueRank = rank?.statusCode.isGood() ? Number(rank.value.value) : -2;
+    ids[x.index] = typed(x.r.nodeId, tags[x.index]!, { name, base, valueRank });
   }
   return ids as Resolved[];
+}
+
+/** The tag's type checked against its variable, or the reason it does not fit. */
+function typed(nodeId: string, tag: TagTarget, server: ServerType): Resolved {
+  const type = tag.type ?? derivedType(server, (id) => typeOfDataType(0, id));
+  const misfit = connectMisfit(server, type, tag.scalarOnly === true);
+  if (misfit === undefined) return { nodeId, type };
+  return { ...misfit, serverType: serverTypeName(server), configuredType: type };
 }

@@ -1,7 +1,8 @@
 /**
  * An OPC UA device's tags as the driver uses them, computed once from the config (no I/O):
  * how each is acquired (subscribe or poll), its sampling interval, queue size, poll interval,
- * and the absolute deadband the server may apply. A percent deadband is sent as the absolute
+ * whether its value must be a scalar (states, alarms, trigger), and the absolute deadband the
+ * server may apply. A percent deadband is sent as the absolute
  * band it means for the engine (percent of the configured range); without a configured range
  * the engine's base is the last reported value, which no server filter can express, so none is
  * sent. The server filter therefore never suppresses a change the engine would report.
@@ -19,6 +20,8 @@ export interface OpcuaTag {
   queueSize: number;
   pollInterval: number;
   deadband?: number;
+  /** states, alarms or a trigger: the value must be one scalar (issue 11.11). */
+  scalarOnly: boolean;
 }
 
 export function opcuaTags(device: OpcuaDeviceConfig): OpcuaTag[] {
@@ -29,6 +32,7 @@ export function opcuaTags(device: OpcuaDeviceConfig): OpcuaTag[] {
       samplingInterval: t.sampling_interval ?? device.sampling_interval,
       queueSize: t.queue_size ?? device.queue_size,
       pollInterval: t.poll_interval ?? device.poll_interval,
+      scalarOnly: t.states !== undefined || t.alarms !== undefined || t.trigger !== undefined,
     };
     if (t.node !== undefined) tag.node = t.node;
     if (t.browse_path !== undefined) tag.browsePath = t.browse_path;

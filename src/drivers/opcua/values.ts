@@ -1,25 +1,32 @@
 /**
  * DataValue -> TagSample. The configured type governs the value's JSON type (STYLE habit 7);
- * without one, the variable's DataType read at connect does (the variant's as a last resort).
+ * without one, the variable's DataType read at connect does (resolve.ts).
  *
- *   boolean                 true/false (numbers: non-zero)
- *   sbyte..uint32, float,   numbers
- *   double
- *   int64, uint64           numbers within +-2^53, decimal strings beyond
- *   string, guid            strings
- *   datetime                ISO 8601 string
- *   bytestring              base64 string
- *   localizedtext           its text
- *   statuscode              its name ("UncertainLastUsableValue")
- *   json                    any of the above by the variant's type; arrays as JSON arrays,
- *                           structures as their JSON form
- * Arrays of any type become JSON arrays of converted elements. A value that cannot take the
- * configured type makes the sample bad with the reason. Status: Good* -> good, Uncertain* ->
- * uncertain (value kept), Bad* -> bad (value null); a status other than plain Good is the
- * reason. The source timestamp becomes sourceTime.
+ *   boolean                 true/false, from Boolean only
+ *   sbyte..uint64           numbers (int64/uint64 beyond +-2^53 as decimal strings), from
+ *                           integers whose value is in range and from whole Float/Double values
+ *   float, double           numbers, from Float/Double and integers, when exact in that type
+ *   string, guid            strings, from String / Guid
+ *   datetime                ISO 8601 string, from DateTime
+ *   bytestring              base64 string, from ByteString
+ *   localizedtext           its text, from LocalizedText
+ *   statuscode              its name ("UncertainLastUsableValue"), from StatusCode
+ *   <type>[]                a JSON array of <type>, from a one-dimensional array variant
+ *   json                    anything by the variant's type; arrays as JSON arrays, structures
+ *                           as their JSON form
+ *
+ * Invariant (issue 11.8): a value that does not fit its configured type exactly is never good.
+ * A variant of another kind (type-fit.ts), an array on a scalar type or the reverse is bad with
+ * OPCUA_TYPE_MISMATCH; a value that would be cut, rounded or out of range (129 as sbyte, 58.7 as
+ * int32) is bad with OPCUA_VALUE_RANGE; an array on a tag with states, alarms or a trigger is
+ * bad with OPCUA_ARRAY_VALUE (issue 11.11). Each reason names the value's and the configured
+ * type. Status: Good* -> good, Uncertain* -> uncertain (value kept), Bad* -> bad (value null);
+ * a status other than plain Good is the reason and its name the reasonCode. The source timestamp
+ * becomes sourceTime.
  */
-import type { OpcuaType } from "../../config/schema/opcua.ts";
+import { elementType, type OpcuaScalarType, type OpcuaType } from "../../config/schema/opcua.ts";
 import type { Quality, TagValue } from "../types.ts";
+import { BUILT_IN_NAMES, fitOf, intRangeOf } from "./type-fit.ts";
 
 /** Built-in DataType ids of OPC UA (ns=0) as the config's type names. */
 const BUILT_IN: Record<number, OpcuaType> = {
@@ -49,21 +56,60 @@ export function typeOfDataType(namespace: number, id: unknown): OpcuaType {
 
 const INT64 = 8;
 const UINT64 = 9;
+const BYTE_STRING = 15;
+/** VariantArrayType: 0 scalar, 1 array, 2 matrix. */
+const MATRIX = 2;
 
 export interface RawDataValue {
-  value?: { dataType: number; value: unknown } | null;
+  value?: { dataType: number; arrayType?: number; value: unknown } | null;
   statusCode: { value: number; name: string };
   sourceTimestamp?: Date | null;
 }
+
+export type MisfitCode = "OPCUA_TYPE_MISMATCH" | "OPCUA_VALUE_RANGE" | "OPCUA_ARRAY_VALUE";
 
 export interface Converted {
   value: TagValue;
   quality: Quality;
   reason?: string;
+  reasonCode?: string;
   sourceTime?: number;
 }
 
-class Mismatch extends Error {}
+export interface ConvertOptions {
+  /** The variant's VariantArrayType (0 scalar, 1 array, 2 matrix); guessed when absent. */
+  arrayType?: number;
+  /** The tag has states, alarms or a trigger: an array value is bad (OPCUA_ARRAY_VALUE). */
+  scalarOnly?: boolean;
+}
+
+/** A value that does not fit the configured type: the sample is bad with this reason. */
+export class Misfit extends Error {
+  readonly code: MisfitCode;
+  constructor(message: string, code: MisfitCode) {
+    super(message);
+    this.code = code;
+  }
+}
+
+function nameOfType(dataType: number): string {
+  return BUILT_IN_NAMES[dataType] ?? `DataType ${dataType}`;
+}
+
+function mismatch(dataType: number, array: boolean, type: OpcuaType): Misfit {
+  const shown = `${nameOfType(dataType)}${array ? "[]" : ""}`;
+  return new Misfit(
+    `value of type ${shown} does not fit configured type ${type}`,
+    "OPCUA_TYPE_MISMATCH",
+  );
+}
+
+function outOfRange(shown: string, dataType: number, type: OpcuaType, why: string): Misfit {
+  return new Misfit(
+    `value ${shown.slice(0, 40)} of type ${nameOfType(dataType)} does not fit configured type ${type}: ${why}`,
+    "OPCUA_VALUE_RANGE",
+  );
+}
 
 function bigOf(raw: unknown, dataType: number): bigint | undefined {
   if (typeof raw === "bigint") return raw;
@@ -115,71 +161,124 @@ function generic(raw: unknown, dataType: number): TagValue {
   }
 }
 
-function scalar(raw: unknown, dataType: number, type: OpcuaType): TagValue {
-  const big = bigOf(raw, dataType);
-  switch (type) {
-    case "boolean":
-      if (typeof raw === "boolean") return raw;
-      if (typeof raw === "number") return raw !== 0;
-      if (big !== undefined) return big !== 0n;
-      break;
-    case "sbyte":
-    case "byte":
-    case "int16":
-    case "uint16":
-    case "int32":
-    case "uint32":
-    case "int64":
-    case "uint64":
-      if (big !== undefined) return intValue(big);
-      if (typeof raw === "number" && Number.isFinite(raw)) return Math.trunc(raw);
-      if (typeof raw === "boolean") return raw ? 1 : 0;
-      break;
-    case "float":
-    case "double":
-      if (typeof raw === "number") return raw;
-      if (big !== undefined) return Number(big);
-      if (typeof raw === "boolean") return raw ? 1 : 0;
-      break;
-    case "string":
-    case "guid":
-      if (typeof raw === "string") return raw;
-      if (raw === null || raw === undefined) return null;
-      return String(generic(raw, dataType));
-    case "datetime":
-      if (raw instanceof Date || raw === null) return isoOf(raw);
-      break;
-    case "bytestring":
-      if (raw === null || raw === undefined) return null;
-      if (raw instanceof Uint8Array) return Buffer.from(raw).toString("base64");
-      break;
-    case "localizedtext": {
-      const text = textOf(raw);
-      if (text !== undefined) return text;
-      if (raw === null) return null;
-      break;
-    }
-    case "statuscode": {
-      const name = nameOf(raw);
-      if (name !== undefined) return name;
-      break;
-    }
-    case "json":
-      return generic(raw, dataType);
+/** Configured types whose value may be null (an empty text, no date, no bytes). */
+const NULLABLE = new Set<OpcuaScalarType>([
+  "string",
+  "guid",
+  "datetime",
+  "bytestring",
+  "localizedtext",
+]);
+
+/** An integer variant (or a whole Float/Double) as an integer of `type`, range checked. */
+function integer(raw: unknown, dataType: number, type: OpcuaScalarType): TagValue {
+  let big = bigOf(raw, dataType);
+  if (big === undefined && typeof raw === "number") {
+    if (!Number.isFinite(raw)) throw outOfRange(String(raw), dataType, type, "not a finite number");
+    if (!Number.isInteger(raw)) throw outOfRange(String(raw), dataType, type, "not a whole number");
+    big = BigInt(raw);
   }
-  throw new Mismatch(`the ${type} tag got a ${typeof raw} value (data type ${dataType})`);
+  if (big === undefined) throw mismatch(dataType, false, type);
+  const [low, high] = intRangeOf(type)!;
+  if (big < low || big > high)
+    throw outOfRange(String(big), dataType, type, `out of range ${low}..${high}`);
+  return intValue(big);
 }
 
-/** A variant's value in the configured type; arrays element by element. */
-export function convertValue(raw: unknown, dataType: number, type: OpcuaType): TagValue {
-  const isBig = (dataType === INT64 || dataType === UINT64) && Array.isArray(raw);
-  const pairs = isBig && raw.length > 0 && Array.isArray(raw[0]);
-  if ((Array.isArray(raw) && (!isBig || pairs)) || ArrayBuffer.isView(raw)) {
-    if (Buffer.isBuffer(raw) && (dataType === 15 || type === "bytestring"))
-      return scalar(raw, dataType, type);
-    return Array.from(raw as ArrayLike<unknown>, (item) => scalar(item, dataType, type));
+/** A numeric variant as a float or double, when exact in that type. */
+function floating(raw: unknown, dataType: number, type: "float" | "double"): TagValue {
+  const exact = (n: number) => type === "double" || Number.isNaN(n) || Math.fround(n) === n;
+  const why = `not exact as a ${type === "float" ? 32 : 64}-bit float`;
+  const big = bigOf(raw, dataType);
+  if (big !== undefined) {
+    const n = Number(big);
+    if (BigInt(n) !== big || !exact(n)) throw outOfRange(String(big), dataType, type, why);
+    return n;
   }
-  return scalar(raw, dataType, type);
+  if (typeof raw !== "number") throw mismatch(dataType, false, type);
+  if (!exact(raw)) throw outOfRange(String(raw), dataType, type, why);
+  return raw;
+}
+
+function scalar(raw: unknown, dataType: number, type: OpcuaScalarType): TagValue {
+  if (raw === null || raw === undefined || dataType === 0) {
+    if (NULLABLE.has(type)) return null;
+    throw mismatch(0, false, type);
+  }
+  if (fitOf(dataType, type) === "never") throw mismatch(dataType, false, type);
+  let value: TagValue | undefined;
+  switch (type) {
+    case "float":
+    case "double":
+      return floating(raw, dataType, type);
+    case "boolean":
+      value = typeof raw === "boolean" ? raw : undefined;
+      break;
+    case "string":
+      value = typeof raw === "string" ? raw : undefined;
+      break;
+    case "guid":
+      value = String(raw);
+      break;
+    case "datetime":
+      value = isoOf(raw);
+      break;
+    case "bytestring":
+      value = raw instanceof Uint8Array ? Buffer.from(raw).toString("base64") : undefined;
+      break;
+    case "localizedtext":
+      value = textOf(raw);
+      break;
+    case "statuscode":
+      value = nameOf(raw);
+      break;
+    default:
+      return integer(raw, dataType, type);
+  }
+  if (value === undefined) throw mismatch(dataType, false, type);
+  return value;
+}
+
+/** Whether a variant holds an array (by its VariantArrayType, else by the value's shape). */
+function isArrayVariant(raw: unknown, dataType: number, arrayType: number | undefined): boolean {
+  if (arrayType !== undefined) return arrayType !== 0;
+  if (dataType === BYTE_STRING && raw instanceof Uint8Array) return false;
+  if ((dataType === INT64 || dataType === UINT64) && Array.isArray(raw))
+    return raw.length === 0 || Array.isArray(raw[0]);
+  return Array.isArray(raw) || ArrayBuffer.isView(raw);
+}
+
+/** A variant's value in the configured type, or a Misfit saying why it does not fit. */
+export function convertValue(
+  raw: unknown,
+  dataType: number,
+  type: OpcuaType,
+  options: ConvertOptions = {},
+): TagValue {
+  const array = isArrayVariant(raw, dataType, options.arrayType);
+  if (array && options.scalarOnly) {
+    throw new Misfit(
+      `array value of type ${nameOfType(dataType)}[] on a tag with states, alarms or a trigger (configured type ${type})`,
+      "OPCUA_ARRAY_VALUE",
+    );
+  }
+  if (type === "json") {
+    return array
+      ? Array.from(raw as ArrayLike<unknown>, (item) => generic(item, dataType))
+      : generic(raw, dataType);
+  }
+  const element = elementType(type);
+  if (array !== (element !== undefined) || options.arrayType === MATRIX)
+    throw mismatch(dataType, array, type);
+  if (element === undefined) return scalar(raw, dataType, type as OpcuaScalarType);
+  return Array.from(raw as ArrayLike<unknown>, (item, i) => {
+    try {
+      return scalar(item, dataType, element);
+    } catch (err) {
+      if (err instanceof Misfit) throw new Misfit(`element ${i}: ${err.message}`, err.code);
+      throw err;
+    }
+  });
 }
 
 export function qualityOf(status: { value: number; name: string }): {
@@ -191,18 +290,28 @@ export function qualityOf(status: { value: number; name: string }): {
   return status.name === "Good" ? { quality } : { quality, reason: status.name };
 }
 
-export function convertDataValue(dv: RawDataValue, type: OpcuaType): Converted {
+export function convertDataValue(
+  dv: RawDataValue,
+  type: OpcuaType,
+  options: { scalarOnly?: boolean } = {},
+): Converted {
   const { quality, reason } = qualityOf(dv.statusCode);
   const ts = dv.sourceTimestamp;
   const sourceTime = ts instanceof Date && !Number.isNaN(ts.getTime()) ? ts.getTime() : undefined;
   const base = sourceTime === undefined ? {} : { sourceTime };
-  if (quality === "bad") return { value: null, quality, reason: reason ?? "bad", ...base };
+  const why = reason === undefined ? {} : { reason, reasonCode: reason };
+  if (quality === "bad") return { value: null, quality, reason: reason ?? "bad", ...why, ...base };
   try {
     const variant = dv.value;
-    const value = variant ? convertValue(variant.value, variant.dataType, type) : null;
-    return reason === undefined ? { value, quality, ...base } : { value, quality, reason, ...base };
+    const value = variant
+      ? convertValue(variant.value, variant.dataType, type, {
+          ...options,
+          ...(variant.arrayType === undefined ? {} : { arrayType: variant.arrayType }),
+        })
+      : null;
+    return { value, quality, ...why, ...base };
   } catch (err) {
-    if (!(err instanceof Mismatch)) throw err;
-    return { value: null, quality: "bad", reason: err.message, ...base };
+    if (!(err instanceof Misfit)) throw err;
+    return { value: null, quality: "bad", reason: err.message, reasonCode: err.code, ...base };
   }
 }
