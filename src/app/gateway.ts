@@ -86,7 +86,7 @@ export class Gateway {
       queuedEvents: () => this.sink.queued,
       engine: () => engine.stats(),
       devices: () => this.devices.list(),
-      healthy: () => this.health().status === "ok",
+      healthy: () => this.health().status !== "unhealthy",
       now: this.now,
     });
     if (config.mqtt) {

@@ -22,6 +22,11 @@
  *   is on the gateway's side (its network, its config), so that is reported as unhealthy.
  *   `any_down` makes each device problem count; `ignore` leaves devices out of the verdict.
  *
+ * The gateway is degraded (200, `status: "degraded"`, the reasons in `degraded`) when it does
+ * its job by its documented rules but not all of it: each part that can degrade adds its
+ * reason (issue 12: a broker that is up but cannot keep pace, conflation, drops, events set
+ * aside). Unhealthy wins over degraded.
+ *
  * The summary is JSON in snake_case; ages are seconds, times ISO 8601.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
@@ -59,9 +64,11 @@ export interface DeviceHealth {
 }
 
 export interface HealthSummary {
-  status: "ok" | "unhealthy";
-  /** Empty when ok. */
+  status: "ok" | "degraded" | "unhealthy";
+  /** Why it is unhealthy; empty otherwise. */
   reasons: string[];
+  /** Why it is degraded (also listed while unhealthy); empty when none. */
+  degraded: string[];
   checked_at: string;
   gateway: { id: string; version: string; started_at: string; uptime_s: number };
   journal: {
@@ -103,6 +110,8 @@ export function assessHealth(input: HealthInput): HealthSummary {
         `the broker is unreachable and the oldest waiting event is ${seconds(oldestAgeMs)} s old (limit ${seconds(limits.max_pending_age)} s)`,
       );
   }
+  // each part that can degrade adds its reason here
+  const degraded: string[] = [];
   const devices = input.devices.map((d) => deviceHealth(d, now, limits.stale_polls));
   const withProblem = devices.filter((d) => d.problem !== undefined);
   if (limits.devices === "any_down" && withProblem.length > 0)
@@ -110,8 +119,9 @@ export function assessHealth(input: HealthInput): HealthSummary {
   if (limits.devices === "all_down" && devices.length > 0 && withProblem.length === devices.length)
     reasons.push(`all ${devices.length} devices have a problem`);
   return {
-    status: reasons.length === 0 ? "ok" : "unhealthy",
+    status: reasons.length > 0 ? "unhealthy" : degraded.length > 0 ? "degraded" : "ok",
     reasons,
+    degraded,
     checked_at: new Date(now).toISOString(),
     gateway: {
       id: input.gateway.id,

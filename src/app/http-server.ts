@@ -102,7 +102,7 @@ async function handle(
   if (path === "/healthz") {
     const summary = options.health();
     const body = `${JSON.stringify(summary)}\n`;
-    send(res, summary.status === "ok" ? 200 : 503, "application/json", body, head);
+    send(res, summary.status === "unhealthy" ? 503 : 200, "application/json", body, head);
     return;
   }
   const { contentType, body } = await options.metrics();
