@@ -1,12 +1,16 @@
 /**
- * One group commit: a single write transaction that applies pending publish marks, makes room
- * under the size budget, inserts the group's rendered records, rewrites the pending records
- * replace() asked for (only those still pending after the marks and the size policy: a
- * published or dropped record is left as it is and that replacement fails), appends an
- * overflow notice when the size policy dropped pending events, and moves meta.high_water and
- * meta.dropped. Either
- * all of it is committed or, on any error, all of it is rolled back and the in-memory state
- * is left as it was: a failed group keeps nothing and reuses no sequence that was committed.
+ * One group commit: a single write transaction that moves the publisher's cursor (store.ts) to
+ * where its acknowledgements have brought it, makes room under the size budget (which may move
+ * the cursor past dropped records), inserts the group's rendered records, rewrites the pending
+ * records replace() asked for (only those still pending after the size policy: a record done
+ * or dropped is left as it is and that replacement fails), appends an overflow notice when the
+ * size policy dropped pending events, and moves meta.high_water and meta.dropped. Either all of
+ * it is committed or, on any error, all of it is rolled back and the in-memory state is left as
+ * it was: a failed group keeps nothing and reuses no sequence that was committed.
+ *
+ * The commit point is COMMIT returning. Whatever fails after it (a checkpoint, a log line)
+ * never turns a committed group into a failed one (issue 12.6: a checkpoint that threw after
+ * COMMIT made the sink append the same events again, under new sequences and ids).
  *
  * The sequence ceiling in journal.seq is raised before BEGIN when the group would pass it.
  */
@@ -31,6 +35,7 @@ import {
   type SizeBudget,
 } from "./size-policy.ts";
 import { isFull, journalError } from "./sqlite-errors.ts";
+import { MQTT_SINK } from "./store.ts";
 import type { JournalRecord, Render } from "./types.ts";
 
 /** One append() call waiting for its group commit. */
@@ -53,7 +58,12 @@ export interface CommitState {
   highWater: bigint;
   ceiling: bigint;
   dropped: number;
+  /** Records above the cursor. */
   pending: number;
+  /** The publisher's cursor as acknowledgements moved it (journal.ts), maybe not saved yet. */
+  done: bigint;
+  /** The cursor as the file holds it. */
+  savedDone: bigint;
 }
 
 export interface CommitContext {
@@ -66,14 +76,20 @@ export interface CommitContext {
   render: Render;
   now: () => number;
   state: CommitState;
+  /** Acknowledged above the cursor (out of order): not counted as dropped when deleted. */
+  acked: (sequence: bigint) => boolean;
 }
 
 export interface CommitResult {
   dropped: number;
+  /** Records above the cursor the size policy deleted (dropped or acknowledged late). */
+  deleted: number;
   /** Sequences committed, including an overflow notice. */
   inserted: number;
   /** The replacements applied; the others found their record published or gone. */
   replaced: Set<Replacement>;
+  /** The overflow notice this commit appended, if the size policy dropped events. */
+  notice?: JournalRecord;
 }
 
 export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): PreparedBatch {
@@ -107,7 +123,7 @@ export class Committer {
   readonly #insert: StatementSync;
   readonly #replace: StatementSync;
   readonly #setMeta: StatementSync;
-  readonly #mark: StatementSync;
+  readonly #setCursor: StatementSync;
   readonly #oldestKept: StatementSync;
   readonly #room: RoomStatements;
 
@@ -117,24 +133,18 @@ export class Committer {
     this.#insert = db.prepare(INSERT_SQL);
     this.#replace = db.prepare(REPLACE_SQL);
     this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
-    this.#mark = db.prepare(
-      "UPDATE records SET published_at = ? WHERE sequence = ? AND published_at IS NULL",
-    );
-    this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records");
+    this.#setCursor = db.prepare(`UPDATE cursors SET done_through = ? WHERE sink = '${MQTT_SINK}'`);
+    this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records WHERE sequence > ?");
     this.#oldestKept.setReadBigInts(true);
     this.#room = roomStatements(db);
   }
 
   /**
-   * Commits marks, a group and replacements (each possibly empty, to apply marks or enforce
-   * the budget). On SQLITE_FULL it retries once with more room; it throws a GatewayError after
-   * ROLLBACK.
+   * Commits the cursor, a group and replacements (each possibly empty, to save the cursor or
+   * enforce the budget). On SQLITE_FULL it retries with more room; it throws a GatewayError
+   * after ROLLBACK.
    */
-  commit(
-    group: readonly PreparedBatch[],
-    marks: ReadonlyMap<bigint, number>,
-    replacements: readonly Replacement[] = [],
-  ): CommitResult {
+  commit(group: readonly PreparedBatch[], replacements: readonly Replacement[] = []): CommitResult {
     const { budget, state } = this.#ctx;
     const bytes =
       group.reduce((sum, b) => sum + b.bytes, 0) +
@@ -153,7 +163,7 @@ export class Committer {
     let need = pagesFor(bytes, budget.pageSize);
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#transaction(group, marks, replacements, need);
+        return this.#transaction(group, replacements, need);
       } catch (err) {
         if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
         need = need * 2 + Math.ceil(budget.maxPages / 16);
@@ -163,18 +173,23 @@ export class Committer {
 
   #transaction(
     group: readonly PreparedBatch[],
-    marks: ReadonlyMap<bigint, number>,
     replacements: readonly Replacement[],
     needPages: number,
   ): CommitResult {
     const { db, state, budget } = this.#ctx;
+    const before = state.done;
     db.exec("BEGIN IMMEDIATE");
     try {
-      let unmarked = 0;
-      for (const [sequence, at] of marks) {
-        unmarked += Number(this.#mark.run(at, sequence).changes);
-      }
-      const room = makeRoom(this.#room, needPages, budget, budget.deleteChunkRows);
+      const room = makeRoom(
+        this.#room,
+        needPages,
+        budget,
+        budget.deleteChunkRows,
+        before,
+        this.#ctx.acked,
+      );
+      const done = room.droppedThrough > before ? room.droppedThrough : before;
+      const deleted = room.deletedAbove;
       if (!room.ok) {
         throw new GatewayError(
           "JOURNAL_BATCH",
@@ -190,28 +205,35 @@ export class Committer {
       const replaced = new Set<Replacement>();
       for (const r of replacements) {
         const { sequence, id } = r.record;
+        if (sequence <= done || this.#ctx.acked(sequence)) continue; // done or dropped meanwhile
         if (this.#replace.run(...replaceValues(sequence, id, r.event, r.rendered)).changes > 0)
           replaced.add(r);
       }
+      let notice: JournalRecord | undefined;
       if (room.dropped > 0) {
-        inserted += this.#insertOverflow(state.highWater + BigInt(inserted) + 1n, room.dropped);
+        notice = this.#insertOverflow(state.highWater + BigInt(inserted) + 1n, room.dropped, done);
+        inserted += 1;
       }
       const highWater = state.highWater + BigInt(inserted);
       if (inserted > 0) this.#setMeta.run("high_water", highWater.toString());
       if (room.dropped > 0) this.#setMeta.run("dropped", String(state.dropped + room.dropped));
+      if (done !== state.savedDone) this.#setCursor.run(done);
       db.exec("COMMIT");
+      // the commit point: nothing below may throw
       state.highWater = highWater;
       state.dropped += room.dropped;
-      state.pending += inserted - unmarked - room.dropped;
-      return { dropped: room.dropped, inserted, replaced };
+      state.pending += inserted - deleted;
+      state.done = done;
+      state.savedDone = done;
+      return { dropped: room.dropped, deleted, inserted, replaced, ...(notice ? { notice } : {}) };
     } catch (err) {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw err;
     }
   }
 
-  #insertOverflow(sequence: bigint, dropped: number): number {
-    const oldest = (this.#oldestKept.get()?.m as bigint | null) ?? sequence;
+  #insertOverflow(sequence: bigint, dropped: number, done: bigint): JournalRecord {
+    const oldest = (this.#oldestKept.get(done)?.m as bigint | null) ?? sequence;
     const event: GatewayEvent = {
       type: EVENT_TYPES.journalOverflow,
       device: this.#ctx.gatewayId,
@@ -224,6 +246,14 @@ export class Committer {
     const id = cloudEventId(this.#ctx.epoch, sequence);
     const rendered = this.#ctx.render(event, sequence, id);
     this.#insert.run(...insertValues(sequence, id, event, rendered));
-    return 1;
+    return {
+      sequence,
+      id,
+      type: event.type,
+      device: event.device,
+      subject: event.subject,
+      time: event.time,
+      ...rendered,
+    };
   }
 }

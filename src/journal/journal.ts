@@ -1,6 +1,6 @@
 /**
  * The durable journal (contract in types.ts; file layout and recovery rules in store.ts; size
- * policy in size-policy.ts; retention in maintenance.ts).
+ * policy in size-policy.ts; retention in maintenance.ts; the publisher's cursor in cursor.ts).
  *
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
  * journal was idle (nothing committed in the last commitIntervalMs) or commitMaxEvents are
@@ -8,28 +8,38 @@
  * most commitMaxEvents events, and few enough bytes for the WAL budget); every append() of the
  * group resolves after COMMIT returned with synchronous=FULL, so a resolved append survives
  * kill -9 and power loss. A batch is never split across transactions: it is kept or rejected
- * whole. Publish marks are applied in the next group commit, or after commitIntervalMs in a
- * small transaction at synchronous=NORMAL: losing one in a crash only causes an MQTT-legal
- * duplicate. Until then unpublished() already leaves marked records out.
+ * whole. Whatever fails after COMMIT returned (the WAL checkpoint that follows, on a full disk)
+ * is logged and never reported as a failed append: the events are committed.
+ *
+ * Publication: markPublished() moves the publisher's cursor in memory at once (unpublished()
+ * and stats() see it); the cursor is saved with the next group commit, or after
+ * commitIntervalMs in a small transaction at synchronous=NORMAL: losing it in a crash only
+ * causes MQTT-legal duplicates. Records are written once; nothing is updated per publish.
+ *
+ * Fresh records reach the publisher from memory (tail.ts): unpublished() reads SQLite only for
+ * a backlog older than the tail.
  *
  * replace() rewrites a still pending record in a group commit it starts at once (a session
  * waits for it), durable like an append; a record that may have been published is never
  * rewritten (rules in replacements.ts).
  */
 import { performance } from "node:perf_hooks";
-import type { StatementSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AppendWaiters } from "./append-waiters.ts";
+import { startIntegrityCheck } from "./check.ts";
 import {
   type Batch,
   type CommitContext,
+  type CommitResult,
   Committer,
   type PreparedBatch,
   prepareBatch,
 } from "./commit.ts";
+import { SinkCursor } from "./cursor.ts";
 import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, RECORD_COLUMNS, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
@@ -37,6 +47,7 @@ import { readSeqCeiling } from "./seq-file.ts";
 import { pagesFor, sizeBudget } from "./size-policy.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { fileSize, openStore } from "./store.ts";
+import { RecordTail } from "./tail.ts";
 import type {
   Journal,
   JournalOptions,
@@ -47,6 +58,9 @@ import type {
 
 /** How often retention runs, at most; it also runs at open. */
 const RETENTION_EVERY_MS = 60_000;
+/** The records kept in memory for the publisher (tail.ts). */
+const TAIL_RECORDS = 50_000;
+const TAIL_BYTES = 32 * 1024 * 1024;
 
 export async function openJournal(options: JournalOptions): Promise<Journal> {
   const store = openStore(options.dir, options.log);
@@ -66,13 +80,13 @@ class SqliteJournal implements Journal {
   readonly #ctx: CommitContext;
   readonly #committer: Committer;
   readonly #maintenance: Maintenance;
+  readonly #cursor: SinkCursor;
+  readonly #tail = new RecordTail(TAIL_RECORDS, TAIL_BYTES);
   readonly #pendingStmt: StatementSync;
-  readonly #pendingRowidStmt: StatementSync;
   readonly #oldestPendingTime: StatementSync;
   readonly #replacements: Replacements;
   #queue: Batch[] = [];
   #queuedEvents = 0;
-  #marks = new Map<bigint, number>();
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -80,6 +94,10 @@ class SqliteJournal implements Journal {
   #lastCommitAt = Number.NEGATIVE_INFINITY;
   #lastCommitMs = 0;
   #corruptSkipped = 0;
+  /** Rows found corrupt above the cursor (reported once, skipped every time). */
+  readonly #corrupt = new Set<bigint>();
+  #damage: string | undefined;
+  #stopCheck: (() => void) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -90,9 +108,7 @@ class SqliteJournal implements Journal {
     this.epoch = store.epoch;
     const { db, path } = store;
     const budget = sizeBudget(options.maxBytes);
-    const pendingCount = db
-      .prepare("SELECT count(*) AS n FROM records WHERE published_at IS NULL")
-      .get()?.n;
+    this.#cursor = new SinkCursor(store.done);
     this.#ctx = {
       db,
       dir: options.dir,
@@ -102,34 +118,46 @@ class SqliteJournal implements Journal {
       budget,
       render: options.render,
       now: this.#now,
+      acked: (sequence) => this.#cursor.isAcked(sequence),
       state: {
         highWater: store.highWater,
         ceiling: readSeqCeiling(options.dir) ?? 0n,
         dropped: store.dropped,
-        pending: Number(pendingCount ?? 0),
+        pending: pendingAtOpen(db, store),
+        done: store.done,
+        savedDone: store.done,
       },
     };
     this.#corruptSkipped = store.salvaged?.lost ?? 0;
     this.#committer = new Committer(this.#ctx);
     this.#maintenance = new Maintenance(db, path, budget, this.#log);
-    const pendingSql = `SELECT ${RECORD_COLUMNS} FROM records %s WHERE published_at IS NULL AND sequence > ? ORDER BY sequence LIMIT ?`;
-    this.#pendingStmt = db.prepare(pendingSql.replace("%s", "INDEXED BY records_pending"));
-    this.#pendingStmt.setReadBigInts(true);
-    this.#pendingRowidStmt = db.prepare(pendingSql.replace("%s", "NOT INDEXED"));
-    this.#pendingRowidStmt.setReadBigInts(true);
-    this.#oldestPendingTime = db.prepare(
-      "SELECT time FROM records WHERE published_at IS NULL ORDER BY sequence LIMIT 1",
+    this.#pendingStmt = db.prepare(
+      `SELECT ${RECORD_COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence LIMIT ?`,
     );
-    this.#replacements = new Replacements(db, path, options.render);
+    this.#pendingStmt.setReadBigInts(true);
+    this.#oldestPendingTime = db.prepare(
+      "SELECT time FROM records WHERE sequence > ? ORDER BY sequence LIMIT 1",
+    );
+    this.#replacements = new Replacements(
+      db,
+      path,
+      options.render,
+      (sequence) => !this.#cursor.isAcked(sequence),
+    );
     // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
     // hard stop, run retention once, and start the retention timer.
-    this.#committer.commit([], new Map());
+    this.#commitNow([], []);
     this.#maintenance.vacuum();
     db.exec(`PRAGMA max_page_count = ${budget.maxPages}`);
     this.#retention();
     const every = Math.min(RETENTION_EVERY_MS, Math.max(1000, options.retentionMs / 2));
     this.#retentionTimer = setInterval(() => this.#retention(), every);
     this.#retentionTimer.unref();
+    if (options.integrityCheck !== false) {
+      this.#stopCheck = startIntegrityCheck(path, options.dir, this.#log, (damage) => {
+        this.#damage = damage;
+      });
+    }
     this.#log.info(
       {
         path,
@@ -157,39 +185,32 @@ class SqliteJournal implements Journal {
     if (this.#closed || this.#closing) {
       return Promise.reject(new GatewayError("JOURNAL_IO", `journal ${this.#ctx.path} is closed`));
     }
-    const queued = this.#replacements.add(sequence, event, this.#marks.has(sequence));
+    const queued = this.#replacements.add(sequence, event);
     this.#schedule(true);
     return queued;
   }
 
   unpublished(after: bigint, max: number): JournalRecord[] {
     if (this.#closed || max <= 0) return [];
-    const limit = max + this.#marks.size;
-    let rows: Row[];
-    try {
-      rows = this.#pendingStmt.all(after, limit) as Row[];
-    } catch (err) {
-      if (!isCorruption(err)) throw journalError("reading pending records", this.#ctx.path, err);
-      this.#reportCorrupt(null, err);
-      try {
-        rows = this.#pendingRowidStmt.all(after, limit) as Row[];
-      } catch (again) {
-        if (!isCorruption(again))
-          throw journalError("reading pending records", this.#ctx.path, again);
-        return [];
-      }
-    }
+    const cursor = this.#cursor;
+    // a new connection reads from the cursor again: what it handed out before is forgotten
+    if (after < cursor.lastHanded) cursor.restart();
+    let next = (after > cursor.done ? after : cursor.done) + 1n;
     const out: JournalRecord[] = [];
-    for (const row of rows) {
-      if (out.length >= max) break;
-      if (typeof row.sequence === "bigint" && this.#marks.has(row.sequence)) continue;
-      const decoded = decodeRow(row);
-      if (decoded.ok) {
-        out.push(decoded.record);
-      } else {
-        this.#reportCorrupt(decoded.sequence);
-        // published_at 0 takes it out of the pending set for good (counted once).
-        if (decoded.sequence !== null) this.#mark(decoded.sequence, 0);
+    while (out.length < max) {
+      const want = max - out.length + cursor.ackedAhead;
+      const page = this.#tail.covers(next)
+        ? this.#tail.from(next, want)
+        : this.#readPending(next - 1n, want);
+      if (page.length === 0) break;
+      for (const entry of page) {
+        const sequence = typeof entry === "bigint" ? entry : entry.sequence;
+        cursor.hand(sequence);
+        next = sequence + 1n;
+        // a corrupt row (a bare sequence) is skipped: acknowledged at once, counted once
+        if (typeof entry === "bigint") this.#advance([entry]);
+        else if (!cursor.isAcked(sequence)) out.push(entry);
+        if (out.length >= max) break;
       }
     }
     return out;
@@ -197,8 +218,7 @@ class SqliteJournal implements Journal {
 
   markPublished(sequences: readonly bigint[]): void {
     if (this.#closed || this.#closing) return;
-    const at = this.#now();
-    for (const sequence of sequences) this.#mark(sequence, at);
+    this.#advance(sequences);
   }
 
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void> {
@@ -221,8 +241,10 @@ class SqliteJournal implements Journal {
     try {
       for (const row of stmt.iterate(...params, query.limit ?? 1000)) {
         const decoded = decodeRow(row as Row);
-        if (decoded.ok) out.push(decoded.record);
-        else this.#reportCorrupt(decoded.sequence);
+        if (decoded.ok) {
+          if (this.#cursor.isAcked(decoded.record.sequence)) decoded.record.published = true;
+          out.push(decoded.record);
+        } else this.#reportCorrupt(decoded.sequence);
       }
     } catch (err) {
       if (!isCorruption(err)) throw journalError("querying the journal", this.#ctx.path, err);
@@ -235,15 +257,16 @@ class SqliteJournal implements Journal {
     const { state, path } = this.#ctx;
     const stats: JournalStats = {
       lastSequence: state.highWater,
-      pending: Math.max(0, state.pending - this.#marks.size),
+      pending: Math.max(0, state.pending),
       bytes: fileSize(path) + fileSize(`${path}-wal`),
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
       lastCommitMs: this.#lastCommitMs,
+      ...(this.#damage === undefined ? {} : { damage: this.#damage }),
     };
-    if (!this.#closed) {
-      const time = this.#oldestPendingTime.get()?.time;
-      if (typeof time === "number") stats.oldestPendingTime = time;
+    if (!this.#closed && state.pending > 0) {
+      const time = this.#oldestPending();
+      if (time !== undefined) stats.oldestPendingTime = time;
     }
     return stats;
   }
@@ -255,6 +278,7 @@ class SqliteJournal implements Journal {
 
   #shutdown(): void {
     clearInterval(this.#retentionTimer);
+    this.#stopCheck?.();
     this.#flush();
     this.#clearCommitTimers();
     this.#closed = true;
@@ -267,8 +291,53 @@ class SqliteJournal implements Journal {
     this.#ctx.db.close();
   }
 
-  #mark(sequence: bigint, at: number): void {
-    this.#marks.set(sequence, at);
+  /**
+   * Pending records from SQLite (a backlog older than the tail), in sequence order; a row that
+   * fails its check comes as its bare sequence, reported once.
+   */
+  #readPending(after: bigint, limit: number): (JournalRecord | bigint)[] {
+    let rows: Row[];
+    try {
+      rows = this.#pendingStmt.all(after, limit) as Row[];
+    } catch (err) {
+      if (!isCorruption(err)) throw journalError("reading pending records", this.#ctx.path, err);
+      this.#reportCorrupt(null, err);
+      return [];
+    }
+    const out: (JournalRecord | bigint)[] = [];
+    for (const row of rows) {
+      const decoded = decodeRow(row);
+      if (decoded.ok) out.push(decoded.record);
+      else if (decoded.sequence !== null) {
+        if (!this.#corrupt.has(decoded.sequence)) {
+          this.#corrupt.add(decoded.sequence);
+          this.#reportCorrupt(decoded.sequence);
+        }
+        out.push(decoded.sequence);
+      } else this.#reportCorrupt(null);
+    }
+    return out;
+  }
+
+  #oldestPending(): number | undefined {
+    const first = this.#cursor.done + 1n;
+    const held = this.#tail.get(first);
+    if (held) return held.time;
+    try {
+      const time = this.#oldestPendingTime.get(this.#cursor.done)?.time;
+      return typeof time === "number" ? time : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Acknowledges records: the cursor moves in memory now, on disk with the next commit. */
+  #advance(sequences: readonly bigint[]): void {
+    const moved = this.#cursor.ack(sequences);
+    if (moved === 0) return;
+    const { state } = this.#ctx;
+    state.pending -= moved;
+    state.done = this.#cursor.done;
     if (!this.#timer && !this.#immediate) {
       this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
     }
@@ -294,7 +363,7 @@ class SqliteJournal implements Journal {
     this.#immediate = undefined;
   }
 
-  /** Commits everything queued, group by group, then any marks left. Synchronous. */
+  /** Commits everything queued, group by group, then the cursor if it moved. Synchronous. */
   #flush(): void {
     this.#clearCommitTimers();
     if (this.#closed) return;
@@ -310,7 +379,8 @@ class SqliteJournal implements Journal {
       this.#commit([], this.#replacements.take());
       committed = true;
     }
-    if (!committed && this.#marks.size > 0) {
+    const { state } = this.#ctx;
+    if (!committed && state.done !== state.savedDone) {
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
       try {
         this.#commit([]);
@@ -368,24 +438,49 @@ class SqliteJournal implements Journal {
 
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
-    const marks = this.#marks;
-    this.#marks = new Map();
-    let replaced = new Set<Replacement>();
+    let result: CommitResult;
     try {
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      const result = this.#committer.commit(group, marks, replacements);
-      this.#lastCommitMs = performance.now() - started;
-      // marks alone do not end idleness
-      if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
-      replaced = result.replaced;
+      result = this.#commitNow(group, replacements);
+    } catch (err) {
+      const error = journalError("journal commit", this.#ctx.path, err);
+      this.#log.error({ err: error, batches: group.length }, "journal commit failed");
+      for (const prepared of group) prepared.batch.reject(error);
+      for (const r of replacements) r.reject(error);
+      return;
+    }
+    // committed: from here on nothing may turn it into a failure
+    this.#lastCommitMs = performance.now() - started;
+    // a cursor save alone does not end idleness
+    if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
+    for (const prepared of group) {
+      this.#tail.push(prepared.records);
+      prepared.batch.resolve(prepared.records);
+    }
+    if (result.notice) this.#tail.push([result.notice]);
+    for (const r of result.replaced) this.#tail.replace(r.record);
+    this.#replacements.settle(replacements, result.replaced);
+    this.#waiters.notify(this.#ctx.state.highWater);
+    this.#afterCommit(result, group.length);
+  }
+
+  /** One transaction; on success the cursor and the tail follow what the size policy did. */
+  #commitNow(group: PreparedBatch[], replacements: Replacement[]): CommitResult {
+    const before = this.#cursor.done;
+    const result = this.#committer.commit(group, replacements);
+    if (this.#ctx.state.done > before) {
+      this.#cursor.moveTo(this.#ctx.state.done);
+      this.#tail.dropThrough(this.#ctx.state.done);
+    }
+    return result;
+  }
+
+  /** Logging and the checkpoint after a commit: failures here are logged, never thrown. */
+  #afterCommit(result: CommitResult, batches: number): void {
+    try {
       this.#log.debug(
-        {
-          events: result.inserted,
-          batches: group.length,
-          marks: marks.size,
-          ms: this.#lastCommitMs,
-        },
+        { events: result.inserted, batches, ms: this.#lastCommitMs },
         "journal group committed",
       );
       if (result.dropped > 0) {
@@ -396,17 +491,11 @@ class SqliteJournal implements Journal {
       }
       this.#maintenance.checkpoint();
     } catch (err) {
-      for (const [sequence, at] of marks)
-        if (!this.#marks.has(sequence)) this.#marks.set(sequence, at);
-      const error = journalError("journal commit", this.#ctx.path, err);
-      this.#log.error({ err: error, batches: group.length }, "journal commit failed");
-      for (const prepared of group) prepared.batch.reject(error);
-      for (const r of replacements) r.reject(error);
-      return;
+      this.#log.warn(
+        { err: journalError("journal checkpoint", this.#ctx.path, err) },
+        "journal checkpoint after a commit failed (the commit stands)",
+      );
     }
-    for (const prepared of group) prepared.batch.resolve(prepared.records);
-    this.#replacements.settle(replacements, replaced);
-    this.#waiters.notify(this.#ctx.state.highWater);
   }
 
   #reportCorrupt(sequence: bigint | null, err?: unknown): void {
@@ -420,7 +509,8 @@ class SqliteJournal implements Journal {
   #retention(): void {
     if (this.#closed) return;
     try {
-      const deleted = this.#maintenance.retention(this.#now() - this.#options.retentionMs);
+      const cutoff = this.#now() - this.#options.retentionMs;
+      const deleted = this.#maintenance.retention(cutoff, this.#ctx.state.savedDone);
       if (deleted > 0) this.#log.debug({ deleted }, "journal retention deleted published events");
     } catch (err) {
       this.#log.warn(
@@ -429,4 +519,14 @@ class SqliteJournal implements Journal {
       );
     }
   }
+}
+
+/**
+ * Records above the cursor at open: high_water - cursor, without reading them (a backlog of a
+ * million is counted in no time); counted when a salvage may have left holes above it.
+ */
+function pendingAtOpen(db: DatabaseSync, store: ReturnType<typeof openStore>): number {
+  if (store.done >= store.holesBelow) return Number(store.highWater - store.done);
+  const stmt = db.prepare("SELECT count(*) AS n FROM records WHERE sequence > ?");
+  return Number(stmt.get(store.done)?.n ?? 0);
 }

@@ -2,8 +2,8 @@
  * Housekeeping that keeps the journal inside its bounds: WAL checkpoints (TRUNCATE, so the WAL
  * file shrinks back to zero), retention, and giving freed pages back to the file system.
  *
- * Retention rule: a record is deleted when it has been published (published_at not NULL) and
- * its EVENT time is older than now - retention. Event time, not publish time, because the
+ * Retention rule: a record is deleted when the publisher is done with it (at or below its
+ * cursor) and its EVENT time is older than now - retention. Event time, not publish time, because the
  * time index serves it without a scan and because replay and queries are by event time; a
  * record published late after a long outage may therefore leave early, never before it was
  * published. Pending records are never deleted by retention, only by the size policy.
@@ -31,7 +31,7 @@ export class Maintenance {
     this.#log = log;
     this.#deleteOld = db.prepare(
       `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records
-         WHERE time < ? AND published_at IS NOT NULL LIMIT ?)`,
+         WHERE time < ? AND sequence <= ? LIMIT ?)`,
     );
     this.#freelist = db.prepare("PRAGMA freelist_count");
     this.#pageCount = db.prepare("PRAGMA page_count");
@@ -50,8 +50,8 @@ export class Maintenance {
     }
   }
 
-  /** Deletes published records with event time before `cutoff`; returns how many. */
-  retention(cutoff: number): number {
+  /** Deletes records done (at or below `done`) with event time before `cutoff`; how many. */
+  retention(cutoff: number, done: bigint): number {
     const chunk = this.#budget.deleteChunkRows;
     let deleted = 0;
     this.#relaxed(() => {
@@ -59,7 +59,7 @@ export class Maintenance {
         this.#db.exec("BEGIN IMMEDIATE");
         let changes: number;
         try {
-          changes = Number(this.#deleteOld.run(cutoff, chunk).changes);
+          changes = Number(this.#deleteOld.run(cutoff, done, chunk).changes);
           this.#db.exec("COMMIT");
         } catch (err) {
           if (this.#db.isTransaction) this.#db.exec("ROLLBACK");

@@ -19,7 +19,9 @@
  * - Rows are validated like the journal validates them (records.ts decodeRow: types and the
  *   payload's crc32); a damaged row is skipped and counted in `corruptSkipped`, never thrown.
  * - Filters: device, subject (the tag or trigger), type, event time range (inclusive), status
- *   (published or pending), sequences after a cursor; sequence order, asc or desc; a limit.
+ *   (published or pending: at or below the publisher's cursor as last committed, or above it;
+ *   in a journal of user_version 1, by its publish marks), sequences after a paging cursor;
+ *   sequence order, asc or desc; a limit. Each record says whether it is published.
  */
 import { existsSync } from "node:fs";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
@@ -27,7 +29,7 @@ import { pathToFileURL } from "node:url";
 import { GatewayError } from "../lib/errors.ts";
 import { decodeRow, RECORD_COLUMNS, type Row } from "./records.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
-import { APPLICATION_ID, BUSY_TIMEOUT_MS, journalPath } from "./store.ts";
+import { APPLICATION_ID, BUSY_TIMEOUT_MS, journalPath, MQTT_SINK } from "./store.ts";
 import type { JournalQuery, JournalRecord } from "./types.ts";
 
 export interface ReaderQuery extends JournalQuery {
@@ -108,7 +110,10 @@ function checkJournal(db: DatabaseSync, path: string): string {
   return epoch;
 }
 
-function whereClause(query: ReaderQuery): { where: string; params: SQLInputValue[] } {
+/** How a file says a record is done for the publisher: its cursor, or (v1) a publish mark. */
+type Done = { cursor: bigint } | { marks: true };
+
+function whereClause(query: ReaderQuery, done: Done): { where: string; params: SQLInputValue[] } {
   const where: string[] = [];
   const params: SQLInputValue[] = [];
   const add = (sql: string, value: SQLInputValue | undefined) => {
@@ -123,9 +128,14 @@ function whereClause(query: ReaderQuery): { where: string; params: SQLInputValue
   add("time <= ?", query.to);
   add("sequence > ?", query.afterSequence);
   add("sequence < ?", query.beforeSequence);
-  // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending.
-  if (query.status === "published") where.push("published_at > 0");
-  if (query.status === "pending") where.push("published_at IS NULL");
+  if ("cursor" in done) {
+    if (query.status === "published") add("sequence <= ?", done.cursor);
+    if (query.status === "pending") add("sequence > ?", done.cursor);
+  } else {
+    // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending.
+    if (query.status === "published") where.push("published_at > 0");
+    if (query.status === "pending") where.push("published_at IS NULL");
+  }
   return { where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "", params };
 }
 
@@ -150,12 +160,27 @@ class Reader implements JournalReader {
     return this.#page(query).records;
   }
 
+  /** Where the publisher is, as last committed (the daemon moves it while we read). */
+  #done(): Done {
+    try {
+      const stmt = this.#db.prepare("SELECT done_through AS d FROM cursors WHERE sink = ?");
+      stmt.setReadBigInts(true);
+      const d = stmt.get(MQTT_SINK)?.d;
+      if (typeof d === "bigint") return { cursor: d };
+    } catch {
+      // a journal of user_version 1: no cursors table
+    }
+    return { marks: true };
+  }
+
   /** One SELECT: the valid records, and the last sequence and number of the rows read. */
   #page(query: ReaderQuery): { records: JournalRecord[]; rows: number; last?: bigint } {
     this.#open();
-    const { where, params } = whereClause(query);
+    const done = this.#done();
+    const { where, params } = whereClause(query, done);
     const order = query.order === "desc" ? "DESC" : "ASC";
-    const sql = `SELECT ${RECORD_COLUMNS} FROM records${where} ORDER BY sequence ${order} LIMIT ?`;
+    const marks = "marks" in done ? ", published_at" : "";
+    const sql = `SELECT ${RECORD_COLUMNS}${marks} FROM records${where} ORDER BY sequence ${order} LIMIT ?`;
     let rows: Row[];
     try {
       const stmt = this.#db.prepare(sql);
@@ -172,15 +197,22 @@ class Reader implements JournalReader {
     for (const row of rows) {
       if (typeof row.sequence === "bigint") last = row.sequence;
       const decoded = decodeRow(row);
-      if (decoded.ok) records.push(decoded.record);
-      else this.#corrupt++;
+      if (!decoded.ok) {
+        this.#corrupt++;
+        continue;
+      }
+      const record = decoded.record;
+      const published =
+        "cursor" in done ? record.sequence <= done.cursor : (row.published_at ?? null) !== null;
+      if (published) record.published = true;
+      records.push(record);
     }
     return { records, rows: rows.length, ...(last === undefined ? {} : { last }) };
   }
 
   count(query: ReaderQuery): number {
     this.#open();
-    const { where, params } = whereClause(query);
+    const { where, params } = whereClause(query, this.#done());
     try {
       const n = this.#db.prepare(`SELECT count(*) AS n FROM records${where}`).get(...params)?.n;
       return Number(n ?? 0);

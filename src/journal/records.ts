@@ -8,7 +8,7 @@ import { crc32 } from "node:zlib";
 import type { JournalQuery, JournalRecord, RenderedEvent } from "./types.ts";
 
 export const RECORD_COLUMNS =
-  "sequence, id, type, device, subject, time, topic, retain, payload, crc, published_at";
+  "sequence, id, type, device, subject, time, topic, retain, payload, crc";
 
 export type Row = Record<string, SQLInputValue>;
 
@@ -22,7 +22,6 @@ export function payloadCrc(payload: string): number {
 /** Validates a row read with readBigInts on and turns it into a JournalRecord. */
 export function decodeRow(row: Row): Decoded {
   const { sequence, id, type, device, subject, time, topic, retain, payload, crc } = row;
-  const publishedAt = row.published_at;
   const seq = typeof sequence === "bigint" ? sequence : null;
   if (
     seq === null ||
@@ -35,8 +34,7 @@ export function decodeRow(row: Row): Decoded {
     typeof retain !== "bigint" ||
     typeof payload !== "string" ||
     typeof crc !== "bigint" ||
-    Number(crc) !== payloadCrc(payload) ||
-    (publishedAt !== null && typeof publishedAt !== "bigint" && typeof publishedAt !== "number")
+    Number(crc) !== payloadCrc(payload)
   ) {
     return { ok: false, sequence: seq };
   }
@@ -51,11 +49,10 @@ export function decodeRow(row: Row): Decoded {
     retain: retain !== 0n,
     payload,
   };
-  if (publishedAt !== null) record.publishedAt = Number(publishedAt);
   return { ok: true, record };
 }
 
-/** The values of one INSERT, in the order of RECORD_COLUMNS minus published_at. */
+/** The values of one INSERT, in the order of RECORD_COLUMNS. */
 export function insertValues(
   sequence: bigint,
   id: string,
@@ -76,14 +73,15 @@ export function insertValues(
   ];
 }
 
-export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`;
+export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
- * Rewrites a pending record in place (Journal.replace): same sequence and id, every other
- * column from the new event. It changes nothing once the record was published or deleted.
+ * Rewrites a record in place (Journal.replace): same sequence and id, every other column from
+ * the new event. The caller checks that it is still pending (above its sink's cursor); the
+ * statement changes nothing when it was deleted.
  */
 export const REPLACE_SQL =
-  "UPDATE records SET type = ?, device = ?, subject = ?, time = ?, topic = ?, retain = ?, payload = ?, crc = ? WHERE sequence = ? AND id = ? AND published_at IS NULL";
+  "UPDATE records SET type = ?, device = ?, subject = ?, time = ?, topic = ?, retain = ?, payload = ?, crc = ? WHERE sequence = ? AND id = ?";
 
 /** The values of one REPLACE_SQL, in its order. */
 export function replaceValues(

@@ -4,14 +4,14 @@
  *
  * Rules:
  * - Only a pending record is rewritten, in place: same sequence, same id, the new event's
- *   type, device, subject, time, topic, retain, payload and crc. A record marked published
- *   (even by a mark not committed yet), skipped as corrupt, dropped by the size policy or never
- *   written is refused with JOURNAL_IO: whatever may have gone out under an id stays what the
- *   journal holds for it.
+ *   type, device, subject, time, topic, retain, payload and crc. A record the publisher is done
+ *   with (at or below its cursor, or acknowledged and not yet passed by it), skipped as
+ *   corrupt, dropped by the size policy or never written is refused with JOURNAL_IO: whatever
+ *   may have gone out under an id stays what the journal holds for it.
  * - The rewrite is queued here and applied by the next group commit (commit.ts), at
  *   synchronous=FULL like an append; its promise settles after COMMIT. The check is made twice:
- *   at the call (to refuse at once) and by the UPDATE itself (marks and the size policy run
- *   earlier in the same transaction), so a record that stops being pending meanwhile is refused.
+ *   at the call (to refuse at once) and in the commit, after the size policy ran in the same
+ *   transaction, so a record that stops being pending meanwhile is refused.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
@@ -44,9 +44,17 @@ export class Replacements {
   readonly #record: StatementSync;
   #queue: Replacement[] = [];
 
-  constructor(db: DatabaseSync, path: string, render: Render) {
+  readonly #isPending: (sequence: bigint) => boolean;
+
+  constructor(
+    db: DatabaseSync,
+    path: string,
+    render: Render,
+    isPending: (sequence: bigint) => boolean,
+  ) {
     this.#path = path;
     this.#render = render;
+    this.#isPending = isPending;
     this.#record = db.prepare(`SELECT ${RECORD_COLUMNS} FROM records WHERE sequence = ?`);
     this.#record.setReadBigInts(true);
   }
@@ -56,11 +64,11 @@ export class Replacements {
   }
 
   /** Queues a rewrite of `sequence`; rejects at once when it is not pending. */
-  add(sequence: bigint, event: GatewayEvent, marked: boolean): Promise<JournalRecord> {
+  add(sequence: bigint, event: GatewayEvent): Promise<JournalRecord> {
     let record: JournalRecord;
     let rendered: RenderedEvent;
     try {
-      const current = this.#pending(sequence, marked);
+      const current = this.#pending(sequence);
       rendered = this.#render(event, sequence, current.id);
       record = {
         sequence,
@@ -94,7 +102,7 @@ export class Replacements {
     }
   }
 
-  #pending(sequence: bigint, marked: boolean): JournalRecord {
+  #pending(sequence: bigint): JournalRecord {
     let row: Row | undefined;
     try {
       row = this.#record.get(sequence) as Row | undefined;
@@ -102,14 +110,14 @@ export class Replacements {
       throw journalError(`reading record ${sequence}`, this.#path, err);
     }
     const decoded = row === undefined ? undefined : decodeRow(row);
-    if (decoded?.ok && decoded.record.publishedAt === undefined && !marked) return decoded.record;
+    if (decoded?.ok && this.#isPending(sequence)) return decoded.record;
     throw this.#refusal(
       sequence,
       decoded === undefined ? "gone" : decoded.ok ? "published" : "corrupt",
     );
   }
 
-  /** After an UPDATE that changed nothing: was the record published, or is it gone? */
+  /** After a rewrite that was not applied: was the record published, or is it gone? */
   #why(sequence: bigint): Refusal {
     try {
       return this.#record.get(sequence) === undefined ? "gone" : "published";

@@ -1,10 +1,13 @@
 /**
  * Salvage of a damaged journal that was moved aside (store.ts, recovery rule 2): every record
  * that can still be read from it, and whose payload still matches its crc, is copied into the
- * new journal with its own sequence, id, payload and publish mark. Its sequence is below
- * anything the new journal assigns (the new one starts at the ceiling in journal.seq), so the
- * publisher sends the salvaged pending records first, in order, with their original ids:
- * consumers see the same events they would have seen.
+ * new journal with its own sequence, id and payload. Its sequence is below anything the new
+ * journal assigns (the new one starts at the ceiling in journal.seq), so the publisher sends
+ * the salvaged pending records first, in order, with their original ids: consumers see the
+ * same events they would have seen. The new cursor (`doneThrough`) is set just below the first
+ * copied record that was pending in the damaged file (its cursor, or in a journal of
+ * user_version 1 its publish marks); when neither can be read, every copied record counts as
+ * pending and is sent again (duplicates under the same ids, as MQTT allows).
  *
  * Reading is defensive: records are read in windows of sequence numbers; a window that SQLite
  * cannot read is retried one sequence at a time; a record that cannot be read or fails its
@@ -27,10 +30,12 @@ export interface SalvageReport {
   pending: number;
   /** Records that could not be read or failed their check. */
   lost: number;
+  /** The new cursor: every copied record at or below it was done in the damaged file. */
+  doneThrough: bigint;
 }
 
 export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): SalvageReport {
-  const report: SalvageReport = { copied: 0, pending: 0, lost: 0 };
+  const report: SalvageReport = { copied: 0, pending: 0, lost: 0, doneThrough: 0n };
   let source: DatabaseSync;
   try {
     // immutable unless a WAL came along (it must be read): SQLite then adds no -wal/-shm files
@@ -44,9 +49,12 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
   try {
     const rows = readable(source, report);
     if (rows.length === 0) return report;
+    const wasDone = doneIn(source);
     const insert = into.prepare(
-      `INSERT OR IGNORE INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    let firstPending: bigint | undefined;
+    let lastCopied = 0n;
     into.exec("BEGIN IMMEDIATE");
     try {
       for (const row of rows) {
@@ -67,17 +75,21 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
           r.retain ? 1 : 0,
           r.payload,
           row.crc!,
-          r.publishedAt ?? null,
         );
         report.copied++;
-        if (r.publishedAt === undefined) report.pending++;
+        lastCopied = r.sequence;
+        if (!wasDone(r.sequence)) {
+          report.pending++;
+          firstPending ??= r.sequence;
+        }
       }
       into.exec("COMMIT");
     } catch (err) {
       into.exec("ROLLBACK");
       log.error({ err, damaged }, "journal salvage failed; the damaged file is kept as it is");
-      return { copied: 0, pending: 0, lost: report.lost };
+      return { copied: 0, pending: 0, lost: report.lost, doneThrough: 0n };
     }
+    report.doneThrough = firstPending === undefined ? lastCopied : firstPending - 1n;
   } finally {
     source.close();
   }
@@ -135,6 +147,36 @@ function readable(source: DatabaseSync, report: SalvageReport): Row[] {
     from = to;
   }
   return out;
+}
+
+/**
+ * Whether a record was done for the publisher in the damaged file: at or below its cursor
+ * (user_version 2), or marked published (user_version 1); when neither can be read, nothing
+ * counts as done.
+ */
+function doneIn(source: DatabaseSync): (sequence: bigint) => boolean {
+  try {
+    const cursor = source.prepare("SELECT done_through AS d FROM cursors WHERE sink = 'mqtt'");
+    cursor.setReadBigInts(true);
+    const d = cursor.get()?.d;
+    if (typeof d === "bigint") return (sequence) => sequence <= d;
+  } catch {
+    // no cursor: a journal of user_version 1, or an unreadable one
+  }
+  try {
+    const marked = source.prepare(
+      "SELECT published_at IS NOT NULL AS done FROM records WHERE sequence = ?",
+    );
+    return (sequence) => {
+      try {
+        return Number(marked.get(sequence)?.done ?? 0) === 1;
+      } catch {
+        return false;
+      }
+    };
+  } catch {
+    return () => false;
+  }
 }
 
 /** The highest sequence the damaged file may hold: its max(sequence), else its meta. */

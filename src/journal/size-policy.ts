@@ -10,13 +10,13 @@
  *
  * Room: before a group's rows are inserted (in the same transaction) used pages
  * (page_count - freelist_count) plus the group's estimate must fit maxPages. If not, records
- * are deleted, oldest first, in this order: published records older than the oldest pending
- * one; then the oldest records from the oldest pending one on, counting the pending ones
- * deleted as dropped. Once pending events must go, an extra 1/32 of the journal is freed, so
- * a full journal drops in rounds (one overflow notice per round) rather than one event per
+ * are deleted, oldest first, in this order: records the publisher is done with (at or below
+ * its cursor); then the oldest pending records (above the cursor), counted as dropped, the
+ * cursor moving past them. Once pending events must go, an extra 1/32 of the journal is freed,
+ * so a full journal drops in rounds (one overflow notice per round) rather than one event per
  * commit. Freed pages go to the freelist and are reused by the inserts, so the file does not
- * grow. Published records newer than the oldest pending one (acknowledged out of order) go
- * with their neighbours: deleting them first would need a scan of the whole table.
+ * grow. Records acknowledged out of order above the cursor go with their neighbours (the
+ * caller does not count those as dropped).
  *
  * Overflow notices: the commit that drops events appends a `plc2mqtt.journal.overflow` event
  * in the same transaction, after the deletes, so it is never lost to its own round. A later
@@ -63,34 +63,34 @@ export function pagesFor(bytes: number, pageSize: number): number {
 
 export interface RoomResult {
   ok: boolean;
-  /** Pending records deleted (events lost to the policy). */
+  /** Records above the cursor deleted that were not acknowledged: events lost to the policy. */
   dropped: number;
+  /** Every record deleted above the cursor (dropped, and acknowledged out of order). */
+  deletedAbove: number;
+  /** The highest sequence deleted above the cursor (the cursor moves there); else the cursor. */
+  droppedThrough: bigint;
 }
 
 export interface RoomStatements {
   pageCount: StatementSync;
   freelist: StatementSync;
-  oldestPending: StatementSync;
-  deletePublishedBelow: StatementSync;
+  deleteDoneBelow: StatementSync;
   deleteOldestFrom: StatementSync;
 }
 
 export function roomStatements(db: DatabaseSync): RoomStatements {
-  const oldestPending = db.prepare(
-    "SELECT sequence FROM records WHERE published_at IS NULL ORDER BY sequence LIMIT 1",
+  const deleteOldestFrom = db.prepare(
+    `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence >= ?
+       ORDER BY sequence LIMIT ?) RETURNING sequence`,
   );
-  oldestPending.setReadBigInts(true);
+  deleteOldestFrom.setReadBigInts(true);
   return {
     pageCount: db.prepare("PRAGMA page_count"),
     freelist: db.prepare("PRAGMA freelist_count"),
-    oldestPending,
-    deletePublishedBelow: db.prepare(
+    deleteDoneBelow: db.prepare(
       "DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?)",
     ),
-    deleteOldestFrom: db.prepare(
-      `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence >= ?
-         ORDER BY sequence LIMIT ?) RETURNING published_at IS NULL AS pending`,
-    ),
+    deleteOldestFrom,
   };
 }
 
@@ -109,19 +109,27 @@ export function makeRoom(
   needPages: number,
   budget: SizeBudget,
   chunkRows: number,
+  done: bigint,
+  acked: (sequence: bigint) => boolean = () => false,
 ): RoomResult {
   let dropped = 0;
+  let deletedAbove = 0;
+  let through = done;
   let need = needPages;
   while (usedPages(s) + need > budget.maxPages) {
-    const oldest = s.oldestPending.get()?.sequence as bigint | undefined;
-    if (s.deletePublishedBelow.run(oldest ?? 2n ** 63n - 1n, chunkRows).changes > 0) continue;
-    if (oldest === undefined) break;
+    if (s.deleteDoneBelow.run(through + 1n, chunkRows).changes > 0) continue;
     if (dropped === 0)
       need = Math.min(budget.maxPages, needPages + Math.ceil(budget.maxPages / 32));
-    const gone = s.deleteOldestFrom.all(oldest, chunkRows);
+    const gone = s.deleteOldestFrom.all(through + 1n, chunkRows);
     if (gone.length === 0) break;
-    for (const row of gone) if (Number(row.pending) === 1) dropped++;
+    deletedAbove += gone.length;
+    for (const row of gone) {
+      const sequence = row.sequence as bigint;
+      if (!acked(sequence)) dropped++;
+      if (sequence > through) through = sequence;
+    }
   }
   // Emptied: the group may still fit without the extra round.
-  return { ok: usedPages(s) + needPages <= budget.maxPages, dropped };
+  const ok = usedPages(s) + needPages <= budget.maxPages;
+  return { ok, dropped, deletedAbove, droppedThrough: through };
 }

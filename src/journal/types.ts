@@ -25,8 +25,11 @@ export interface JournalRecord extends RenderedEvent {
   subject: string;
   /** Event time, ms since the epoch. */
   time: number;
-  /** When the broker acknowledged it, ms since the epoch; undefined while pending. */
-  publishedAt?: number;
+  /**
+   * Set (true) by queries on a record done for the publisher (acknowledged by the broker, or
+   * skipped): at or below its cursor. Absent on pending records and on records handed out.
+   */
+  published?: true;
 }
 
 export interface JournalOptions {
@@ -41,6 +44,8 @@ export interface JournalOptions {
   log: Logger;
   /** Clock, for tests; default Date.now. */
   now?: () => number;
+  /** Check the file's integrity in the background after opening (default true; check.ts). */
+  integrityCheck?: boolean;
 }
 
 export interface JournalQuery {
@@ -71,6 +76,8 @@ export interface JournalStats {
   corruptSkipped: number;
   /** Duration of the last group commit, ms. */
   lastCommitMs: number;
+  /** Damage the background integrity check found (the next start moves the file aside). */
+  damage?: string;
 }
 
 export interface Journal {

@@ -78,14 +78,14 @@ describe("max_bytes", () => {
     const oldest = () => journal.query({ limit: 1 })[0]?.sequence ?? 1n;
     await appendUntil(journal, () => oldest() > 1n, true, peak);
     expect(journal.stats().dropped).toBe(0);
-    const publishedBefore = journal.query({ limit: 100_000 }).filter((r) => r.publishedAt);
+    const publishedBefore = journal.query({ limit: 100_000 }).filter((r) => r.published);
     expect(publishedBefore.length).toBeGreaterThan(100);
     // Phase 2: pending events (broker down) until the first drop.
     await appendUntil(journal, () => journal.stats().dropped > 0, false, peak);
     const dropped = journal.stats().dropped;
     expect(dropped).toBeGreaterThan(0);
     const all = journal.query({ limit: 100_000 });
-    expect(all.filter((r) => r.publishedAt !== undefined)).toEqual([]); // published went first
+    expect(all.filter((r) => r.published === true)).toEqual([]); // published went first
     const notices = all.filter((r) => r.type === EVENT_TYPES.journalOverflow);
     expect(notices).toHaveLength(1);
     const notice = JSON.parse(notices[0]!.payload) as { data: Record<string, unknown> };

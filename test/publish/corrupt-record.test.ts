@@ -2,7 +2,8 @@
  * Regression: a record skipped as corrupt above the publisher's cursor made it spin at 100%
  * CPU (waitForAppend resolved at once, unpublished() returned nothing), freezing every timer of
  * the daemon. The publisher must publish what is readable and go on waiting like a normal,
- * idle publisher.
+ * idle publisher. (Fresh records reach the publisher from memory: the damage is done to a
+ * journal that is closed, so that the reopened one reads its backlog from the file.)
  */
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -31,6 +32,13 @@ describe("publisher and a corrupt journal record", () => {
   });
 
   it("publishes the readable records and keeps the event loop free", async () => {
+    const seeded = await openJournal(options(tmp.dir));
+    const records = await seeded.append(events(3));
+    await seeded.close();
+    // damage the newest record's checksum behind the journal's back
+    const db = new DatabaseSync(join(tmp.dir, "journal.sqlite"));
+    db.prepare("UPDATE records SET crc = crc + 1 WHERE sequence = ?").run(records[2]!.sequence);
+    db.close();
     journal = await openJournal(options(tmp.dir));
     await broker.stop(); // the publisher starts while the broker is away
     const publisher = new Publisher({
@@ -40,13 +48,8 @@ describe("publisher and a corrupt journal record", () => {
       status: testStatus,
       log: silentLogger(),
     });
-    publisher.start(); // journals its online status first
-    await eventually(() => journal.lastSequence() === 1n, 5000, "the online status");
-    const records = await journal.append(events(3));
-    // damage the newest record's checksum behind the journal's back
-    const db = new DatabaseSync(join(tmp.dir, "journal.sqlite"));
-    db.prepare("UPDATE records SET crc = crc + 1 WHERE sequence = ?").run(records[2]!.sequence);
-    db.close();
+    publisher.start(); // journals its online status after the backlog
+    await eventually(() => journal.lastSequence() === 4n, 5000, "the online status");
     await broker.start();
     try {
       await eventually(() => publisher.stats().published >= 3, 10_000, "the readable records");

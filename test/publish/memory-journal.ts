@@ -60,7 +60,7 @@ export class MemoryJournal implements Journal {
   replace(sequence: bigint, event: GatewayEvent): Promise<JournalRecord> {
     const index = Number(sequence) - 1;
     const current = this.records[index];
-    if (!current || current.publishedAt !== undefined)
+    if (!current || current.published)
       return Promise.reject(new Error(`replace: record ${sequence} is not pending`));
     const record: JournalRecord = {
       ...renderForTest(event, sequence, current.id),
@@ -79,7 +79,7 @@ export class MemoryJournal implements Journal {
     const out: JournalRecord[] = [];
     for (let i = Number(after); i < this.records.length && out.length < max; i++) {
       const record = this.records[i]!;
-      if (record.publishedAt !== undefined) continue;
+      if (record.published) continue;
       out.push(record);
       this.handedOut.set(record.sequence, (this.handedOut.get(record.sequence) ?? 0) + 1);
       this.outstanding.add(record.sequence);
@@ -89,11 +89,10 @@ export class MemoryJournal implements Journal {
   }
 
   markPublished(sequences: readonly bigint[]): void {
-    const now = Date.now();
     for (const sequence of sequences) {
       const record = this.records[Number(sequence) - 1];
       if (!record) throw new Error(`markPublished: no record ${sequence}`);
-      record.publishedAt ??= now;
+      record.published = true;
       this.outstanding.delete(sequence);
     }
     this.onMarked?.(sequences);
@@ -143,7 +142,7 @@ export class MemoryJournal implements Journal {
   }
 
   stats(): JournalStats {
-    const pending = this.records.filter((r) => r.publishedAt === undefined);
+    const pending = this.records.filter((r) => !r.published);
     return {
       lastSequence: BigInt(this.records.length),
       pending: pending.length,
@@ -160,6 +159,6 @@ export class MemoryJournal implements Journal {
   }
 
   get pending(): number {
-    return this.records.filter((r) => r.publishedAt === undefined).length;
+    return this.records.filter((r) => !r.published).length;
   }
 }

@@ -70,7 +70,7 @@ describe("mqtts", () => {
     expect(pub.connected).toBe(false);
     expect(pub.stats().lastError).toMatch(/certificate/i);
     expect(pub.stats().lastError).toContain("check mqtt.ca");
-    expect(journal.records.every((r) => r.publishedAt === undefined)).toBe(true);
+    expect(journal.records.every((r) => !r.published)).toBe(true);
     await pub.stop();
     await expectHandlesBackTo(baseline);
   });

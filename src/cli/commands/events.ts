@@ -143,7 +143,7 @@ function eventsTable(records: readonly JournalRecord[]): string {
       r.type,
       `${r.device}/${r.subject}`,
       summarize(r.payload),
-      r.publishedAt === undefined ? "pending" : r.publishedAt === 0 ? "skipped" : "published",
+      r.published ? "published" : "pending",
     ]),
   );
 }

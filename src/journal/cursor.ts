@@ -1,0 +1,89 @@
+/**
+ * A sink's progress through the journal (store.ts, `cursors`): `done`, the cursor (every record
+ * at or below it is done for the sink), and above it the records handed out, in sequence order,
+ * and which of those were acknowledged.
+ *
+ * Invariants:
+ * - The cursor moves only over records acknowledged (or skipped): to the next sequence when it
+ *   is acknowledged (sequences above the cursor are consecutive), or, where a salvage left a
+ *   hole, to the next record handed out when that one is; acknowledgements may come in any
+ *   order, the cursor never passes a record the sink has not finished with.
+ * - Records are handed out in sequence order; handing out again from lower down (a new
+ *   connection starts over from the cursor) restarts the list, and what was acknowledged above
+ *   the cursor stays acknowledged (it is handed out again only to keep the list contiguous,
+ *   never sent again).
+ * - moveTo(through) (the size policy dropped everything up to there) forgets all at or below.
+ */
+export class SinkCursor {
+  #done: bigint;
+  #handed: bigint[] = [];
+  #head = 0;
+  readonly #acked = new Set<bigint>();
+
+  constructor(done: bigint) {
+    this.#done = done;
+  }
+
+  get done(): bigint {
+    return this.#done;
+  }
+
+  /** The highest sequence handed out since the last restart (the cursor when none). */
+  get lastHanded(): bigint {
+    return this.#handed.length > this.#head ? this.#handed.at(-1)! : this.#done;
+  }
+
+  /** Acknowledged above the cursor, out of order. */
+  get ackedAhead(): number {
+    return this.#acked.size;
+  }
+
+  isAcked(sequence: bigint): boolean {
+    return sequence <= this.#done || this.#acked.has(sequence);
+  }
+
+  /** Starts the list of handed-out records afresh (a new connection reads from the cursor). */
+  restart(): void {
+    this.#handed = [];
+    this.#head = 0;
+  }
+
+  /** `sequence` was handed out (ascending). */
+  hand(sequence: bigint): void {
+    if (sequence > this.lastHanded) this.#handed.push(sequence);
+  }
+
+  /** Acknowledges (or skips) records; returns how many the cursor moved over. */
+  ack(sequences: readonly bigint[]): number {
+    for (const sequence of sequences) if (sequence > this.#done) this.#acked.add(sequence);
+    let moved = 0;
+    const handed = this.#handed;
+    for (;;) {
+      while (this.#head < handed.length && handed[this.#head]! <= this.#done) this.#head++;
+      const next = this.#acked.has(this.#done + 1n)
+        ? this.#done + 1n
+        : this.#head < handed.length && this.#acked.has(handed[this.#head]!)
+          ? handed[this.#head]!
+          : undefined;
+      if (next === undefined) break;
+      this.#acked.delete(next);
+      this.#done = next;
+      moved++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > handed.length) {
+      this.#handed = handed.slice(this.#head);
+      this.#head = 0;
+    }
+    return moved;
+  }
+
+  /** The records up to `through` are gone (dropped): the cursor moves there. */
+  moveTo(through: bigint): void {
+    if (through <= this.#done) return;
+    this.#done = through;
+    for (const sequence of this.#acked) if (sequence <= through) this.#acked.delete(sequence);
+    const rest = this.#handed.slice(this.#head).filter((s) => s > through);
+    this.#handed = rest;
+    this.#head = 0;
+  }
+}
