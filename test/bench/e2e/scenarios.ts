@@ -21,7 +21,13 @@ import { startNotifySocket } from "../../service/support.ts";
 import { freePort } from "../../support/mosquitto.ts";
 import { type BenchBroker, startBenchBroker, unreachableBrokerUrl } from "./broker.ts";
 import { type Helper, startHelper } from "./child.ts";
-import { metric, type RunningGateway, startGateway, writeBenchConfig } from "./gateway.ts";
+import {
+  type GatewaySource,
+  metric,
+  type RunningGateway,
+  startGateway,
+  writeBenchConfig,
+} from "./gateway.ts";
 import {
   ceiling,
   delta,
@@ -85,6 +91,73 @@ async function firstTelemetry(sub: Subscriber, gw: RunningGateway, timeoutMs: nu
     );
 }
 
+/** What the journal took in the window (from /metrics), and what is still waiting in it. */
+async function reportJournal(
+  r: Report,
+  name: string,
+  httpBase: string,
+  j0: number | undefined,
+  seconds: number,
+) {
+  const j1 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
+  const pending = await metric(httpBase, "plc2mqtt_journal_pending_events");
+  if (j0 !== undefined && j1 !== undefined)
+    r.add(
+      name,
+      "journaled_events_per_s",
+      (j1 - j0) / seconds,
+      "events/s",
+      "sequences assigned (plc2mqtt_journal_last_sequence)",
+    );
+  if (pending !== undefined) r.add(name, "journal_pending_at_end", pending, "events");
+}
+
+/** RSS at about ten points of a long window, for the soak's table. */
+function reportRssSeries(r: Report, name: string, rss: [number, number][], seconds: number) {
+  const every = Math.max(1, seconds / 10);
+  let next = 0;
+  for (const [t, mb] of rss) {
+    if (t + 0.5 < next) continue;
+    r.add(name, `gateway_rss_mb_at_${Math.round(t)}s`, mb, "MB");
+    next += every;
+  }
+}
+
+interface LiveParts {
+  broker: BenchBroker;
+  load: Helper<{ port: number; pid: number }>;
+  sub: Subscriber;
+  source: GatewaySource;
+}
+
+/**
+ * Starts the gateway on a live load, waits for its first telemetry and the warm-up, then
+ * measures a window; reports what the journal took in (from /metrics) beside it.
+ */
+async function liveRun(r: Report, name: string, s: Stack, p: LiveParts, k: Knobs, seconds: number) {
+  const http = await freePort();
+  const httpBase = `http://127.0.0.1:${http}`;
+  const config = writeBenchConfig({
+    dir: s.dir,
+    brokerUrl: p.broker.url,
+    source: p.source,
+    http: `127.0.0.1:${http}`,
+  });
+  const gw = s.add(startGateway(config));
+  await firstTelemetry(p.sub, gw, p.source.kind === "opcua" ? 180_000 : 60_000);
+  await sleep(k.warmupS * 1000);
+  const l0 = await p.load.ask<LoadCounts>("counts");
+  const j0 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
+  const w = await measureWindow(
+    p.sub,
+    { gateway: gw.pid, broker: p.broker.pid, load_source: p.load.pid, subscriber: p.sub.pid },
+    seconds,
+  );
+  const l1 = await p.load.ask<LoadCounts>("counts");
+  await reportJournal(r, name, httpBase, j0, w.seconds);
+  return { gw, w, l0, l1 };
+}
+
 /** Modbus N registers end to end; `seconds` overrides the window (the soak). */
 export async function modbusScenario(
   r: Report,
@@ -100,21 +173,8 @@ export async function modbusScenario(
       await startHelper<{ port: number; pid: number }>("modbus-load", ["--registers", String(n)]),
     );
     const sub = s.add(await startSubscriber(broker, n));
-    const config = writeBenchConfig({
-      dir: s.dir,
-      brokerUrl: broker.url,
-      source: { kind: "modbus", port: load.ready.port, tags: n },
-    });
-    const gw = s.add(startGateway(config));
-    await firstTelemetry(sub, gw, 60_000);
-    await sleep(k.warmupS * 1000);
-    const l0 = await load.ask<LoadCounts>("counts");
-    const w = await measureWindow(
-      sub,
-      { gateway: gw.pid, broker: broker.pid, load_source: load.pid, subscriber: sub.pid },
-      seconds,
-    );
-    const l1 = await load.ask<LoadCounts>("counts");
+    const source = { kind: "modbus", port: load.ready.port, tags: n } as const;
+    const { gw, w, l0, l1 } = await liveRun(r, name, s, { broker, load, sub, source }, k, seconds);
     const loadS = (l1.time - l0.time) / 1000;
     const offered = (l1.changes - l0.changes) / loadS;
     const telemetry = delta(w, "telemetry") / w.seconds;
@@ -156,6 +216,7 @@ export async function modbusScenario(
       "requests/s",
     );
     reportProcs(r, name, w);
+    if (name.startsWith("soak")) reportRssSeries(r, name, w.procs.gateway!.rss, seconds);
     reportLatency(r, name, w);
     const bytes = delta(w, "bytes") / Math.max(1, delta(w, "msgs"));
     await gw.stop();
@@ -186,21 +247,15 @@ export async function opcuaScenario(r: Report, k: Knobs, n: number): Promise<voi
       ),
     );
     const sub = s.add(await startSubscriber(broker));
-    const config = writeBenchConfig({
-      dir: s.dir,
-      brokerUrl: broker.url,
-      source: { kind: "opcua", port: load.ready.port, tags: n },
-    });
-    const gw = s.add(startGateway(config));
-    await firstTelemetry(sub, gw, 180_000);
-    await sleep(k.warmupS * 1000);
-    const l0 = await load.ask<LoadCounts>("counts");
-    const w = await measureWindow(
-      sub,
-      { gateway: gw.pid, broker: broker.pid, load_source: load.pid, subscriber: sub.pid },
+    const source = { kind: "opcua", port: load.ready.port, tags: n } as const;
+    const { gw, w, l0, l1 } = await liveRun(
+      r,
+      name,
+      s,
+      { broker, load, sub, source },
+      k,
       k.durationS,
     );
-    const l1 = await load.ask<LoadCounts>("counts");
     const loadS = (l1.time - l0.time) / 1000;
     const offered = (l1.changes - l0.changes) / loadS;
     const telemetry = delta(w, "telemetry") / w.seconds;
@@ -376,7 +431,9 @@ export async function backlogScenario(r: Report, k: Knobs): Promise<void> {
           lastBacklog = Date.now();
           lastCount = c.backlogEvents;
         }
-        if (lastCount >= pending) break;
+        // live events queue behind the backlog: wait for the first (at most 10 s more)
+        const live = c.events - c.backlogEvents > 0;
+        if (lastCount >= pending && (live || Date.now() - lastBacklog > 10_000)) break;
         if (lastCount > 0 && Date.now() - lastBacklog > 5000) break; // nothing more came
         if (Date.now() > deadline) break;
         await sleep(200);

@@ -16,7 +16,7 @@ import {
   type UAVariable,
   Variant,
 } from "node-opcua";
-import { openStores } from "../../../simulators/opcua/pki.ts";
+import { APPLICATION_URI, openStores } from "../../../simulators/opcua/pki.ts";
 import { serve } from "../e2e/child.ts";
 
 const { values: opts } = parseArgs({
@@ -40,6 +40,11 @@ const server = new OPCUAServer({
   securityModes: [MessageSecurityMode.None],
   securityPolicies: [SecurityPolicy.None],
   allowAnonymous: true,
+  serverInfo: {
+    applicationUri: APPLICATION_URI,
+    productUri: APPLICATION_URI,
+    applicationName: { text: "plc2mqtt bench OPC UA load", locale: "en" },
+  },
   serverCapabilities: { maxMonitoredItemsPerSubscription: 100_000, maxMonitoredItems: 1_000_000 },
 });
 await server.initialize();
