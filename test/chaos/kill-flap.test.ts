@@ -8,9 +8,6 @@
  *
  * `npm test` runs CHAOS_KILLS (default 12); `npm run test:chaos` runs 100 and more.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import {
@@ -21,43 +18,13 @@ import {
   waitUntil,
 } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
+import { writeChaosConfig } from "./config.ts";
 
 const KILLS = Number(process.env.CHAOS_KILLS ?? 12);
 /** Registers that all change every 20 ms, read every 50 ms: REGISTERS x 20 = 1,600 events/s offered. */
 const REGISTERS = 80;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const between = (min: number, max: number) => min + Math.random() * (max - min);
-
-function writeConfig(simPort: number, brokerUrl: string) {
-  const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-chaos-"));
-  const base = `chaos-${Math.random().toString(36).slice(2, 8)}`;
-  const dataDir = join(dir, "data");
-  const config = join(dir, "gateway.yaml");
-  const tags = Array.from(
-    { length: REGISTERS },
-    (_, a) => `      - { name: r${a}, address: HR${a}, type: uint16 }`,
-  );
-  writeFileSync(
-    config,
-    `version: 1
-gateway: { id: e2e-gw, site: chaos, data_dir: ${dataDir} }
-mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 50ms, reconnect_max: 500ms, max_in_flight: 200 }
-journal: { commit_interval: 20ms }
-http: { listen: false, health: { topic_interval: false } }
-devices:
-  - id: plc
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${simPort}
-    poll_interval: 50ms
-    reconnect_min: 50ms
-    reconnect_max: 500ms
-    tags:
-${tags.join("\n")}
-`,
-  );
-  return { base, config, dataDir };
-}
 
 describe("chaos: SIGKILLs under load while the broker flaps", () => {
   let broker: Broker;
@@ -76,7 +43,7 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
   });
 
   it(`loses nothing across ${KILLS} SIGKILLs at 1,000+ events/s with the broker flapping`, async () => {
-    const files = writeConfig(sim.port, broker.url);
+    const files = writeChaosConfig(sim.port, broker.url, REGISTERS);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     ticker = setInterval(() => {
       tick++;

@@ -3,8 +3,8 @@
  * temp folder (`mount -t tmpfs -o size=<bytes>`), so that writes past the size fail with
  * ENOSPC exactly as on a full eMMC. Needs root (CAP_SYS_ADMIN), as CI and the dev machines
  * run; anywhere else it throws with the reason instead of skipping. `fill()` takes free space
- * with a filler file and `release()` gives it back, so a test decides when the disk is full
- * and when it has room again. `unmount()` is idempotent and removes the folder.
+ * with a filler file and `release()` gives it back (`resize()` remounts it larger or
+ * smaller), so a test decides when the disk is full and when it has room again. `unmount()` is idempotent and removes the folder.
  */
 import { execFileSync } from "node:child_process";
 import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from "node:fs";
@@ -19,6 +19,8 @@ export interface Tmpfs {
   fill(leaveFree: number): void;
   /** Deletes the filler file. */
   release(): void;
+  /** Grows (or shrinks, down to what is used) the file system, mounted as it is. */
+  resize(sizeBytes: number): void;
   unmount(): void;
 }
 
@@ -59,6 +61,9 @@ export function mountTmpfs(sizeBytes: number): Tmpfs {
     },
     release() {
       rmSync(filler, { force: true });
+    },
+    resize(size) {
+      execFileSync("mount", ["-o", `remount,size=${size}`, dir], { stdio: "pipe" });
     },
     unmount() {
       if (!mounted) return;
