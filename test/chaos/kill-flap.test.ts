@@ -21,8 +21,8 @@ import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 import { writeChaosConfig } from "./config.ts";
 
 const KILLS = Number(process.env.CHAOS_KILLS ?? 12);
-/** Registers that all change every 20 ms, read every 50 ms: REGISTERS x 20 = 1,600 events/s offered. */
-const REGISTERS = 80;
+/** Registers that all change every 20 ms, read every 50 ms: REGISTERS x 20 = 3,000 events/s offered. */
+const REGISTERS = 150;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const between = (min: number, max: number) => min + Math.random() * (max - min);
 
@@ -71,7 +71,7 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
     try {
       for (let i = 0; i < KILLS; i++) {
         // mostly while running, sometimes right after the start (journal opening, connecting)
-        await sleep(Math.random() < 0.2 ? between(0, 300) : between(300, 2500));
+        await sleep(Math.random() < 0.2 ? between(0, 300) : between(500, 3000));
         await gateway.kill();
         gateway = startGateway(files.config);
       }
