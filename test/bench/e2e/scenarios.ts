@@ -16,7 +16,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startNotifySocket } from "../../service/support.ts";
 import { freePort } from "../../support/mosquitto.ts";
 import { type BenchBroker, startBenchBroker, unreachableBrokerUrl } from "./broker.ts";
@@ -334,6 +334,7 @@ async function timeToReady(config: string, httpBase: string, gwOut: (g: RunningG
     return { gw, ready: ready ?? Number.NaN, healthz: healthz ?? Number.NaN };
   } finally {
     await notify.close();
+    rmSync(dirname(notify.path), { recursive: true, force: true });
   }
 }
 
