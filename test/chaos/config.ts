@@ -42,3 +42,16 @@ ${tags.join("\n")}
   );
   return { base, config, dataDir: data };
 }
+
+/** The value register r0 holds at `tick` (the tests write (tick + a) & 0xffff into r<a>). */
+export function lastReadingArrived(
+  messages: readonly { event: { subject: string; data: Record<string, unknown> } }[],
+  tick: number,
+): boolean {
+  const want = tick & 0xffff;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const e = messages[i]!.event;
+    if (e.subject === "r0" && e.data.value === want) return true;
+  }
+  return false;
+}

@@ -20,7 +20,7 @@ import {
   waitUntil,
 } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { writeChaosConfig } from "./config.ts";
+import { lastReadingArrived, writeChaosConfig } from "./config.ts";
 import { mountTmpfs, type Tmpfs } from "./tmpfs.ts";
 
 const MiB = 1024 * 1024;
@@ -73,7 +73,12 @@ describe("chaos: a full file system under the journal", () => {
       }
       clearInterval(ticker);
       ticker = undefined;
-      await sleep(3000);
+      // everything journaled drains, then a clean stop (a gateway that cannot drain fails here)
+      await waitUntil(
+        () => lastReadingArrived(sub.messages, tick),
+        120_000,
+        "the last reading",
+      ).catch(() => {});
       expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
       expect(await gateway.stop()).toBe(0);
     } finally {

