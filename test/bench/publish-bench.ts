@@ -3,6 +3,7 @@
  * publisher to a real mosquitto (set_tcp_nodelay on), QoS 1, each marked on its PUBACK.
  * In-flight window 1 against 100 in the same run shows what pipelining buys.
  */
+import { rmSync } from "node:fs";
 import { openJournal } from "../../src/journal/index.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { Publisher } from "../../src/publish/index.ts";
@@ -65,5 +66,6 @@ export async function publishThroughput(): Promise<BenchResult[]> {
     ];
   } finally {
     await broker.stop();
+    rmSync(broker.dir, { recursive: true, force: true });
   }
 }

@@ -1,0 +1,124 @@
+/**
+ * The gateway under test: the BUILT CLI (`node dist/src/main.js run -c <config>`) as its own
+ * process, configured as the peer harness configures it (../shared/peer-nodered/
+ * gen-plc2mqtt.js): one uint16 tag per holding register (r<a> at HR<a>), no deadband, poll
+ * 100 ms, topics plant/bench/telemetry/r<a>, max_in_flight 1000, journal defaults.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CLI, ROOT } from "../../support/cli.ts";
+
+export interface GatewaySource {
+  kind: "modbus" | "opcua";
+  port: number;
+  /** Tags r0..r(N-1) (Modbus) or d0..d(N-1) (OPC UA node nsu=urn:plc2mqtt:bench;s=d<i>). */
+  tags: number;
+  pollMs?: number;
+}
+
+export interface GatewaySetup {
+  dir: string;
+  brokerUrl: string;
+  source: GatewaySource;
+  /** host:port for /healthz and /metrics; false (the default) turns them off. */
+  http?: string | false;
+}
+
+export function writeBenchConfig(s: GatewaySetup): string {
+  const file = join(s.dir, "gateway.yaml");
+  const lines = [
+    "version: 1",
+    `gateway: { id: bench, site: bench, data_dir: ${join(s.dir, "data")} }`,
+    `mqtt: { url: "${s.brokerUrl}", base_topic: plant, topic_template: "{base}/{site}/{class}/{name}", max_in_flight: 1000, reconnect_min: 100ms, reconnect_max: 1s }`,
+    `http: { listen: ${s.http === undefined || s.http === false ? "false" : s.http} }`,
+    "devices:",
+  ];
+  if (s.source.kind === "modbus") {
+    lines.push(
+      "  - id: line1",
+      "    protocol: modbus-tcp",
+      "    host: 127.0.0.1",
+      `    port: ${s.source.port}`,
+      "    unit_id: 1",
+      `    poll_interval: ${s.source.pollMs ?? 100}ms`,
+      "    tags:",
+    );
+    for (let a = 0; a < s.source.tags; a++)
+      lines.push(`      - { name: r${a}, address: HR${a}, type: uint16 }`);
+  } else {
+    lines.push(
+      "  - id: line1",
+      "    protocol: opcua",
+      `    endpoint: opc.tcp://127.0.0.1:${s.source.port}`,
+      "    security: { mode: None }",
+      "    publishing_interval: 100ms",
+      "    sampling_interval: 100ms",
+      "    tags:",
+    );
+    for (let i = 0; i < s.source.tags; i++)
+      lines.push(`      - { name: d${i}, node: "nsu=urn:plc2mqtt:bench;s=d${i}", type: double }`);
+  }
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+export interface RunningGateway {
+  pid: number;
+  startedAt: number;
+  output(): string;
+  exited: Promise<number | null>;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): RunningGateway {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build`);
+  const startedAt = Date.now();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [CLI, "run", "-c", config, "--log-level", "warn", "--log-format", "json"],
+    {
+      cwd: ROOT,
+      env: { ...process.env, NOTIFY_SOCKET: undefined, WATCHDOG_USEC: undefined, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  const running = () => child.exitCode === null && child.signalCode === null;
+  return {
+    pid: child.pid!,
+    startedAt,
+    output: () => out,
+    exited,
+    stop: async () => {
+      if (running()) child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    kill: async () => {
+      if (running()) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+/** One Prometheus sample of /metrics (the first series of that name), or undefined. */
+export async function metric(httpBase: string, name: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`${httpBase}/metrics`)).text();
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
