@@ -1,6 +1,6 @@
 /** How the journal renders an event for the wire: the CloudEvents document and its topic. */
 import type { GatewayConfig } from "../config/schema/root.ts";
-import { serializeCloudEvent, toCloudEvent } from "../events/cloudevent.ts";
+import { fastRenderer } from "../events/render-fast.ts";
 import { buildTopic, DEFAULT_TOPIC_TEMPLATE, isRetained } from "../events/topic.ts";
 import type { Render } from "../journal/types.ts";
 
@@ -11,9 +11,10 @@ export function createRender(config: GatewayConfig): Render {
     gateway: gatewayId,
     template: config.mqtt?.topic_template ?? DEFAULT_TOPIC_TEMPLATE,
   };
+  const document = fastRenderer(gatewayId);
   return (event, sequence, id) => ({
     topic: buildTopic(event, topic),
     retain: isRetained(event),
-    payload: serializeCloudEvent(toCloudEvent(event, sequence, id, { gatewayId })),
+    payload: document(event, sequence, id),
   });
 }
