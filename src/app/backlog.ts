@@ -8,9 +8,11 @@
  *   clock (never by the event time, which a PLC clock far off would make look old or new). It
  *   is found from samples of the journal's last sequence taken as time goes by: the oldest
  *   pending sequence is `lastSequence - pending + 1`, and the first sample that had reached it
- *   gives a lower bound of its wait. Samples are kept for `horizonMs` (plus the one just before),
- *   at most one per `horizonMs / 100`, so memory stays bounded. A backlog older than every
- *   sample (one found at start) counts as having waited since the first sample.
+ *   gives a lower bound of its wait. At most one sample is taken per `resolutionMs`; samples
+ *   before the first one that reached the oldest pending sequence are dropped (that sequence
+ *   only moves forward), and past 256 samples every other one goes and samples are taken half
+ *   as often, so memory stays bounded, the error stays within about the backlog's span / 128,
+ *   and a wait is never overstated. A backlog found at start counts from the first sample.
  *
  * `RecentCount` turns a running total (events dropped so far) into "how many in the last
  * window", from samples taken at each look.
@@ -24,19 +26,22 @@ export interface Backlog {
   waitedMs?: number;
 }
 
+const MAX_MARKS = 256;
+
 interface Mark {
   at: number;
   sequence: number;
 }
 
 export class BacklogWatch {
-  private readonly horizonMs: number;
-  private readonly stepMs: number;
+  private readonly resolutionMs: number;
+  private stepMs: number;
   private readonly marks: Mark[] = [];
 
-  constructor(horizonMs: number) {
-    this.horizonMs = horizonMs;
-    this.stepMs = Math.max(1, horizonMs / 100);
+  /** `resolutionMs`: at most one mark per this long (the age limit / 100 serves well). */
+  constructor(resolutionMs: number) {
+    this.resolutionMs = Math.max(1, resolutionMs);
+    this.stepMs = this.resolutionMs;
   }
 
   /**
@@ -50,25 +55,34 @@ export class BacklogWatch {
   ): Backlog {
     if (journal === undefined) return { events: queued };
     const last = Number(journal.lastSequence);
-    this.remember(now, last);
+    const latest = this.marks.at(-1);
+    if (latest === undefined || (last !== latest.sequence && now - latest.at >= this.stepMs))
+      this.marks.push({ at: now, sequence: last });
     const backlog: Backlog = { events: queued + journal.pending };
-    if (journal.pending > 0) {
-      const oldest = last - journal.pending + 1;
-      // assigned at or before the first mark that had reached it; after the last one: just now
-      const reached = this.marks.find((m) => m.sequence >= oldest);
-      backlog.waitedMs = reached === undefined ? 0 : Math.max(0, now - reached.at);
+    if (journal.pending === 0) {
+      // nothing waits: the last mark is all a new backlog needs
+      this.marks.splice(0, this.marks.length - 1);
+      this.stepMs = this.resolutionMs;
+      return backlog;
     }
+    // the oldest pending only moves forward: marks before the first that reached it are done
+    const oldest = last - journal.pending + 1;
+    const reached = this.marks.findIndex((m) => m.sequence >= oldest);
+    if (reached > 0) this.marks.splice(0, reached);
+    if (this.marks.length > MAX_MARKS) this.thin();
+    // assigned at or before the first mark that had reached it; after the last one: just now
+    backlog.waitedMs = reached === -1 ? 0 : Math.max(0, now - this.marks[0]!.at);
     return backlog;
   }
 
-  private remember(now: number, sequence: number): void {
-    const latest = this.marks.at(-1);
-    if (latest === undefined || (sequence !== latest.sequence && now - latest.at >= this.stepMs))
-      this.marks.push({ at: now, sequence });
-    // keep the horizon, plus the one mark before it (it bounds what is older)
-    let cut = 0;
-    while (cut + 1 < this.marks.length && this.marks[cut + 1]!.at <= now - this.horizonMs) cut++;
-    if (cut > 0) this.marks.splice(0, cut);
+  /**
+   * Every other mark goes (the first and the last stay) and marks are taken half as often from
+   * now on: the spacing stays even, about the backlog's span / 128, and waits stay lower bounds.
+   */
+  private thin(): void {
+    const kept = this.marks.filter((_, i) => i % 2 === 0 || i === this.marks.length - 1);
+    this.marks.splice(0, this.marks.length, ...kept);
+    this.stepMs *= 2;
   }
 }
 

@@ -99,7 +99,7 @@ export class OverloadStage {
     this.options = options;
     this.settings = options.settings;
     const s = this.settings;
-    this.watch = new BacklogWatch(s.max_pending_age);
+    this.watch = new BacklogWatch(s.max_pending_age / 100);
     this.recentConflated = new RecentCount(s.degraded_for);
     this.recentJournalDrops = new RecentCount(s.degraded_for);
     this.recentQueueDrops = new RecentCount(s.degraded_for);
