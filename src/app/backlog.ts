@@ -38,7 +38,7 @@ export class BacklogWatch {
   private stepMs: number;
   private readonly marks: Mark[] = [];
 
-  /** `resolutionMs`: at most one mark per this long (the age limit / 100 serves well). */
+  /** `resolutionMs`: at most one mark per this long while the backlog spans few of them. */
   constructor(resolutionMs: number) {
     this.resolutionMs = Math.max(1, resolutionMs);
     this.stepMs = this.resolutionMs;

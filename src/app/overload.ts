@@ -69,6 +69,9 @@ export interface OverloadStats {
   queueDropped: number;
 }
 
+/** The finest step of the backlog's wait (backlog.ts coarsens it for a long backlog). */
+const BACKLOG_RESOLUTION_MS = 100;
+
 interface Held {
   latest: GatewayEvent;
   /** Changes it stands for. */
@@ -99,7 +102,7 @@ export class OverloadStage {
     this.options = options;
     this.settings = options.settings;
     const s = this.settings;
-    this.watch = new BacklogWatch(s.max_pending_age / 100);
+    this.watch = new BacklogWatch(BACKLOG_RESOLUTION_MS);
     this.recentConflated = new RecentCount(s.degraded_for);
     this.recentJournalDrops = new RecentCount(s.degraded_for);
     this.recentQueueDrops = new RecentCount(s.degraded_for);
