@@ -54,12 +54,18 @@ interface Plant {
   base: string;
   events: Subscriber;
   health: Subscriber;
+  /** Everything under the base topic (for the journal's overflow notices). */
+  all: Subscriber;
   /** Stops the plant changing. */
   calm(): void;
   stop(): Promise<void>;
 }
 
-async function startPlant(broker: Broker, policy: "conflate" | "keep"): Promise<Plant> {
+async function startPlant(
+  broker: Broker,
+  policy: "conflate" | "keep",
+  journal = "{ commit_interval: 10ms }",
+): Promise<Plant> {
   const sim = await startModbusSimulator({ port: 0 });
   let n = 0;
   const change = () => {
@@ -83,7 +89,7 @@ async function startPlant(broker: Broker, policy: "conflate" | "keep"): Promise<
   const text = `version: 1
 gateway: { id: ovl-gw, site: testsite, data_dir: ${join(dir, "data")} }
 mqtt: { url: "${broker.url}", base_topic: ${base}, keepalive: 5m, reconnect_min: 100ms, reconnect_max: 500ms }
-journal: { commit_interval: 10ms }
+journal: ${journal}
 http: { listen: 127.0.0.1:0, health: { topic_interval: 1s } }
 overload: { policy: ${policy}, max_pending_events: 500, max_pending_age: 1h, telemetry_interval: 500ms, degraded_for: 2s }
 devices:
@@ -105,6 +111,7 @@ ${TAGS.map((t, i) => `      - { name: ${t}, address: HR${i}, type: uint16 }`).jo
   const { config } = parseConfig(text, { file: join(dir, "gateway.yaml"), env: {}, baseDir: dir });
   const events = await subscribe(broker.url, `${base}/testsite/plc/#`);
   const health = await subscribe(broker.url, `${base}/testsite/status/ovl-gw/health`);
+  const all = await subscribe(broker.url, `${base}/#`);
   const gateway = await Gateway.start({ config, log: silentLogger(), version: "0.0.0-test" });
   const calm = () => {
     if (plant) clearInterval(plant);
@@ -117,12 +124,14 @@ ${TAGS.map((t, i) => `      - { name: ${t}, address: HR${i}, type: uint16 }`).jo
     base,
     events,
     health,
+    all,
     calm,
     stop: async () => {
       calm();
       await gateway.stop();
       await events.close();
       await health.close();
+      await all.close();
       await sim.close();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -146,8 +155,16 @@ async function produced(url: string): Promise<Map<string, Map<string, number>>> 
   return out;
 }
 
-/** Freezes the broker until the gateway conflates (or, with keep, is degraded by the backlog). */
-async function overload(broker: Broker, plant: Plant, policy: "conflate" | "keep") {
+/**
+ * Freezes the broker until the gateway conflates (or, with keep, is degraded by the backlog)
+ * and `until` holds for /healthz, flips a tag's quality meanwhile, thaws it.
+ */
+async function overload(
+  broker: Broker,
+  plant: Plant,
+  policy: "conflate" | "keep",
+  until: (h: Health) => boolean = () => true,
+) {
   await eventually(
     async () => (await healthz(plant.url)).status === "ok" && plant.events.messages.length > 100,
     20_000,
@@ -157,28 +174,40 @@ async function overload(broker: Broker, plant: Plant, policy: "conflate" | "keep
   const frozenAt = Date.now();
   broker.freeze();
   let during: Health | undefined;
+  const metric = async (name: string) => (await scrape(plant.url)).get(name) ?? 0;
   try {
-    // quality events while overloaded: reads of HR500 fail, then work again, three times
+    await eventually(
+      async () => {
+        during = await healthz(plant.url);
+        const slow = during.degraded.some((r) => r.startsWith("the broker takes events slower"));
+        return slow && (policy === "keep" || during.overload?.conflating === true) && until(during);
+      },
+      30_000,
+      "the gateway overloaded",
+    );
+    // quality events while overloaded: reads of HR500 fail, then work again, three times,
+    // each time (conflate) while flappy's telemetry is held (all 21 telemetry tags held)
     const flips = () =>
       plant.gateway.journal.query({ subject: "flappy", type: "plc2mqtt.quality.changed" }).length;
     for (let i = 0; i < 3; i++) {
+      if (policy === "conflate")
+        await eventually(
+          async () => (await metric("plc2mqtt_overload_held_tags")) === TAGS.length + 1,
+          10_000,
+          "every telemetry tag held",
+        );
       plant.sim.faults.exception(2, { functionCode: 3, address: 500 });
       await eventually(() => flips() >= 2 * i + 1, 10_000, "flappy going bad");
       plant.sim.faults.clear();
       await eventually(() => flips() >= 2 * i + 2, 10_000, "flappy good again");
     }
-    await eventually(
-      async () => {
-        during = await healthz(plant.url);
-        return policy === "conflate"
-          ? during.overload?.conflating === true &&
-              (await scrape(plant.url)).get('plc2mqtt_telemetry_conflated_total{device="plc"}')! >
-                2000
-          : during.degraded.some((r) => r.startsWith("the broker takes events slower"));
-      },
-      30_000,
-      "the gateway overloaded",
-    );
+    if (policy === "conflate")
+      await eventually(
+        async () => (await metric('plc2mqtt_telemetry_conflated_total{device="plc"}')) > 2000,
+        30_000,
+        "2000 changes conflated",
+      );
+    during = await healthz(plant.url);
   } finally {
     broker.thaw();
   }
@@ -189,8 +218,11 @@ async function overload(broker: Broker, plant: Plant, policy: "conflate" | "keep
   return { during: during!, frozenMs, polls };
 }
 
-/** Stops the plant and waits until everything journaled reached the subscriber. */
-async function settle(plant: Plant): Promise<Doc[]> {
+/**
+ * Stops the plant and waits until everything journaled reached the subscriber; `exact`: and
+ * nothing else (no event the journal dropped was on its way to the broker).
+ */
+async function settle(plant: Plant, exact = true): Promise<Doc[]> {
   plant.calm();
   // two polls after the last change: the engine produces no more telemetry
   plant.sim.clearRequests();
@@ -219,28 +251,49 @@ async function settle(plant: Plant): Promise<Doc[]> {
   const payloads = plant.events.messages.map((m) => m.payload);
   assertValidEvents(payloads);
   const docs = payloads.map((p) => JSON.parse(p) as Doc);
-  // the subscriber holds exactly what the journal accepted (no re-sends on a frozen broker)
+  // every event the journal holds reached the subscriber, once (a frozen broker forces no re-send)
   const journaled = plant.gateway.journal.query({ device: "plc", limit: 1_000_000 });
-  expect(new Set(docs.map((d) => d.id))).toEqual(new Set(journaled.map((r) => r.id)));
+  const ids = new Set(docs.map((d) => d.id));
+  expect(ids.size).toBe(docs.length);
+  for (const r of journaled) if (!ids.has(r.id)) throw new Error(`${r.id} not delivered`);
+  if (exact) expect(docs.length).toBe(journaled.length);
   return docs;
 }
 
+/**
+ * Per tag (subject), in the order delivered: sequences rise; times never go back, across types
+ * (a Modbus value and a quality change are both dated by their read); each telemetry's
+ * `previous` is the value delivered before it; a quality change away from good names as its
+ * last good value the value of the telemetry delivered right before it.
+ */
 function perTagOrder(docs: readonly Doc[]): void {
   const bySubject = new Map<string, Doc[]>();
   for (const d of docs) bySubject.set(d.subject, [...(bySubject.get(d.subject) ?? []), d]);
   for (const [subject, list] of bySubject) {
-    for (let i = 1; i < list.length; i++) {
-      const [a, b] = [list[i - 1]!, list[i]!];
-      if (!(BigInt(b.sequence) > BigInt(a.sequence)))
+    let lastTelemetry: Doc | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const b = list[i]!;
+      const a = list[i - 1];
+      if (a && !(BigInt(b.sequence) > BigInt(a.sequence)))
         throw new Error(`${subject}: sequence ${b.sequence} after ${a.sequence}`);
-    }
-    const telemetry = list.filter((d) => d.type === "plc2mqtt.telemetry");
-    for (let i = 1; i < telemetry.length; i++) {
-      const [a, b] = [telemetry[i - 1]!, telemetry[i]!];
-      if (b.time < a.time) throw new Error(`${subject}: time ${b.time} after ${a.time}`);
-      // the chain is unbroken: nothing between two delivered values went missing unannounced
-      if (b.data.previous !== a.data.value)
-        throw new Error(`${subject}: previous ${b.data.previous} after value ${a.data.value}`);
+      if (a && b.time < a.time)
+        throw new Error(`${subject}: ${b.type} at ${b.time} after ${a.type} at ${a.time}`);
+      if (b.type === "plc2mqtt.telemetry") {
+        if (lastTelemetry && b.data.previous !== lastTelemetry.data.value)
+          throw new Error(
+            `${subject}: previous ${b.data.previous} after value ${lastTelemetry.data.value}`,
+          );
+        lastTelemetry = b;
+      }
+      if (
+        b.type === "plc2mqtt.quality.changed" &&
+        b.data.previous_quality === "good" &&
+        lastTelemetry &&
+        b.data.last_good_value !== lastTelemetry.data.value
+      )
+        throw new Error(
+          `${subject}: went ${b.data.quality} with last good value ${b.data.last_good_value}, but the value delivered before is ${lastTelemetry.data.value}`,
+        );
     }
   }
 }
@@ -344,7 +397,8 @@ describe("overload by rule, against a frozen broker", () => {
 
     it("keeps polling on schedule while overloaded", () => {
       const scheduled = result.frozenMs / POLL_MS;
-      expect(result.polls).toBeGreaterThan(0.6 * scheduled);
+      // a floor, not a benchmark: the machine running the test is shared
+      expect(result.polls).toBeGreaterThan(0.5 * scheduled);
     });
 
     it("turns /healthz and the health message degraded with the reasons, then ok again", () => {
@@ -391,6 +445,51 @@ describe("overload by rule, against a frozen broker", () => {
       // the backlog still shows
       expect(result.during.status).toBe("degraded");
       expect(result.during.degraded.join("\n")).not.toMatch(/conflated/);
+    });
+  });
+
+  describe("policy keep with a journal too small for the backlog", () => {
+    let plant: Plant;
+    let result: Awaited<ReturnType<typeof overload>>;
+    let docs: Doc[];
+    let healthAfter: Health;
+    const DROPPED = /^the journal's size policy dropped \d+ events in the last 2 s$/m;
+    beforeAll(async () => {
+      plant = await startPlant(broker, "keep", "{ commit_interval: 10ms, max_bytes: 1MiB }");
+      result = await overload(broker, plant, "keep", (h) => DROPPED.test(h.degraded.join("\n")));
+      docs = await settle(plant, false);
+      await eventually(
+        async () => {
+          healthAfter = await healthz(plant.url);
+          return healthAfter.status === "ok";
+        },
+        20_000,
+        "health back to ok",
+      );
+    }, 180_000);
+    afterAll(async () => {
+      await plant?.stop();
+    });
+
+    it("turns health degraded by the drops, counts every event lost, then ok again", async () => {
+      expect(result.during.status).toBe("degraded");
+      expect(result.during.degraded.join("\n")).toMatch(DROPPED);
+      expect(healthAfter.degraded).toEqual([]);
+      const engine = [...(await produced(plant.url)).values()].reduce(
+        (sum, byType) => sum + [...byType.values()].reduce((a, b) => a + b, 0),
+        0,
+      );
+      const notices = plant.all.messages
+        .map((m) => JSON.parse(m.payload) as Doc)
+        .filter((d) => d.type === "plc2mqtt.journal.overflow");
+      const dropped = notices.reduce((sum, d) => sum + (d.data.dropped as number), 0);
+      expect(dropped).toBeGreaterThan(0);
+      expect(docs.length).toBeLessThan(engine);
+      // nothing lost without a count: what did not arrive is counted by an overflow notice
+      // (a notice may count an older notice or status event it dropped: at least, not exactly)
+      expect(docs.length + dropped).toBeGreaterThanOrEqual(engine);
+      const metrics = await scrape(plant.url);
+      expect(metrics.get("plc2mqtt_journal_dropped_events_total")).toBeGreaterThanOrEqual(dropped);
     });
   });
 });
