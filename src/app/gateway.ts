@@ -88,6 +88,7 @@ export class Gateway {
     this.overload = new OverloadStage({
       settings: config.overload,
       journal: () => (config.mqtt ? journal.stats() : undefined),
+      connected: () => this.publisher?.connected ?? false,
       queued: () => sink.queued,
       queueDropped: () => sink.dropped,
       out: (events) => sink.push(events),

@@ -5,8 +5,11 @@
  * passes events on to `out` (the sink), so polls and subscriptions never wait for it.
  *
  * Overloaded: the backlog is over `max_pending_events` events or its oldest event has waited
- * longer than `max_pending_age`; it stays so until both are back under half their limit. With
- * policy `conflate`, while overloaded:
+ * longer than `max_pending_age`; it stays so until both are back under half their limit. While
+ * the broker is unreachable, only the events waiting to be journaled count: an outage is not
+ * an overload, the journal keeps every event of it (its size policy is the limit); once the
+ * broker is back, what waits for it counts again, so telemetry is conflated while a large
+ * backlog drains. With policy `conflate`, while overloaded:
  * - A telemetry event of a tag whose last telemetry went out less than `telemetry_interval` ago
  *   is held; a newer one of the same tag replaces it and the count of changes it stands for
  *   grows. A held event goes out once its tag's interval has passed, or when the overload
@@ -36,6 +39,8 @@ export interface OverloadOptions {
   settings: OverloadConfig;
   /** The journal's stats when a broker is configured; undefined without one. */
   journal: () => Pick<JournalStats, "pending" | "lastSequence" | "dropped"> | undefined;
+  /** Whether the broker is connected (ignored without one). */
+  connected: () => boolean;
   /** Events waiting to be journaled (the sink's queue). */
   queued: () => number;
   /** Events the sink dropped so far (queue full, or refused by the journal). */
@@ -177,9 +182,13 @@ export class OverloadStage {
     const queued = this.options.queued();
     const backlog = this.watch.look(now, queued, journal);
     const s = this.settings;
-    const waited = backlog.waitedMs ?? 0;
-    const over = backlog.events > s.max_pending_events || waited > s.max_pending_age;
-    const under = backlog.events <= s.max_pending_events / 2 && waited <= s.max_pending_age / 2;
+    // a broker that is away takes nothing: the journal keeps every event of the outage (its
+    // size policy is the limit); what waits for it counts again once it is back
+    const away = journal !== undefined && !this.options.connected();
+    const events = away ? queued : backlog.events;
+    const waited = away ? 0 : (backlog.waitedMs ?? 0);
+    const over = events > s.max_pending_events || waited > s.max_pending_age;
+    const under = events <= s.max_pending_events / 2 && waited <= s.max_pending_age / 2;
     if (s.policy === "conflate" && !this.overloaded && over) {
       this.overloaded = true;
       this.options.log.warn(

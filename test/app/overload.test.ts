@@ -39,7 +39,14 @@ function other(type: string, device: string, subject: string, time: number, data
 }
 
 function rig(policy: "conflate" | "keep" = "conflate") {
-  const state = { now: 1_000_000, pending: 0, lastSequence: 0n, dropped: 0, queued: 0 };
+  const state = {
+    now: 1_000_000,
+    pending: 0,
+    lastSequence: 0n,
+    dropped: 0,
+    queued: 0,
+    connected: true,
+  };
   const out: GatewayEvent[] = [];
   const stage = new OverloadStage({
     settings: { ...settings, policy },
@@ -48,6 +55,7 @@ function rig(policy: "conflate" | "keep" = "conflate") {
       lastSequence: state.lastSequence,
       dropped: state.dropped,
     }),
+    connected: () => state.connected,
     queued: () => state.queued,
     queueDropped: () => 0,
     out: (events) => out.push(...events),
@@ -187,6 +195,32 @@ describe("the overload stage", () => {
     state.pending -= 1000;
     stage.assess();
     expect(stage.health().backlog.waitedMs).toBe(81_000);
+  });
+
+  it("does not conflate while the broker is away (an outage), but while its backlog drains", () => {
+    const { state, out, stage } = rig();
+    state.connected = false;
+    state.pending = 50_000;
+    stage.assess();
+    const t = stream("plc", "t");
+    stage.push([t(1), t(2), t(3)]);
+    expect(out.map((e) => e.data.value)).toEqual([1, 2, 3]);
+    expect(stage.health().overloaded).toBe(false);
+    // events waiting to be journaled count, broker or not
+    state.queued = 1001;
+    stage.assess();
+    expect(stage.health().overloaded).toBe(true);
+    state.queued = 0;
+    stage.assess();
+    expect(stage.health().overloaded).toBe(false);
+    // back: the outage's backlog drains, live telemetry is conflated meanwhile
+    state.connected = true;
+    stage.assess();
+    stage.push([t(4), t(5), t(6)]);
+    expect(out.map((e) => e.data.value)).toEqual([1, 2, 3, 4]);
+    state.pending = 400;
+    stage.assess();
+    expect(out.map((e) => e.data.value)).toEqual([1, 2, 3, 4, 6]);
   });
 
   it("with policy keep, holds nothing however large the backlog", () => {

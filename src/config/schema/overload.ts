@@ -17,13 +17,13 @@ export const overloadSchema = z
       .max(1_000_000_000)
       .default(20_000)
       .describe(
-        "Overloaded when more events than this wait: to be journaled, or (with a broker) to be acknowledged by the broker; over until the backlog is back under half of it (default 20000)",
+        "Overloaded when more events than this wait: to be journaled, or for the acknowledgement of a connected broker (an outage is no overload: the journal keeps all of it); over until the backlog is back under half of it (default 20000)",
       ),
     max_pending_age: duration({
       min: 1000,
       max: 86_400_000,
       description:
-        "Overloaded when the oldest event waiting for the broker has waited longer than this, by the gateway's clock; over until it is back under half of it (default 10s)",
+        "Overloaded when the oldest event waiting for a connected broker has waited longer than this, by the gateway's clock (so after an outage, while its backlog drains); over until it is back under half of it (default 10s)",
     }).default(10_000),
     telemetry_interval: duration({
       min: 10,
