@@ -13,7 +13,9 @@
  * telemetry's `previous` is the value delivered before it; polls keep their schedule; /healthz
  * and the retained health message turn degraded with the reasons and back to ok; /metrics
  * counts the conflation per device. With `policy: keep`: nothing is conflated, the backlog
- * still shows as degraded.
+ * still shows as degraded. With `policy: keep` and a 1 MiB journal: the journal's size policy
+ * drops events, health turns degraded with the count and back to ok, and every event that did
+ * not arrive is counted by an overflow notice.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
