@@ -5,7 +5,8 @@
  * Start: journal (so nothing produced is ever without a home), engine, the HTTP endpoint
  * (/healthz, /metrics; a port that cannot be bound fails the start), publisher and the health
  * topic, then the device runners. Stop, each step bounded: the health topic and the HTTP
- * endpoint close, runners stop (no new samples), the engine's held values are flushed, queued
+ * endpoint close, runners stop (no new samples), the engine's held values are flushed, the
+ * overload stage lets its held telemetry go (overload.ts), queued
  * events are committed, the publisher finishes what is in flight and replaces its last will
  * with a clean offline status, the journal commits and closes.
  */
@@ -27,6 +28,7 @@ import { AppendWatch, assessHealth, type HealthSummary } from "./health.ts";
 import { HealthTopic } from "./health-topic.ts";
 import { type HttpServer, startHttpServer } from "./http-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { OverloadStage } from "./overload.ts";
 import { diffConfigs, type ReloadReport } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
@@ -53,6 +55,7 @@ export class Gateway {
   private http: HttpServer | undefined;
   private readonly engine: Engine;
   private readonly sink: EventSink;
+  private readonly overload: OverloadStage;
   private readonly runners = new Map<string, DriverRunner>();
   private config: GatewayConfig;
   private readonly configPath: string | undefined;
@@ -80,6 +83,18 @@ export class Gateway {
       gatewayId: config.gateway.id,
       now: this.now,
     });
+    const sink = this.sink;
+    // between the engine and the sink: what is kept when the broker cannot keep pace
+    this.overload = new OverloadStage({
+      settings: config.overload,
+      journal: () => (config.mqtt ? journal.stats() : undefined),
+      connected: () => this.publisher?.connected ?? false,
+      queued: () => sink.queued,
+      queueDropped: () => sink.dropped,
+      out: (events) => sink.push(events),
+      now: this.now,
+      log: log.child({ part: "overload" }),
+    });
     this.metrics = new GatewayMetrics({
       journal: () => journal.stats(),
       publisher: () => this.publisher?.stats(),
@@ -88,6 +103,7 @@ export class Gateway {
       devices: () => this.devices.list(),
       healthy: () => this.health().status !== "unhealthy",
       now: this.now,
+      overload: () => this.overload.stats(),
     });
     if (config.mqtt) {
       const render = createRender(config);
@@ -153,6 +169,7 @@ export class Gateway {
       log.info({ url: gateway.http.url }, "serving /healthz and /metrics");
     }
     gateway.publisher?.start();
+    gateway.overload.start();
     gateway.healthTopic?.start();
     for (const device of config.devices) gateway.startDevice(device);
     // starts the staleness clock of devices that never deliver a sample
@@ -283,6 +300,7 @@ export class Gateway {
       ...(this.publisher ? { publisher: this.publisher.stats() } : {}),
       devices: this.devices.list(),
       limits: this.config.http.health,
+      overload: this.overload.health(),
     });
   }
 
@@ -293,7 +311,7 @@ export class Gateway {
 
   private emit(events: GatewayEvent[]): void {
     this.metrics.onEvents(events);
-    this.sink.push(events);
+    this.overload.push(events);
   }
 
   private onSamples(samples: TagSample[]): void {
@@ -347,6 +365,7 @@ export class Gateway {
       await Promise.all([...this.runners.values()].map((r) => r.stop()));
     });
     this.emit(this.engine.flush(this.now()));
+    this.overload.stop(); // held telemetry goes to the sink before it stops
     await step("journal appends", () => this.sink.stop(left()));
     if (this.publisher) await step("publisher", () => this.publisher!.stop(left()));
     await step("journal", () => this.journal.close());

@@ -6,8 +6,9 @@
  * - The journal refuses writes: the last append failed (nothing new becomes durable).
  * - The broker is away for too long: MQTT is configured, not connected, and the journal holds
  *   more than `max_pending_events` unpublished events or its oldest one is older than
- *   `max_pending_age`. While connected the backlog is draining and the gateway is healthy;
- *   a connected publisher that makes no progress is the watchdog's business (Gateway.alive).
+ *   `max_pending_age`. While connected the backlog is draining: never unhealthy for it, but
+ *   degraded by the overload rules below when it is over the overload limits; a connected
+ *   publisher that makes no progress is the watchdog's business (Gateway.alive).
  *   The age is taken from the event time, so a PLC clock far behind makes it look older.
  * - Devices, by `devices` policy. A device has a problem when it is disconnected or failed
  *   (its runner reported so), or when it is connected and polled but its last good or
@@ -25,7 +26,11 @@
  * The gateway is degraded (200, `status: "degraded"`, the reasons in `degraded`) when it does
  * its job by its documented rules but not all of it: each part that can degrade adds its
  * reason (issue 12: a broker that is up but cannot keep pace, conflation, drops, events set
- * aside). Unhealthy wins over degraded.
+ * aside). Unhealthy wins over degraded. The overload rules (overloadReasons): a backlog over
+ * the `overload` limits, connected or not (the broker takes events slower than they come, or is
+ * away; with no broker, the journal takes them slower than they come); telemetry conflated now
+ * or within `overload.degraded_for`; events dropped within `degraded_for` by the journal's size
+ * policy or before the journal (the event sink's queue).
  *
  * The summary is JSON in snake_case; ages are seconds, times ISO 8601.
  */
@@ -34,6 +39,7 @@ import type { JournalStats } from "../journal/types.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { PublisherStats } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";
+import type { OverloadHealth } from "./overload.ts";
 
 export type HealthLimits = GatewayConfig["http"]["health"];
 
@@ -52,6 +58,8 @@ export interface HealthInput {
   publisher?: PublisherStats;
   devices: readonly DeviceState[];
   limits: HealthLimits;
+  /** The overload stage's last look (overload.ts); absent in summaries made without one. */
+  overload?: OverloadHealth;
 }
 
 export interface DeviceHealth {
@@ -87,6 +95,19 @@ export interface HealthSummary {
     last_error?: string;
   };
   devices: DeviceHealth[];
+  overload?: OverloadSummary;
+}
+
+/** The overload part of the summary (see overloadReasons). */
+export interface OverloadSummary {
+  policy: OverloadHealth["policy"];
+  /** Telemetry is being conflated now. */
+  conflating: boolean;
+  backlog_events: number;
+  oldest_waited_s?: number;
+  held_tags: number;
+  conflated_recent: number;
+  dropped_recent: { journal: number; queue: number };
 }
 
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
@@ -112,6 +133,7 @@ export function assessHealth(input: HealthInput): HealthSummary {
   }
   // each part that can degrade adds its reason here
   const degraded: string[] = [];
+  if (input.overload) degraded.push(...overloadReasons(input.overload, publisher?.connected));
   const devices = input.devices.map((d) => deviceHealth(d, now, limits.stale_polls));
   const withProblem = devices.filter((d) => d.problem !== undefined);
   if (limits.devices === "any_down" && withProblem.length > 0)
@@ -149,6 +171,56 @@ export function assessHealth(input: HealthInput): HealthSummary {
         }
       : {}),
     devices,
+    ...(input.overload ? { overload: overloadSummary(input.overload) } : {}),
+  };
+}
+
+/**
+ * Degraded by the overload rules (config `overload`): a backlog over the overload limits (a
+ * broker that is up but takes events slower than they come, one that is away, or a journal
+ * that takes them slower than they come), telemetry conflated now or within `degraded_for`,
+ * events dropped within `degraded_for` by the journal's size policy or by the event sink.
+ */
+export function overloadReasons(o: OverloadHealth, connected: boolean | undefined): string[] {
+  const out: string[] = [];
+  const s = o.settings;
+  const window = `${seconds(s.degraded_for)} s`;
+  const waited = o.backlog.waitedMs;
+  if (o.backlog.events > s.max_pending_events || (waited ?? 0) > s.max_pending_age) {
+    const wait =
+      waited === undefined ? "" : `, the oldest waiting for the broker for ${seconds(waited)} s`;
+    const limits = `(overload limits ${s.max_pending_events} events, ${seconds(s.max_pending_age)} s)`;
+    const who = !o.broker
+      ? "the journal takes events slower than they come"
+      : connected
+        ? "the broker takes events slower than they come"
+        : "the broker is unreachable";
+    out.push(`${who}: ${o.backlog.events} events wait${wait} ${limits}`);
+  }
+  if (o.overloaded || o.conflatedRecent > 0)
+    out.push(
+      `telemetry is conflated${o.overloaded ? " now" : ""}: at most one event per tag every ${seconds(s.telemetry_interval)} s, ${o.heldTags} tags held, ${o.conflatedRecent} changes folded into later events in the last ${window}`,
+    );
+  if (o.droppedRecent.journal > 0)
+    out.push(
+      `the journal's size policy dropped ${o.droppedRecent.journal} events in the last ${window}`,
+    );
+  if (o.droppedRecent.queue > 0)
+    out.push(
+      `${o.droppedRecent.queue} events were dropped before the journal in the last ${window} (queue full or refused; see the log)`,
+    );
+  return out;
+}
+
+function overloadSummary(o: OverloadHealth): OverloadSummary {
+  return {
+    policy: o.policy,
+    conflating: o.overloaded,
+    backlog_events: o.backlog.events,
+    ...(o.backlog.waitedMs === undefined ? {} : { oldest_waited_s: seconds(o.backlog.waitedMs) }),
+    held_tags: o.heldTags,
+    conflated_recent: o.conflatedRecent,
+    dropped_recent: o.droppedRecent,
   };
 }
 

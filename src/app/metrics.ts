@@ -21,6 +21,7 @@ import { errorMessage } from "../lib/errors.ts";
 import type { PublisherStats } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";
 import type { PollReport } from "./driver-runner.ts";
+import type { OverloadStats } from "./overload.ts";
 
 export const REASON_CLASSES = [
   "timeout",
@@ -57,6 +58,8 @@ export interface MetricsSources {
   devices: () => readonly DeviceState[];
   healthy: () => boolean;
   now: () => number;
+  /** The overload stage (overload.ts); its series are left out without it. */
+  overload?: () => OverloadStats;
 }
 
 type Labels<T extends string> = Partial<Record<T, string | number>>;
@@ -177,6 +180,7 @@ export class GatewayMetrics {
     });
     this.journalSeries(sources);
     this.publisherSeries(sources);
+    if (sources.overload) this.overloadSeries(sources.overload);
     mirroredCounter(
       this.registry,
       "plc2mqtt_engine_ignored_samples_total",
@@ -264,6 +268,40 @@ export class GatewayMetrics {
       "plc2mqtt_publisher_reconnects_total",
       "Broker connections made after the first one",
       () => p()?.reconnects,
+    );
+  }
+
+  /**
+   * Overload (overload.ts): telemetry changes folded into a later event of their tag, by device
+   * (so events_total{type="plc2mqtt.telemetry"} = telemetry journaled + these), tags whose
+   * telemetry is held now, whether telemetry is being conflated, events the event sink dropped.
+   */
+  private overloadSeries(stats: () => OverloadStats): void {
+    const r = this.registry;
+    new Counter({
+      name: "plc2mqtt_telemetry_conflated_total",
+      help: "Telemetry changes folded into a later event of the same tag by the overload policy (that event's data.conflated counts them), by device",
+      labelNames: ["device"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [device, n] of stats().conflated) this.inc({ device }, n);
+      },
+    });
+    gauge(
+      r,
+      "plc2mqtt_overload_held_tags",
+      "Tags whose latest telemetry is held by the overload policy, waiting to go out",
+      () => stats().heldTags,
+    );
+    gauge(r, "plc2mqtt_overload_conflating", "1 while telemetry is being conflated, else 0", () =>
+      stats().overloaded ? 1 : 0,
+    );
+    mirroredCounter(
+      r,
+      "plc2mqtt_event_queue_dropped_total",
+      "Events dropped before the journal: the queue to the journal was full, or the journal refused the event",
+      () => stats().queueDropped,
     );
   }
 

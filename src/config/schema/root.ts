@@ -7,6 +7,7 @@ import {
   modbusTcpDeviceSchema,
 } from "./modbus.ts";
 import { opcuaDeviceSchema } from "./opcua.ts";
+import { overloadSchema } from "./overload.ts";
 
 export const deviceSchema = z.discriminatedUnion("protocol", [
   modbusTcpDeviceSchema,
@@ -24,6 +25,7 @@ export const configSchema = z
     mqtt: mqttSchema.optional(),
     journal: journalSchema.default(journalSchema.parse({})),
     http: httpSchema.default(httpSchema.parse({})),
+    overload: overloadSchema.default(overloadSchema.parse({})),
     devices: z
       .array(deviceSchema, {
         error: (issue) =>
