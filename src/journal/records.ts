@@ -104,7 +104,7 @@ export function estimateRowBytes(
   return 64 + id.length + rendered.topic.length + rendered.payload.length * 1.05 + keys * 2 + 80;
 }
 
-/** Builds the SELECT for a JournalQuery; the indexes in store.ts serve each filter. */
+/** Builds the SELECT for a JournalQuery (records_time serves a time range; the rest filters). */
 export function prepareQuery(
   db: DatabaseSync,
   query: JournalQuery,

@@ -14,6 +14,9 @@
  * Sockets are built here, not by mqtt.js, to set TCP_NODELAY (a pipelined QoS 1 stream stalls
  * on Nagle plus delayed ACKs) and to pin TLS to verification: `rejectUnauthorized: true`, the
  * configured CA, and the host name (or IP SAN) checked by Node's checkServerIdentity.
+ *
+ * publish() does not go through mqtt.js: its QoS 1 PUBLISH packets are encoded and written in
+ * bursts by publish-packet.ts, their PUBACKs read off mqtt.js's packet stream.
  */
 import { readFile } from "node:fs/promises";
 import { isIP, connect as netConnect, type Socket } from "node:net";
@@ -21,6 +24,13 @@ import { connect as tlsConnect } from "node:tls";
 import { type IClientOptions, MqttClient } from "mqtt";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
+import {
+  encodeBurst,
+  FAST_IDS_MAX,
+  FastIds,
+  type Outgoing,
+  ReservedIdProvider,
+} from "./publish-packet.ts";
 
 export interface Endpoint {
   tls: boolean;
@@ -152,6 +162,8 @@ export async function openConnection(
     queueQoSZero: false,
     resubscribe: false,
     manualConnect: true,
+    // mqtt.js takes the ids above the ones publish() uses (publish-packet.ts)
+    messageIdProvider: new ReservedIdProvider(),
     ...(opts.will ? { will: { ...opts.will, qos: 1 as const } } : {}),
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
@@ -204,6 +216,17 @@ export async function openConnection(
   });
 }
 
+/** PUBACK reason codes a broker refuses a publish with (MQTT 5.0 section 3.4.2.1). */
+const PUBACK_REASONS: Record<number, string> = {
+  128: "Unspecified error",
+  131: "Implementation specific error",
+  135: "Not authorized",
+  144: "Topic Name invalid",
+  145: "Packet identifier in use",
+  151: "Quota exceeded",
+  153: "Payload format invalid",
+};
+
 export class Connection {
   readonly endpoint: Endpoint;
   /** 5, or 4 (MQTT 3.1.1) with a broker that refused 5. */
@@ -213,7 +236,14 @@ export class Connection {
   /** Resolves once the socket closed: with the reason, or undefined after end(). */
   readonly closed: Promise<Error | undefined>;
   private readonly client: MqttClient;
-  private readonly pending = new Set<(err: Error) => void>();
+  /** Publishes waiting for their PUBACK, by packet id. */
+  private readonly waiting = new Map<
+    number,
+    { topic: string; resolve: () => void; reject: (err: Error) => void }
+  >();
+  private readonly ids = new FastIds();
+  /** Packets of the current burst, written together at the end of the tick. */
+  private burst: Outgoing[] = [];
   private isOpen = true;
   private ending = false;
   private reason: Error | undefined;
@@ -237,6 +267,9 @@ export class Connection {
       this.reason ??= new Error(`the broker disconnected (reason code ${code})`);
     });
     client.on("message", (topic, payload) => onMessage(topic, payload));
+    client.on("packetreceive", (packet) => {
+      if (packet.cmd === "puback" && (packet.messageId ?? 0) <= FAST_IDS_MAX) this.acked(packet);
+    });
     this.closed = new Promise((resolve) => {
       client.once("close", () => {
         this.isOpen = false;
@@ -245,8 +278,11 @@ export class Connection {
           : new GatewayError("MQTT_CONNECTION_LOST", `connection to ${endpoint.display} lost`, {
               cause: this.reason ?? new Error("socket closed"),
             });
-        for (const reject of this.pending) reject(why ?? new Error("connection ended"));
-        this.pending.clear();
+        const waiting = [...this.waiting.values()];
+        this.waiting.clear();
+        this.ids.clear();
+        this.burst = [];
+        for (const w of waiting) w.reject(why ?? new Error("connection ended"));
         // mqtt.js keeps its stores and callbacks: release them (no reconnect, no timers).
         client.end(true);
         resolve(why);
@@ -260,23 +296,48 @@ export class Connection {
 
   /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */
   publish(topic: string, payload: string, retain: boolean): Promise<void> {
-    if (!this.isOpen) return Promise.reject(new Error("connection closed"));
+    if (!this.isOpen || this.ending) return Promise.reject(new Error("connection closed"));
+    if (topic === "" || topic.includes("+") || topic.includes("#")) {
+      return Promise.reject(
+        new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused: invalid topic name`, {
+          details: { topic },
+        }),
+      );
+    }
+    const id = this.ids.take();
+    if (id === undefined) return Promise.reject(new Error("no packet id free"));
     return new Promise<void>((resolve, reject) => {
-      this.pending.add(reject);
-      this.client.publish(topic, payload, { qos: 1, retain }, (err) => {
-        if (!this.pending.delete(reject)) return; // settled by the close already
-        if (!err) return resolve();
-        // end() removed it from mqtt.js's store ("Message removed"): ours, not a refusal
-        if (this.ending) return reject(new Error("connection closing"));
-        const code = (err as { code?: unknown }).code;
-        reject(
-          new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused`, {
-            cause: err,
-            details: { topic, reasonCode: code },
-          }),
-        );
-      });
+      this.waiting.set(id, { topic, resolve, reject });
+      const topicBytes = Buffer.byteLength(topic);
+      const payloadBytes = Buffer.byteLength(payload);
+      this.burst.push({ topic, topicBytes, payload, payloadBytes, retain, id });
+      if (this.burst.length === 1) queueMicrotask(() => this.flush());
     });
+  }
+
+  /** Writes the burst of this tick in one buffer. */
+  private flush(): void {
+    const burst = this.burst;
+    this.burst = [];
+    if (burst.length === 0 || !this.isOpen) return;
+    this.client.stream.write(encodeBurst(burst, this.protocolVersion));
+  }
+
+  private acked(packet: { messageId?: number; reasonCode?: number }): void {
+    const id = packet.messageId ?? 0;
+    const w = this.waiting.get(id);
+    if (w === undefined) return;
+    this.waiting.delete(id);
+    this.ids.release(id);
+    const code = packet.reasonCode ?? 0;
+    // 0 success, 16 no matching subscribers (MQTT 5.0 3.4.2.1): delivered as far as we know
+    if (code < 0x80) return w.resolve();
+    w.reject(
+      new GatewayError("MQTT_PUBLISH", `publish to ${w.topic} refused`, {
+        cause: new Error(`Publish error: ${PUBACK_REASONS[code] ?? `reason code ${code}`}`),
+        details: { topic: w.topic, reasonCode: code },
+      }),
+    );
   }
 
   /** Subscribes with QoS 1; rejects when the broker refuses the filter. */
