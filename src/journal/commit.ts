@@ -1,5 +1,6 @@
 /**
- * One group commit: a single write transaction that applies pending publish marks, makes room
+ * One group commit: a single write transaction that applies pending publish marks (and the
+ * set-aside rows of records set aside, right after their marks: set-aside.ts), makes room
  * under the size budget, inserts the group's rendered records, rewrites the pending records
  * replace() asked for (only those still pending after the marks and the size policy: a
  * published or dropped record is left as it is and that replacement fails), appends an
@@ -23,6 +24,7 @@ import {
 } from "./records.ts";
 import type { Replacement } from "./replacements.ts";
 import { SEQ_RESERVE_BLOCK, writeSeqCeiling } from "./seq-file.ts";
+import { SetAsideStatements } from "./set-aside.ts";
 import {
   makeRoom,
   pagesFor,
@@ -31,7 +33,7 @@ import {
   type SizeBudget,
 } from "./size-policy.ts";
 import { isFull, journalError } from "./sqlite-errors.ts";
-import type { JournalRecord, Render } from "./types.ts";
+import type { JournalRecord, Render, SetAsideMark } from "./types.ts";
 
 /** One append() call waiting for its group commit. */
 export interface Batch {
@@ -110,6 +112,7 @@ export class Committer {
   readonly #mark: StatementSync;
   readonly #oldestKept: StatementSync;
   readonly #room: RoomStatements;
+  readonly #setAside: SetAsideStatements;
 
   constructor(ctx: CommitContext) {
     this.#ctx = ctx;
@@ -123,6 +126,7 @@ export class Committer {
     this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records");
     this.#oldestKept.setReadBigInts(true);
     this.#room = roomStatements(db);
+    this.#setAside = new SetAsideStatements(db);
   }
 
   /**
@@ -134,6 +138,7 @@ export class Committer {
     group: readonly PreparedBatch[],
     marks: ReadonlyMap<bigint, number>,
     replacements: readonly Replacement[] = [],
+    setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
   ): CommitResult {
     const { budget, state } = this.#ctx;
     const bytes =
@@ -153,7 +158,7 @@ export class Committer {
     let need = pagesFor(bytes, budget.pageSize);
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#transaction(group, marks, replacements, need);
+        return this.#transaction(group, marks, replacements, setAsides, need);
       } catch (err) {
         if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
         need = need * 2 + Math.ceil(budget.maxPages / 16);
@@ -165,6 +170,7 @@ export class Committer {
     group: readonly PreparedBatch[],
     marks: ReadonlyMap<bigint, number>,
     replacements: readonly Replacement[],
+    setAsides: ReadonlyMap<bigint, SetAsideMark>,
     needPages: number,
   ): CommitResult {
     const { db, state, budget } = this.#ctx;
@@ -174,6 +180,7 @@ export class Committer {
       for (const [sequence, at] of marks) {
         unmarked += Number(this.#mark.run(at, sequence).changes);
       }
+      for (const [sequence, mark] of setAsides) this.#setAside.add(sequence, mark);
       const room = makeRoom(this.#room, needPages, budget, budget.deleteChunkRows);
       if (!room.ok) {
         throw new GatewayError(

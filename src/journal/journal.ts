@@ -15,6 +15,9 @@
  * replace() rewrites a still pending record in a group commit it starts at once (a session
  * waits for it), durable like an append; a record that may have been published is never
  * rewritten (rules in replacements.ts).
+ *
+ * setAside() is a publish mark with a reason: it goes with the marks, into the same group
+ * commit (rules in set-aside.ts).
  */
 import { performance } from "node:perf_hooks";
 import type { StatementSync } from "node:sqlite";
@@ -34,6 +37,7 @@ import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, RECORD_COLUMNS, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
+import { SetAsideStatements, withSetAside } from "./set-aside.ts";
 import { pagesFor, sizeBudget } from "./size-policy.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { fileSize, openStore } from "./store.ts";
@@ -43,6 +47,7 @@ import type {
   JournalQuery,
   JournalRecord,
   JournalStats,
+  SetAsideMark,
 } from "./types.ts";
 
 /** How often retention runs, at most; it also runs at open. */
@@ -73,6 +78,9 @@ class SqliteJournal implements Journal {
   #queue: Batch[] = [];
   #queuedEvents = 0;
   #marks = new Map<bigint, number>();
+  /** setAside() calls not committed yet; each also has its mark in #marks. */
+  #setAsides = new Map<bigint, SetAsideMark>();
+  readonly #setAsideStmts: SetAsideStatements;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -121,6 +129,7 @@ class SqliteJournal implements Journal {
       "SELECT time FROM records WHERE published_at IS NULL ORDER BY sequence LIMIT 1",
     );
     this.#replacements = new Replacements(db, path, options.render);
+    this.#setAsideStmts = new SetAsideStatements(db);
     // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
     // hard stop, run retention once, and start the retention timer.
     this.#committer.commit([], new Map());
@@ -201,6 +210,13 @@ class SqliteJournal implements Journal {
     for (const sequence of sequences) this.#mark(sequence, at);
   }
 
+  setAside(sequence: bigint, reason: string): void {
+    if (this.#closed || this.#closing) return;
+    const at = this.#now();
+    this.#setAsides.set(sequence, { reason, at });
+    this.#mark(sequence, at);
+  }
+
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(abortError(signal));
     if (this.#ctx.state.highWater > after) return Promise.resolve();
@@ -221,7 +237,7 @@ class SqliteJournal implements Journal {
     try {
       for (const row of stmt.iterate(...params, query.limit ?? 1000)) {
         const decoded = decodeRow(row as Row);
-        if (decoded.ok) out.push(decoded.record);
+        if (decoded.ok) out.push(withSetAside(decoded.record, row as Row));
         else this.#reportCorrupt(decoded.sequence);
       }
     } catch (err) {
@@ -240,10 +256,12 @@ class SqliteJournal implements Journal {
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
       lastCommitMs: this.#lastCommitMs,
+      setAside: this.#setAsides.size,
     };
     if (!this.#closed) {
       const time = this.#oldestPendingTime.get()?.time;
       if (typeof time === "number") stats.oldestPendingTime = time;
+      stats.setAside = this.#setAsides.size + this.#setAsideStmts.count();
     }
     return stats;
   }
@@ -370,11 +388,13 @@ class SqliteJournal implements Journal {
     const started = performance.now();
     const marks = this.#marks;
     this.#marks = new Map();
+    const setAsides = this.#setAsides;
+    this.#setAsides = new Map();
     let replaced = new Set<Replacement>();
     try {
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      const result = this.#committer.commit(group, marks, replacements);
+      const result = this.#committer.commit(group, marks, replacements, setAsides);
       this.#lastCommitMs = performance.now() - started;
       // marks alone do not end idleness
       if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
@@ -398,6 +418,8 @@ class SqliteJournal implements Journal {
     } catch (err) {
       for (const [sequence, at] of marks)
         if (!this.#marks.has(sequence)) this.#marks.set(sequence, at);
+      for (const [sequence, mark] of setAsides)
+        if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
       const error = journalError("journal commit", this.#ctx.path, err);
       this.#log.error({ err: error, batches: group.length }, "journal commit failed");
       for (const prepared of group) prepared.batch.reject(error);
@@ -422,6 +444,7 @@ class SqliteJournal implements Journal {
     try {
       const deleted = this.#maintenance.retention(this.#now() - this.#options.retentionMs);
       if (deleted > 0) this.#log.debug({ deleted }, "journal retention deleted published events");
+      this.#setAsideStmts.deleteOrphans();
     } catch (err) {
       this.#log.warn(
         { err: journalError("journal retention", this.#ctx.path, err) },

@@ -19,13 +19,16 @@
  * - Rows are validated like the journal validates them (records.ts decodeRow: types and the
  *   payload's crc32); a damaged row is skipped and counted in `corruptSkipped`, never thrown.
  * - Filters: device, subject (the tag or trigger), type, event time range (inclusive), status
- *   (published or pending), sequences after a cursor; sequence order, asc or desc; a limit.
+ *   (published or pending), set aside, sequences after a cursor; sequence order, asc or desc;
+ *   a limit. A set-aside record (set-aside.ts) is neither published nor pending: `setAside`
+ *   lists those, with their reason. A journal older than the set_aside table has none.
  */
 import { existsSync } from "node:fs";
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { pathToFileURL } from "node:url";
 import { GatewayError } from "../lib/errors.ts";
 import { decodeRow, RECORD_COLUMNS, type Row } from "./records.ts";
+import { notSetAside, setAsideSource, withSetAside } from "./set-aside.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { APPLICATION_ID, BUSY_TIMEOUT_MS, journalPath } from "./store.ts";
 import type { JournalQuery, JournalRecord } from "./types.ts";
@@ -77,21 +80,22 @@ export function openJournalReader(dir: string): JournalReader {
     throw journalError("opening the journal read-only", path, err);
   }
   try {
-    const epoch = checkJournal(db, path);
-    return new Reader(db, path, epoch);
+    const { epoch, hasSetAside } = checkJournal(db, path);
+    return new Reader(db, path, epoch, hasSetAside);
   } catch (err) {
     db.close();
     throw err;
   }
 }
 
-function checkJournal(db: DatabaseSync, path: string): string {
+function checkJournal(db: DatabaseSync, path: string): { epoch: string; hasSetAside: boolean } {
   let appId: unknown;
   let epoch: unknown;
+  let names = new Set<unknown>();
   try {
     appId = db.prepare("PRAGMA application_id").get()?.application_id;
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all();
-    const names = new Set(tables.map((t) => t.name));
+    names = new Set(tables.map((t) => t.name));
     if (appId === APPLICATION_ID && names.has("meta") && names.has("records")) {
       epoch = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").get()?.value;
     }
@@ -105,10 +109,14 @@ function checkJournal(db: DatabaseSync, path: string): string {
       { details: { path } },
     );
   }
-  return epoch;
+  return { epoch, hasSetAside: names.has("set_aside") };
 }
 
-function whereClause(query: ReaderQuery): { where: string; params: SQLInputValue[] } {
+function whereClause(
+  query: ReaderQuery,
+  hasSetAside: boolean,
+): { where: string; from: string; columns: string; params: SQLInputValue[] } {
+  const source = setAsideSource(query.setAside === true, hasSetAside);
   const where: string[] = [];
   const params: SQLInputValue[] = [];
   const add = (sql: string, value: SQLInputValue | undefined) => {
@@ -123,23 +131,32 @@ function whereClause(query: ReaderQuery): { where: string; params: SQLInputValue
   add("time <= ?", query.to);
   add("sequence > ?", query.afterSequence);
   add("sequence < ?", query.beforeSequence);
-  // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending.
-  if (query.status === "published") where.push("published_at > 0");
+  // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending;
+  // a set-aside record has its published_at too, and is not published either.
+  if (query.status === "published") where.push("published_at > 0", notSetAside(hasSetAside));
   if (query.status === "pending") where.push("published_at IS NULL");
-  return { where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "", params };
+  if (source.where !== undefined) where.push(source.where);
+  return {
+    where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "",
+    from: source.from,
+    columns: source.columns,
+    params,
+  };
 }
 
 class Reader implements JournalReader {
   readonly path: string;
   readonly epoch: string;
   readonly #db: DatabaseSync;
+  readonly #hasSetAside: boolean;
   #corrupt = 0;
   #closed = false;
 
-  constructor(db: DatabaseSync, path: string, epoch: string) {
+  constructor(db: DatabaseSync, path: string, epoch: string, hasSetAside: boolean) {
     this.#db = db;
     this.path = path;
     this.epoch = epoch;
+    this.#hasSetAside = hasSetAside;
   }
 
   get corruptSkipped(): number {
@@ -153,9 +170,9 @@ class Reader implements JournalReader {
   /** One SELECT: the valid records, and the last sequence and number of the rows read. */
   #page(query: ReaderQuery): { records: JournalRecord[]; rows: number; last?: bigint } {
     this.#open();
-    const { where, params } = whereClause(query);
+    const { where, from, columns, params } = whereClause(query, this.#hasSetAside);
     const order = query.order === "desc" ? "DESC" : "ASC";
-    const sql = `SELECT ${RECORD_COLUMNS} FROM records${where} ORDER BY sequence ${order} LIMIT ?`;
+    const sql = `SELECT ${RECORD_COLUMNS}, ${columns} FROM ${from}${where} ORDER BY sequence ${order} LIMIT ?`;
     let rows: Row[];
     try {
       const stmt = this.#db.prepare(sql);
@@ -172,7 +189,7 @@ class Reader implements JournalReader {
     for (const row of rows) {
       if (typeof row.sequence === "bigint") last = row.sequence;
       const decoded = decodeRow(row);
-      if (decoded.ok) records.push(decoded.record);
+      if (decoded.ok) records.push(withSetAside(decoded.record, row));
       else this.#corrupt++;
     }
     return { records, rows: rows.length, ...(last === undefined ? {} : { last }) };
@@ -180,9 +197,9 @@ class Reader implements JournalReader {
 
   count(query: ReaderQuery): number {
     this.#open();
-    const { where, params } = whereClause(query);
+    const { where, from, params } = whereClause(query, this.#hasSetAside);
     try {
-      const n = this.#db.prepare(`SELECT count(*) AS n FROM records${where}`).get(...params)?.n;
+      const n = this.#db.prepare(`SELECT count(*) AS n FROM ${from}${where}`).get(...params)?.n;
       return Number(n ?? 0);
     } catch (err) {
       throw journalError("counting journal records", this.path, err);

@@ -5,7 +5,7 @@
  * File layout, in `<dir>` (gateway.data_dir):
  *   journal.sqlite        SQLite database, WAL mode, synchronous=FULL (a commit survives power
  *                         loss), auto_vacuum=INCREMENTAL, page_size 4096,
- *                         application_id 0x706c6332 ("plc2"), user_version 1:
+ *                         application_id 0x706c6332 ("plc2"), user_version 2:
  *     meta(key, value)    epoch (16 hex chars, random, created with the file), high_water (the
  *                         highest sequence ever assigned in this file, survives retention),
  *                         dropped (events dropped by the size policy, ever), created_at
@@ -13,6 +13,8 @@
  *                         subject, time (event time, ms), topic, retain, payload (the exact
  *                         bytes to publish), crc (crc32 of payload), published_at (ms; NULL while
  *                         pending; 0 = skipped as corrupt)
+ *     set_aside           records the broker refused for good (set-aside.ts): sequence INTEGER
+ *                         PRIMARY KEY, reason, at (ms); such a record's published_at is `at`
  *     indexes             records_pending(sequence) WHERE published_at IS NULL (the drain),
  *                         records_device(device, subject, time), records_type(type, time),
  *                         records_time(time) (queries and retention)
@@ -39,6 +41,9 @@
  *      is raised over the copied records.
  *   3. A WAL left by a crash is replayed by SQLite: every commit that returned is there.
  *   4. high_water = max(meta.high_water, max(sequence)): sequences never go backwards.
+ *   5. Schema versions: 1 had no set_aside table; opening it adds the table (empty) and sets
+ *      user_version 2. An older plc2mqtt opening a version 2 file ignores the table: its
+ *      set-aside records then look published.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, statSync } from "node:fs";
@@ -47,10 +52,11 @@ import { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
 import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
+import { SET_ASIDE_SCHEMA } from "./set-aside.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 
 export const APPLICATION_ID = 0x706c6332;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 export const PAGE_SIZE = 4096;
 /** How long a statement waits for a lock held by another process before failing, ms. */
 export const BUSY_TIMEOUT_MS = 250;
@@ -78,6 +84,7 @@ CREATE INDEX records_pending ON records(sequence) WHERE published_at IS NULL;
 CREATE INDEX records_device ON records(device, subject, time);
 CREATE INDEX records_type ON records(type, time);
 CREATE INDEX records_time ON records(time);
+${SET_ASIDE_SCHEMA};
 `;
 
 export interface OpenedStore {
@@ -218,6 +225,7 @@ function initialise(db: DatabaseSync, dir: string): Omit<OpenedStore, "db" | "pa
     return { epoch, highWater: ceiling, dropped: 0 };
   }
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+  migrate(db);
   const meta = new Map<string, string>();
   for (const row of db.prepare("SELECT key, value FROM meta").all()) {
     meta.set(String(row.key), String(row.value));
@@ -231,6 +239,21 @@ function initialise(db: DatabaseSync, dir: string): Omit<OpenedStore, "db" | "pa
     highWater: stored > maxSeq ? stored : maxSeq,
     dropped: Number(meta.get("dropped") ?? "0") || 0,
   };
+}
+
+/** Recovery rule 5: brings an older journal's schema up to SCHEMA_VERSION. */
+function migrate(db: DatabaseSync): void {
+  const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
+  if (version >= SCHEMA_VERSION) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    db.exec(SET_ASIDE_SCHEMA);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (err) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw err;
+  }
 }
 
 /** Renames the journal and its -wal/-shm to `<name>.corrupt-<time>`; returns the new name. */

@@ -25,8 +25,24 @@ export interface JournalRecord extends RenderedEvent {
   subject: string;
   /** Event time, ms since the epoch. */
   time: number;
-  /** When the broker acknowledged it, ms since the epoch; undefined while pending. */
+  /**
+   * When the broker acknowledged it, ms since the epoch; undefined while pending, and for a
+   * record set aside (then `setAside` says why).
+   */
   publishedAt?: number;
+  /**
+   * Present when the record was set aside: the broker refused it for good (set-aside.ts). Filled
+   * by query(); unpublished() never returns such a record.
+   */
+  setAside?: SetAsideMark;
+}
+
+/** Why and when a record was set aside. */
+export interface SetAsideMark {
+  /** The broker's refusal, in words (with its reason code when it gave one). */
+  reason: string;
+  /** When it was set aside, ms since the epoch. */
+  at: number;
 }
 
 export interface JournalOptions {
@@ -54,6 +70,8 @@ export interface JournalQuery {
   limit?: number;
   /** Sequence order; default ascending. */
   order?: "asc" | "desc";
+  /** Only records set aside (each with its `setAside` reason and time). */
+  setAside?: boolean;
 }
 
 export interface JournalStats {
@@ -71,6 +89,11 @@ export interface JournalStats {
   corruptSkipped: number;
   /** Duration of the last group commit, ms. */
   lastCommitMs: number;
+  /**
+   * Records set aside and still kept (a replay that got them through clears them). Always set
+   * by the journal; optional only so that stats made up elsewhere (tests) need not say it.
+   */
+  setAside?: number;
 }
 
 export interface Journal {
@@ -93,6 +116,13 @@ export interface Journal {
   unpublished(after: bigint, max: number): JournalRecord[];
   /** Marks records published (their PUBACK arrived). Durable at the next commit. */
   markPublished(sequences: readonly bigint[]): void;
+  /**
+   * Sets a record aside: the broker refused it for good (too large, not authorized...). It is
+   * done for the publisher (unpublished() never returns it again, at once) and kept in the
+   * journal with `reason` and the time, durable at the next commit like a publish mark. A
+   * record already published, or gone, is left as it is.
+   */
+  setAside(sequence: bigint, reason: string): void;
   /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
   /** The highest sequence committed so far (0 when none). */
