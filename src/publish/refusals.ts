@@ -23,7 +23,6 @@
  * AWS IoT Core). The second is caught by the rule for connections closed right after the same
  * event MAX_REFUSALS times running, with no reason given (publisher.ts).
  */
-import type { MqttConfig } from "./types.ts";
 
 export type RefusalAction = "set_aside" | "retry" | "retry_limited" | "reconnect";
 
@@ -124,7 +123,7 @@ export interface PacketLimit {
 
 /** The smaller of the broker's announced Maximum Packet Size and mqtt.max_packet_size. */
 export function packetLimit(
-  mqtt: Pick<MqttConfig, "max_packet_size">,
+  mqtt: { max_packet_size?: number | undefined },
   brokerMaximum: number | undefined,
 ): PacketLimit | undefined {
   const configured = mqtt.max_packet_size;
