@@ -32,8 +32,10 @@
  *   published (so a refused-then-retried record arrives after them). A vague refusal (0x80,
  *   0x83...) is retried the same way and sets the record aside after MAX_REFUSALS in a row.
  *   0x91 (packet identifier in use) drops the connection. A connection lost right after a
- *   record (a DISCONNECT 0x95, or closed with no reason MAX_REFUSALS connections running, as
- *   MQTT 3.1.1 brokers do) names that record: set-aside.ts has the rules.
+ *   record that was alone in flight (a DISCONNECT 0x95, or closed with no reason
+ *   MAX_REFUSALS connections running, as MQTT 3.1.1 brokers do) names that record; lost with
+ *   more in flight, the next connection is careful: one record at a time until a PUBACK
+ *   (set-aside.ts has the rules).
  * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
  *   is appended (stamped then: the gateway sends nothing more) and published, then DISCONNECT
  *   so the broker discards the will. Records still unpublished at that point stay in the
@@ -96,6 +98,8 @@ export class Publisher {
   /** The connection the gateway itself dropped (not the broker's doing). */
   private ownClose: Connection | undefined;
   private limit: PacketLimit | undefined;
+  /** One record at a time until a PUBACK: a lost connection then names its record. */
+  private careful = false;
   /** publishStatus() messages sent and not yet acknowledged. */
   private direct = 0;
   private runner: Promise<void> | undefined;
@@ -347,7 +351,7 @@ export class Publisher {
         this.retryFrom = undefined;
         continue;
       }
-      const room = window - this.inFlight.size - this.direct;
+      const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
       if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
         await this.wakeup.wait(); // a PUBACK, the close or stop()
         continue;
@@ -391,8 +395,9 @@ export class Publisher {
         this.ack(sequence);
       },
       (err: unknown) => {
+        // the connection closed: run() judges the loss by what is in flight, then clears it
+        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
         this.inFlight.delete(sequence);
-        if (!isGatewayError(err, "MQTT_PUBLISH")) return; // the connection closed: resent later
         this.refused(conn, record, err);
       },
     );
@@ -456,19 +461,24 @@ export class Publisher {
     for (const sent of this.inFlight.values())
       if (oldest === undefined || sent.record.sequence < oldest.record.sequence) oldest = sent;
     const disconnectCode = conn.disconnectCode;
-    this.keeper.lost({
+    const careful = this.keeper.lost({
       ...(oldest ? { suspect: oldest.record, sentAt: oldest.at } : {}),
+      inFlight: this.inFlight.size,
       now: Date.now(),
       ...(disconnectCode === undefined ? {} : { disconnectCode }),
       statusInFlight: this.direct > 0,
       ours: this.ownClose === conn,
     });
+    if (careful && !this.careful)
+      this.log.info({}, "MQTT connection lost right after sending: one record at a time for now");
+    this.careful ||= careful;
   }
 
   private ack(sequence: bigint): void {
     this.published += 1;
     this.progress = true;
     this.keeper.acknowledged(sequence);
+    this.careful = false;
     if (this.retryFrom === undefined) this.refusalBackoff.reset();
     this.acked.push(sequence);
     if (this.acked.length === 1) queueMicrotask(() => this.flushAcks());

@@ -5,11 +5,18 @@
  * Invariants:
  * - A record is set aside only for a refusal of that record: a PUBACK reason code that can
  *   never succeed for it, its size over the packet limit (checked before sending, so it never
- *   goes out), a DISCONNECT naming a packet problem (0x90, 0x95, 0x99) right after it was sent
- *   with no status message in flight, the same vague PUBACK refusal MAX_REFUSALS times running,
- *   or the broker closing the connection right after it (within RIGHT_AFTER_MS of sending it,
- *   with it the oldest unacknowledged record and no DISCONNECT reason that blames something
- *   else) MAX_REFUSALS connections running.
+ *   goes out), the same vague PUBACK refusal MAX_REFUSALS times running, or a lost connection
+ *   that can only be about it.
+ * - A lost connection blames a record only when that record was the one thing in flight: no
+ *   other record and no status message unacknowledged, sent at most RIGHT_AFTER_MS before,
+ *   and the gateway did not drop the connection itself. Then a DISCONNECT naming a packet
+ *   problem (0x90 topic name invalid, 0x95 packet too large, 0x99 payload format invalid) sets
+ *   it aside at once; a close with no DISCONNECT (MQTT 3.1.1 has none) counts, and the
+ *   MAX_REFUSALS-th such close running sets it aside. A broker may process pipelined publishes
+ *   out of step with its acknowledgements (aedes does: the PUBACK of the record before the
+ *   refused one may never leave), so with more than one thing in flight nothing is blamed:
+ *   the next connection is `careful` instead, sending one record at a time until a PUBACK
+ *   comes, so that the next such close names its record.
  * - Setting aside is journal.setAside(): the record is kept, with the reason, and is done for
  *   the drain. Then it is counted (stats, by bounded class), logged at warn once per topic
  *   (debug after that), and announced by a plc2mqtt.delivery.set_aside event appended to the
@@ -40,6 +47,8 @@ export interface LostConnection {
   suspect?: OutboundRecord;
   /** When the suspect was sent (ms). */
   sentAt?: number;
+  /** Records sent on it and not acknowledged. */
+  inFlight: number;
   now: number;
   /** The broker's DISCONNECT reason code, when it sent one. */
   disconnectCode?: number;
@@ -101,43 +110,37 @@ export class SetAsideKeeper {
     return true;
   }
 
-  /** Judges a lost connection; sets its suspect aside when the rules above say so. */
-  lost(loss: LostConnection): void {
+  /**
+   * Judges a lost connection; sets its suspect aside when the rules above say so. Returns
+   * whether the next connection should be careful (one record at a time until a PUBACK).
+   */
+  lost(loss: LostConnection): boolean {
     const { suspect, disconnectCode } = loss;
-    if (loss.ours || suspect === undefined) {
-      this.closes = undefined;
-      return;
-    }
     const packetClass =
       disconnectCode === undefined ? undefined : PACKET_DISCONNECTS.get(disconnectCode);
-    if (packetClass !== undefined && !loss.statusInFlight) {
+    const rightAfter = loss.sentAt !== undefined && loss.now - loss.sentAt <= RIGHT_AFTER_MS;
+    const aboutAPacket = disconnectCode === undefined || packetClass !== undefined;
+    if (loss.ours || suspect === undefined || !rightAfter || !aboutAPacket) {
+      this.closes = undefined;
+      return false;
+    }
+    if (loss.inFlight > 1 || loss.statusInFlight) return true; // cannot tell which: careful
+    if (packetClass !== undefined) {
       this.closes = undefined;
       this.setAside(
         suspect,
         packetClass,
         `the broker disconnected right after this event: ${reasonText(disconnectCode!).replace("reason code", "DISCONNECT reason code")}`,
       );
-      return;
-    }
-    const rightAfter = loss.sentAt !== undefined && loss.now - loss.sentAt <= RIGHT_AFTER_MS;
-    const blamesIt = disconnectCode === undefined || packetClass !== undefined;
-    if (!rightAfter || !blamesIt) {
-      this.closes = undefined;
-      return;
+      return true;
     }
     const running = this.bump("closes", suspect.sequence);
     this.log.debug(
       { sequence: String(suspect.sequence), topic: suspect.topic, times: running },
       "MQTT connection closed right after an event",
     );
-    if (running < MAX_REFUSALS) return;
-    this.setAside(
-      suspect,
-      "connection_closed",
-      disconnectCode === undefined
-        ? CLOSED_THREE_TIMES
-        : `the broker disconnected right after this event ${MAX_REFUSALS} times: ${reasonText(disconnectCode)}`,
-    );
+    if (running >= MAX_REFUSALS) this.setAside(suspect, "connection_closed", CLOSED_THREE_TIMES);
+    return true;
   }
 
   /** Sets `record` aside (see the header); never throws. */
