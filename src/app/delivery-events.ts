@@ -26,7 +26,6 @@ export function setAsideEvent(ctx: DeliveryContext, notice: SetAsideNotice): Gat
       event_id: notice.id,
       topic: notice.topic,
       reason: notice.reason,
-      reason_class: notice.class,
     },
     topicClass: "status",
     asset: ctx.site === undefined ? {} : { site: ctx.site },

@@ -117,7 +117,7 @@ export function publishPacketSize(topic: string, payload: string, protocolVersio
 /** The largest PUBLISH this connection may send, and where that limit comes from. */
 export interface PacketLimit {
   bytes: number;
-  /** "the broker's Maximum Packet Size (CONNACK)" or "mqtt.max_packet_size". */
+  /** "the broker's Maximum Packet Size" (CONNACK) or "mqtt.max_packet_size". */
   source: string;
 }
 
@@ -128,12 +128,15 @@ export function packetLimit(
 ): PacketLimit | undefined {
   const configured = mqtt.max_packet_size;
   if (brokerMaximum !== undefined && (configured === undefined || brokerMaximum <= configured))
-    return { bytes: brokerMaximum, source: "the broker's Maximum Packet Size (CONNACK)" };
+    return { bytes: brokerMaximum, source: "the broker's Maximum Packet Size" };
   if (configured !== undefined) return { bytes: configured, source: "mqtt.max_packet_size" };
   return undefined;
 }
 
-/** Why a message is too large for `limit`, or undefined when it fits. */
+/**
+ * Why a message is too large for `limit`, or undefined when it fits. Short: it is stored with the
+ * record and carried by the announcing event, which must fit the limit too.
+ */
 export function oversize(
   message: { topic: string; payload: string },
   protocolVersion: 4 | 5,
@@ -142,5 +145,5 @@ export function oversize(
   if (limit === undefined) return undefined;
   const size = publishPacketSize(message.topic, message.payload, protocolVersion);
   if (size <= limit.bytes) return undefined;
-  return `Packet too large: ${size} bytes, over ${limit.source} of ${limit.bytes} (not sent)`;
+  return `Packet too large: ${size} bytes, ${limit.source} is ${limit.bytes}`;
 }

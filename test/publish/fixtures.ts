@@ -56,7 +56,6 @@ export const testStatus: PublisherStatus = {
       event_id: notice.id,
       topic: notice.topic,
       reason: notice.reason,
-      reason_class: notice.class,
     },
     topicClass: "status",
     asset: {},

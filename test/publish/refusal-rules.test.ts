@@ -70,7 +70,7 @@ describe("the packet limit", () => {
     expect(packetLimit({}, undefined)).toBeUndefined();
     expect(packetLimit({}, 540)).toEqual({
       bytes: 540,
-      source: "the broker's Maximum Packet Size (CONNACK)",
+      source: "the broker's Maximum Packet Size",
     });
     expect(packetLimit({ max_packet_size: 1000 }, undefined)).toEqual({
       bytes: 1000,
@@ -87,7 +87,7 @@ describe("the packet limit", () => {
     const limit = { bytes: exact, source: "mqtt.max_packet_size" };
     expect(oversize({ topic, payload }, 5, limit)).toBeUndefined();
     expect(oversize({ topic, payload: `${payload}p` }, 5, limit)).toBe(
-      `Packet too large: ${exact + 1} bytes, over mqtt.max_packet_size of ${exact} (not sent)`,
+      `Packet too large: ${exact + 1} bytes, mqtt.max_packet_size is ${exact}`,
     );
     expect(oversize({ topic, payload }, 5, undefined)).toBeUndefined();
   });

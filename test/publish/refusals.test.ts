@@ -144,10 +144,9 @@ describe("an event larger than the broker takes", () => {
       sequence: String(large!.sequence),
       event_id: large!.id,
       topic: "test/telemetry/recipe",
-      reason_class: "packet_too_large",
     });
     expect(notice!.data.reason).toMatch(
-      /^Packet too large: \d+ bytes, over the broker's Maximum Packet Size \(CONNACK\) of 540 \(not sent\)$/,
+      /^Packet too large: \d+ bytes, the broker's Maximum Packet Size is 540$/,
     );
     expect(docs(sub, "test/telemetry/recipe")).toEqual([]);
     const setAside = journal.query({ setAside: true });
@@ -174,7 +173,7 @@ describe("an event larger than the broker takes", () => {
     await theRestArrives(sub, [1, 3, 4]);
     const [notice] = await announced(sub);
     expect(notice!.data.reason).toMatch(
-      /^Packet too large: \d+ bytes, over mqtt.max_packet_size of 540 \(not sent\)$/,
+      /^Packet too large: \d+ bytes, mqtt.max_packet_size is 540$/,
     );
     expect(journal.query({ setAside: true }).map((r) => r.sequence)).toEqual([large!.sequence]);
     // the broker takes anything: had the event been sent, the subscriber would have it
@@ -214,7 +213,6 @@ describe("a publish the broker's ACL denies (MQTT 5 PUBACK 0x87)", () => {
       expect(n.data).toMatchObject({
         topic: "test/telemetry/secret",
         reason: "the broker refused it: Not authorized (reason code 0x87)",
-        reason_class: "not_authorized",
       });
     }
     const setAside = journal.query({ setAside: true });
@@ -303,7 +301,6 @@ describe("an MQTT 3.1.1 broker that closes the connection on a publish it refuse
     expect(notice!.data).toMatchObject({
       event_id: refused!.id,
       reason: CLOSED_THREE_TIMES,
-      reason_class: "connection_closed",
     });
     expect(CLOSED_THREE_TIMES).toBe(
       "the broker closed the connection after this event 3 times (no reason given)",
