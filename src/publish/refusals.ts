@@ -16,12 +16,25 @@
  * - `reconnect`: 0x91 Packet Identifier in use is a session problem, not the event's: the
  *   connection is dropped and a new one starts.
  *
- * What the gateway cannot see: an MQTT 3.1.1 PUBACK has no reason code, and a 3.1.1 broker that
- * does not authorize a publish must either acknowledge it (mosquitto does: it logs "Denied
- * PUBLISH", sends an ordinary PUBACK and drops the message, so the event counts as published
- * and is lost to subscribers; only the broker's log tells) or close the connection (aedes,
- * AWS IoT Core). The second is caught by the rule for connections closed right after the same
- * event MAX_REFUSALS times running, with no reason given (publisher.ts).
+ * What the gateway can and cannot see (mosquitto 2.0.11, tried; aedes 1.2):
+ * - An MQTT 3.1.1 PUBACK has no reason code, and a 3.1.1 broker that does not authorize a
+ *   publish must either acknowledge it or close the connection [MQTT-3.3.5-2]. mosquitto
+ *   acknowledges and drops it (its log says "Denied PUBLISH"): the event counts as published
+ *   and never reaches a subscriber, and nothing on the wire tells the gateway. aedes and AWS
+ *   IoT Core close the connection: caught by the rule for connections closed right after the
+ *   same event MAX_REFUSALS times running, with no reason given (set-aside.ts).
+ * - MQTT 5 with mosquitto: an ACL denial is PUBACK 0x87. With `max_queued_messages 0`,
+ *   mosquitto 2.0 then also resets the connection ("Bad socket read/write"); the event is set
+ *   aside already and the reset blames nothing else.
+ * - `max_packet_size`: mosquitto announces it in its CONNACK to MQTT 5 clients, so a larger
+ *   event is set aside before it is sent; to an MQTT 3.1.1 client it announces nothing and
+ *   closes the connection when the packet arrives (set `mqtt.max_packet_size` then). A
+ *   DISCONNECT 0x95 names the event only from brokers that enforce a limit they did not
+ *   announce.
+ * - mosquitto's older `message_size_limit`: MQTT 5 clients get PUBACK 0x95, a code MQTT 5 does
+ *   not allow in a PUBACK: mqtt.js drops the connection on it, so it counts as a connection
+ *   closed right after the event. MQTT 3.1.1 clients get an ordinary PUBACK and the event is
+ *   dropped unseen.
  */
 
 export type RefusalAction = "set_aside" | "retry" | "retry_limited" | "reconnect";

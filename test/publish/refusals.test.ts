@@ -186,6 +186,30 @@ describe("an event larger than the broker takes", () => {
 
 const DENY_SECRET = "topic readwrite test/status/#\ntopic readwrite test/telemetry/counter\n";
 
+describe("an event over mosquitto's message_size_limit (a PUBACK 0x95 mqtt.js cannot parse)", () => {
+  it("is set aside after 3 connections lost right after it", async () => {
+    // MQTT 5 allows no 0x95 in a PUBACK: mqtt.js drops the connection on it, so the refusal
+    // arrives as a connection lost right after the event, with no DISCONNECT
+    const broker = await startMosquitto({ config: ["message_size_limit 300"] });
+    cleanup.push(() => broker.stop());
+    const sub = await listen(broker.url);
+    const journal = await realJournal();
+    const [, large] = await journal.append([telemetry(1), big(2), telemetry(3), telemetry(4)]);
+    const { pub } = start(journal, broker.url, "pub-limit");
+
+    const unique = () =>
+      new Map(docs(sub, "test/telemetry/counter").map((d) => [d.id, d.data.value]));
+    await eventually(() => unique().size >= 3, 15_000, "the rest");
+    expect([...unique().values()]).toEqual([1, 3, 4]);
+    const [notice] = await announced(sub);
+    expect(notice!.data).toMatchObject({ event_id: large!.id, reason: CLOSED_THREE_TIMES });
+    expect(journal.query({ setAside: true }).map((r) => r.sequence)).toEqual([large!.sequence]);
+    expect(pub.stats().setAside).toEqual({ connection_closed: 1 });
+    expect(broker.connections("pub-limit")).toBe(pub.stats().reconnects + 1);
+    expect(pub.stats().reconnects).toBeGreaterThanOrEqual(3);
+  });
+});
+
 describe("a publish the broker's ACL denies (MQTT 5 PUBACK 0x87)", () => {
   it("is set aside: the rest arrives on the same connection, one online status, logged once per topic", async () => {
     // mosquitto's default queue limit: with max_queued_messages 0 (the other tests' setting)
