@@ -186,7 +186,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
       child?.kill("SIGHUP");
     },
     connections: (clientId) => {
-      const line = new RegExp(`New client connected from \\S+ as ${escape(clientId)} \\(`, "g");
+      const line = new RegExp(`New client connected from \\S+ as ${escapeRegExp(clientId)} \\(`, "g");
       return output.match(line)?.length ?? 0;
     },
     reconfigure: async (config) => {
@@ -197,7 +197,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
   };
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
