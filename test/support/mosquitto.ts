@@ -186,7 +186,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
       child?.kill("SIGHUP");
     },
     connections: (clientId) => {
-      const line = new RegExp(`New client connected from \\S+ as ${escapeRegExp(clientId)} \\(`, "g");
+      const line = new RegExp(
+        `New client connected from \\S+ as ${escapeRegExp(clientId)} \\(`,
+        "g",
+      );
       return output.match(line)?.length ?? 0;
     },
     reconfigure: async (config) => {
