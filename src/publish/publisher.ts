@@ -102,6 +102,8 @@ export class Publisher {
   private careful = false;
   /** publishStatus() messages sent and not yet acknowledged. */
   private direct = 0;
+  /** A connection that closed with a publishStatus() message unacknowledged. */
+  private statusLostWith: Connection | undefined;
   private runner: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private stopping = false;
@@ -183,6 +185,7 @@ export class Publisher {
       await conn.publish(message.topic, message.payload, message.retain);
       return true;
     } catch (err) {
+      if (!conn.open) this.statusLostWith = conn; // for judgeLoss, which runs after this
       this.log.debug({ err, topic: message.topic }, "MQTT status message not published");
       return false;
     } finally {
@@ -466,7 +469,7 @@ export class Publisher {
       inFlight: this.inFlight.size,
       now: Date.now(),
       ...(disconnectCode === undefined ? {} : { disconnectCode }),
-      statusInFlight: this.direct > 0,
+      statusInFlight: this.direct > 0 || this.statusLostWith === conn,
       ours: this.ownClose === conn,
     });
     if (careful && !this.careful)
