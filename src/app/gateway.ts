@@ -16,15 +16,16 @@ import type { Driver, TagSample } from "../drivers/types.ts";
 import { createEngine, type Engine, engineDeviceFromConfig } from "../engine/index.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import { openJournal } from "../journal/index.ts";
-import type { Journal } from "../journal/types.ts";
+import type { Journal, JournalStats } from "../journal/types.ts";
 import { withTimeout } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { Publisher } from "../publish/index.ts";
+import { setAsideEvent } from "./delivery-events.ts";
 import { DeviceWatch } from "./device-watch.ts";
 import { type DeviceStatus, DriverRunner } from "./driver-runner.ts";
 import { EventSink } from "./event-sink.ts";
-import { AppendWatch, assessHealth, type HealthSummary } from "./health.ts";
+import { AppendWatch, assessHealth, type HealthSummary, type SetAsideHealth } from "./health.ts";
 import { HealthTopic } from "./health-topic.ts";
 import { type HttpServer, startHttpServer } from "./http-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
@@ -117,11 +118,16 @@ export class Gateway {
         },
         render,
       );
+      const delivery = {
+        gatewayId: config.gateway.id,
+        ...(config.gateway.site === undefined ? {} : { site: config.gateway.site }),
+        now: this.now,
+      };
       this.publisher = new Publisher({
         journal,
         mqtt: config.mqtt,
         clientId: config.mqtt.client_id ?? `plc2mqtt-${config.gateway.id}`,
-        status,
+        status: { ...status, setAside: (notice) => setAsideEvent(delivery, notice) },
         log: log.child({ part: "publish" }),
       });
       const interval = config.http.health.topic_interval;
@@ -291,10 +297,13 @@ export class Gateway {
 
   /** The health verdict and summary of /healthz and the health topic (see health.ts). */
   health(): HealthSummary {
+    const journal = this.journal.stats();
+    const setAside = this.setAsideHealth(journal);
     return assessHealth({
       now: this.now(),
       gateway: { id: this.config.gateway.id, version: this.version, startedAt: this.startedAt },
-      journal: this.journal.stats(),
+      journal,
+      ...(setAside === undefined ? {} : { setAside }),
       ...(this.appends.error === undefined ? {} : { appendError: this.appends.error }),
       queuedEvents: this.sink.queued,
       ...(this.publisher ? { publisher: this.publisher.stats() } : {}),
@@ -302,6 +311,15 @@ export class Gateway {
       limits: this.config.http.health,
       overload: this.overload.health(),
     });
+  }
+
+  /** The latest events set aside, when there are any (health.ts judges them). */
+  private setAsideHealth(stats: JournalStats): SetAsideHealth | undefined {
+    if (!stats.setAside) return undefined;
+    const latest = this.journal
+      .query({ setAside: true, order: "desc", limit: 50 })
+      .flatMap((r) => (r.setAside ? [{ topic: r.topic, ...r.setAside }] : []));
+    return { total: stats.setAside, latest };
   }
 
   /** Events waiting to be journaled (for health and tests). */

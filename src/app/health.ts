@@ -32,6 +32,12 @@
  * or within `overload.degraded_for`; events dropped within `degraded_for` by the journal's size
  * policy or before the journal (the event sink's queue).
  *
+ * Events set aside (the broker refused them for good; publish/set-aside.ts) degrade the
+ * gateway while any of them was set aside in the last SET_ASIDE_DEGRADED_MS and is still set
+ * aside: a `replay --set-aside` that gets them through clears it at once, otherwise it clears
+ * ten minutes after the last one (they stay counted in /metrics and listed by `plc2mqtt events
+ * --set-aside`). One reason per topic, latest first: "N events set aside: <topic>: <reason>".
+ *
  * The summary is JSON in snake_case; ages are seconds, times ISO 8601.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
@@ -60,7 +66,22 @@ export interface HealthInput {
   limits: HealthLimits;
   /** The overload stage's last look (overload.ts); absent in summaries made without one. */
   overload?: OverloadHealth;
+  /** Events set aside and still kept; undefined when there are none. */
+  setAside?: SetAsideHealth;
 }
+
+/** Events set aside, as the journal holds them. */
+export interface SetAsideHealth {
+  /** How many are set aside and kept. */
+  total: number;
+  /** The latest ones, newest first (a sample: the app reads a bounded number). */
+  latest: readonly { topic: string; reason: string; at: number }[];
+}
+
+/** How long an event set aside keeps the gateway degraded (unless a replay clears it). */
+export const SET_ASIDE_DEGRADED_MS = 10 * 60_000;
+/** Topics named one by one in the degraded reasons; the rest are summed up. */
+const SET_ASIDE_TOPICS_SHOWN = 3;
 
 export interface DeviceHealth {
   id: string;
@@ -134,6 +155,7 @@ export function assessHealth(input: HealthInput): HealthSummary {
   // each part that can degrade adds its reason here
   const degraded: string[] = [];
   if (input.overload) degraded.push(...overloadReasons(input.overload, publisher?.connected));
+  degraded.push(...setAsideReasons(input.setAside, now));
   const devices = input.devices.map((d) => deviceHealth(d, now, limits.stale_polls));
   const withProblem = devices.filter((d) => d.problem !== undefined);
   if (limits.devices === "any_down" && withProblem.length > 0)
@@ -222,6 +244,29 @@ function overloadSummary(o: OverloadHealth): OverloadSummary {
     conflated_recent: o.conflatedRecent,
     dropped_recent: o.droppedRecent,
   };
+}
+
+/** The degraded reasons of events set aside recently (see the header). */
+function setAsideReasons(setAside: SetAsideHealth | undefined, now: number): string[] {
+  if (setAside === undefined || setAside.total === 0) return [];
+  const byTopic = new Map<string, { count: number; reason: string }>();
+  for (const s of setAside.latest) {
+    if (now - s.at > SET_ASIDE_DEGRADED_MS) continue;
+    const topic = byTopic.get(s.topic);
+    if (topic) topic.count += 1;
+    else byTopic.set(s.topic, { count: 1, reason: s.reason });
+  }
+  const topics = [...byTopic.entries()];
+  const plural = (n: number) => (n === 1 ? "1 event" : `${n} events`);
+  const reasons = topics
+    .slice(0, SET_ASIDE_TOPICS_SHOWN)
+    .map(([topic, t]) => `${plural(t.count)} set aside: ${topic}: ${t.reason}`);
+  const rest = topics.slice(SET_ASIDE_TOPICS_SHOWN);
+  if (rest.length > 0) {
+    const count = rest.reduce((sum, [, t]) => sum + t.count, 0);
+    reasons.push(`${plural(count)} set aside on ${rest.length} more topic(s)`);
+  }
+  return reasons;
 }
 
 function deviceHealth(d: DeviceState, now: number, stalePolls: number): DeviceHealth {

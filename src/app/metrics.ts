@@ -18,7 +18,7 @@ import type { EngineStats } from "../engine/index.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import type { JournalStats } from "../journal/types.ts";
 import { errorMessage } from "../lib/errors.ts";
-import type { PublisherStats } from "../publish/index.ts";
+import { type PublisherStats, SET_ASIDE_CLASSES } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";
 import type { PollReport } from "./driver-runner.ts";
 import type { OverloadStats } from "./overload.ts";
@@ -181,6 +181,7 @@ export class GatewayMetrics {
     this.journalSeries(sources);
     this.publisherSeries(sources);
     if (sources.overload) this.overloadSeries(sources.overload);
+    this.setAsideSeries(sources);
     mirroredCounter(
       this.registry,
       "plc2mqtt_engine_ignored_samples_total",
@@ -302,6 +303,32 @@ export class GatewayMetrics {
       "plc2mqtt_event_queue_dropped_total",
       "Events dropped before the journal: the queue to the journal was full, or the journal refused the event",
       () => stats().queueDropped,
+    );
+  }
+
+  /**
+   * Events set aside (the broker refused them for good): counted since start by a bounded
+   * class of the refusal, and how many the journal still keeps (a replay that gets them
+   * through lowers it).
+   */
+  private setAsideSeries(sources: MetricsSources): void {
+    new Counter({
+      name: "plc2mqtt_events_set_aside_total",
+      help: "Events set aside since start: refused by the broker for good, kept in the journal, not published; by reason (packet_too_large, not_authorized, topic_name_invalid, payload_format_invalid, refused, connection_closed)",
+      labelNames: ["reason"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const counts = sources.publisher()?.setAside;
+        if (counts === undefined) return;
+        for (const reason of SET_ASIDE_CLASSES) this.inc({ reason }, counts[reason] ?? 0);
+      },
+    });
+    gauge(
+      this.registry,
+      "plc2mqtt_journal_set_aside_events",
+      "Events set aside and still kept in the journal (plc2mqtt events --set-aside lists them)",
+      () => sources.journal().setAside,
     );
   }
 

@@ -7,14 +7,21 @@
  * daemon publishes them anyway, and sending them first as replays would make a consumer that
  * de-duplicates on id drop the real one. Records removed by retention are gone.
  *
+ * Set-aside records (the broker refused them for good, journal/set-aside.ts) are never part of
+ * a plain replay. `setAside` replays exactly those (of the range and filters), once the cause is
+ * fixed: each one the broker acknowledges is then cleared (published, no longer set aside) in
+ * the journal, written beside the running daemon; one the broker refuses again stays set aside
+ * and the replay goes on with the next (the report says how many, and why).
+ *
  * The client id is `<the daemon's client id>-replay-<pid>`: never the daemon's, so the broker
  * does not disconnect the running gateway.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
 import { withReplay } from "../events/cloudevent.ts";
 import { openJournalReader, type ReaderQuery } from "../journal/reader.ts";
+import { clearSetAside } from "../journal/set-aside.ts";
 import type { JournalRecord } from "../journal/types.ts";
-import { GatewayError } from "../lib/errors.ts";
+import { errorMessage, GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { replayRecords } from "../publish/replay.ts";
 
@@ -24,6 +31,8 @@ export interface ReplayFilter {
   type?: string;
   from: number;
   to?: number;
+  /** Replay the set-aside records instead of the published ones. */
+  setAside?: boolean;
 }
 
 export interface ReplayRequest {
@@ -43,6 +52,13 @@ export interface ReplayReport {
   published: number;
   /** Rows skipped: corrupt in the journal, or not a document. */
   skipped: number;
+  /** With setAside: records the broker refused again (still set aside), and the first reasons. */
+  refused: number;
+  refusals: string[];
+  /** With setAside: records cleared (published now, no longer set aside). */
+  cleared: number;
+  /** With setAside: why the acknowledged records could not be cleared in the journal. */
+  clearError?: string;
   clientId: string;
   broker: string;
 }
@@ -55,7 +71,7 @@ export interface DryRunLine {
 
 function readerQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "order"> {
   return {
-    status: "published",
+    ...(filter.setAside ? { setAside: true } : { status: "published" as const }),
     from: filter.from,
     ...(filter.to === undefined ? {} : { to: filter.to }),
     ...(filter.device === undefined ? {} : { device: filter.device }),
@@ -80,13 +96,24 @@ export async function replayJournal(request: ReplayRequest): Promise<ReplayRepor
     );
   }
   const reader = openJournalReader(config.gateway.data_dir);
+  const acked: bigint[] = [];
+  const refusals: string[] = [];
+  let report: ReplayReport | undefined;
   try {
     const query = readerQuery(filter);
     const matched = reader.count(query);
     const clientId = replayClientId(config);
-    if (matched === 0) {
-      return { matched, published: 0, skipped: 0, clientId, broker: mqtt.url };
-    }
+    report = {
+      matched,
+      published: 0,
+      skipped: 0,
+      refused: 0,
+      refusals,
+      cleared: 0,
+      clientId,
+      broker: mqtt.url,
+    };
+    if (matched === 0) return report;
     const result = await replayRecords(reader.scan(query), {
       mqtt,
       clientId,
@@ -94,16 +121,40 @@ export async function replayJournal(request: ReplayRequest): Promise<ReplayRepor
       signal: request.signal,
       ...(request.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: request.ackTimeoutMs }),
       onProgress: (published) => request.onProgress?.(published, matched),
+      ...(filter.setAside
+        ? {
+            onAcked: (record) => acked.push(record.sequence),
+            onRefused: (record, reason) => {
+              if (refusals.length < 5) refusals.push(`${record.topic}: ${reason}`);
+              request.log.warn(
+                { sequence: String(record.sequence), topic: record.topic, reason },
+                "refused again: the event stays set aside",
+              );
+            },
+          }
+        : {}),
     });
-    return {
-      matched,
-      published: result.published,
-      skipped: result.skipped + reader.corruptSkipped,
-      clientId,
-      broker: mqtt.url,
-    };
+    report.published = result.published;
+    report.refused = result.refused;
+    report.skipped = result.skipped + reader.corruptSkipped;
+    return report;
   } finally {
     reader.close();
+    // what the broker took is cleared even when the replay stopped half way
+    if (filter.setAside && report) clear(reader.path, acked, report, request.log);
+  }
+}
+
+/** Clears the set-aside state of the records the broker acknowledged (see the header). */
+function clear(path: string, acked: readonly bigint[], report: ReplayReport, log: Logger): void {
+  try {
+    report.cleared = clearSetAside(path, acked, Date.now());
+  } catch (err) {
+    report.clearError = errorMessage(err);
+    log.error(
+      { err, acknowledged: acked.length },
+      "replayed set-aside events stay listed as set aside: the journal could not be written",
+    );
   }
 }
 

@@ -12,6 +12,7 @@ export const EVENT_TYPES = {
   deviceStatus: "plc2mqtt.device.status",
   gatewayStatus: "plc2mqtt.gateway.status",
   journalOverflow: "plc2mqtt.journal.overflow",
+  deliverySetAside: "plc2mqtt.delivery.set_aside",
 } as const;
 
 /** The topic class level: telemetry, state, event (triggers), quality, status. */

@@ -1,7 +1,8 @@
 /**
  * One group commit: a single write transaction that moves the publisher's cursor (store.ts) to
  * where its acknowledgements have brought it, makes room under the size budget (which may move
- * the cursor past dropped records), inserts the group's rendered records, rewrites the pending
+ * the cursor past dropped records), writes the set-aside rows of records set aside since the
+ * last commit (set-aside.ts), inserts the group's rendered records, rewrites the pending
  * records replace() asked for (only those still pending after the size policy: a record done
  * or dropped is left as it is and that replacement fails), appends an overflow notice when the
  * size policy dropped pending events, and moves meta.high_water and meta.dropped. Either all of
@@ -27,6 +28,7 @@ import {
 } from "./records.ts";
 import type { Replacement } from "./replacements.ts";
 import { SEQ_RESERVE_BLOCK, writeSeqCeiling } from "./seq-file.ts";
+import { SetAsideStatements } from "./set-aside.ts";
 import {
   makeRoom,
   pagesFor,
@@ -36,7 +38,7 @@ import {
 } from "./size-policy.ts";
 import { isFull, journalError } from "./sqlite-errors.ts";
 import { MQTT_SINK } from "./store.ts";
-import type { JournalRecord, Render } from "./types.ts";
+import type { JournalRecord, Render, SetAsideMark } from "./types.ts";
 
 /** One append() call waiting for its group commit. */
 export interface Batch {
@@ -126,6 +128,7 @@ export class Committer {
   readonly #setCursor: StatementSync;
   readonly #oldestKept: StatementSync;
   readonly #room: RoomStatements;
+  readonly #setAside: SetAsideStatements;
 
   constructor(ctx: CommitContext) {
     this.#ctx = ctx;
@@ -137,6 +140,7 @@ export class Committer {
     this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records WHERE sequence > ?");
     this.#oldestKept.setReadBigInts(true);
     this.#room = roomStatements(db);
+    this.#setAside = new SetAsideStatements(db);
   }
 
   /**
@@ -144,7 +148,11 @@ export class Committer {
    * enforce the budget). On SQLITE_FULL it retries with more room; it throws a GatewayError
    * after ROLLBACK.
    */
-  commit(group: readonly PreparedBatch[], replacements: readonly Replacement[] = []): CommitResult {
+  commit(
+    group: readonly PreparedBatch[],
+    replacements: readonly Replacement[] = [],
+    setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
+  ): CommitResult {
     const { budget, state } = this.#ctx;
     const bytes =
       group.reduce((sum, b) => sum + b.bytes, 0) +
@@ -163,7 +171,7 @@ export class Committer {
     let need = pagesFor(bytes, budget.pageSize);
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#transaction(group, replacements, need);
+        return this.#transaction(group, replacements, setAsides, need);
       } catch (err) {
         if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
         need = need * 2 + Math.ceil(budget.maxPages / 16);
@@ -174,6 +182,7 @@ export class Committer {
   #transaction(
     group: readonly PreparedBatch[],
     replacements: readonly Replacement[],
+    setAsides: ReadonlyMap<bigint, SetAsideMark>,
     needPages: number,
   ): CommitResult {
     const { db, state, budget } = this.#ctx;
@@ -190,6 +199,7 @@ export class Committer {
       );
       const done = room.droppedThrough > before ? room.droppedThrough : before;
       const deleted = room.deletedAbove;
+      for (const [sequence, mark] of setAsides) this.#setAside.add(sequence, mark);
       if (!room.ok) {
         throw new GatewayError(
           "JOURNAL_BATCH",

@@ -22,6 +22,9 @@
  * replace() rewrites a still pending record in a group commit it starts at once (a session
  * waits for it), durable like an append; a record that may have been published is never
  * rewritten (rules in replacements.ts).
+ *
+ * setAside() acknowledges a record like a publish, with a reason: its row goes into the next
+ * group commit, with the cursor (rules in set-aside.ts).
  */
 import { performance } from "node:perf_hooks";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
@@ -44,6 +47,7 @@ import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, RECORD_COLUMNS, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
+import { SetAsideStatements, withSetAside } from "./set-aside.ts";
 import { pagesFor, sizeBudget } from "./size-policy.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { fileSize, openStore } from "./store.ts";
@@ -54,6 +58,7 @@ import type {
   JournalQuery,
   JournalRecord,
   JournalStats,
+  SetAsideMark,
 } from "./types.ts";
 
 /** How often retention runs, at most; it also runs at open. */
@@ -94,6 +99,9 @@ class SqliteJournal implements Journal {
   #lastCommitAt = Number.NEGATIVE_INFINITY;
   #lastCommitMs = 0;
   #corruptSkipped = 0;
+  /** setAside() calls not committed yet. */
+  #setAsides = new Map<bigint, SetAsideMark>();
+  readonly #setAsideStmts: SetAsideStatements;
   /** Rows found corrupt above the cursor (reported once, skipped every time). */
   readonly #corrupt = new Set<bigint>();
   #damage: string | undefined;
@@ -138,6 +146,7 @@ class SqliteJournal implements Journal {
     this.#oldestPendingTime = db.prepare(
       "SELECT time FROM records WHERE sequence > ? ORDER BY sequence LIMIT 1",
     );
+    this.#setAsideStmts = new SetAsideStatements(db);
     this.#replacements = new Replacements(
       db,
       path,
@@ -221,6 +230,16 @@ class SqliteJournal implements Journal {
     this.#advance(sequences);
   }
 
+  setAside(sequence: bigint, reason: string): void {
+    // a record published (or skipped) already stays what it is
+    if (this.#closed || this.#closing || this.#cursor.isAcked(sequence)) return;
+    this.#setAsides.set(sequence, { reason, at: this.#now() });
+    this.#advance([sequence]);
+    if (!this.#timer && !this.#immediate) {
+      this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
+    }
+  }
+
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.reject(abortError(signal));
     if (this.#ctx.state.highWater > after) return Promise.resolve();
@@ -241,10 +260,16 @@ class SqliteJournal implements Journal {
     try {
       for (const row of stmt.iterate(...params, query.limit ?? 1000)) {
         const decoded = decodeRow(row as Row);
-        if (decoded.ok) {
-          if (this.#cursor.isAcked(decoded.record.sequence)) decoded.record.published = true;
-          out.push(decoded.record);
-        } else this.#reportCorrupt(decoded.sequence);
+        if (!decoded.ok) {
+          this.#reportCorrupt(decoded.sequence);
+          continue;
+        }
+        const record = decoded.record;
+        const pendingMark = this.#setAsides.get(record.sequence);
+        if (pendingMark) record.setAside = pendingMark;
+        else withSetAside(record, row as Row);
+        if (!record.setAside && this.#cursor.isAcked(record.sequence)) record.published = true;
+        out.push(record);
       }
     } catch (err) {
       if (!isCorruption(err)) throw journalError("querying the journal", this.#ctx.path, err);
@@ -262,11 +287,15 @@ class SqliteJournal implements Journal {
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
       lastCommitMs: this.#lastCommitMs,
+      setAside: this.#setAsides.size,
       ...(this.#damage === undefined ? {} : { damage: this.#damage }),
     };
-    if (!this.#closed && state.pending > 0) {
-      const time = this.#oldestPending();
-      if (time !== undefined) stats.oldestPendingTime = time;
+    if (!this.#closed) {
+      stats.setAside = this.#setAsides.size + this.#setAsideStmts.count();
+      if (state.pending > 0) {
+        const time = this.#oldestPending();
+        if (time !== undefined) stats.oldestPendingTime = time;
+      }
     }
     return stats;
   }
@@ -380,7 +409,7 @@ class SqliteJournal implements Journal {
       committed = true;
     }
     const { state } = this.#ctx;
-    if (!committed && state.done !== state.savedDone) {
+    if (!committed && (state.done !== state.savedDone || this.#setAsides.size > 0)) {
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
       try {
         this.#commit([]);
@@ -438,12 +467,16 @@ class SqliteJournal implements Journal {
 
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
+    const setAsides = this.#setAsides;
+    this.#setAsides = new Map();
     let result: CommitResult;
     try {
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      result = this.#commitNow(group, replacements);
+      result = this.#commitNow(group, replacements, setAsides);
     } catch (err) {
+      for (const [sequence, mark] of setAsides)
+        if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
       const error = journalError("journal commit", this.#ctx.path, err);
       this.#log.error({ err: error, batches: group.length }, "journal commit failed");
       for (const prepared of group) prepared.batch.reject(error);
@@ -466,9 +499,13 @@ class SqliteJournal implements Journal {
   }
 
   /** One transaction; on success the cursor and the tail follow what the size policy did. */
-  #commitNow(group: PreparedBatch[], replacements: Replacement[]): CommitResult {
+  #commitNow(
+    group: PreparedBatch[],
+    replacements: Replacement[],
+    setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
+  ): CommitResult {
     const before = this.#cursor.done;
-    const result = this.#committer.commit(group, replacements);
+    const result = this.#committer.commit(group, replacements, setAsides);
     if (this.#ctx.state.done > before) {
       this.#cursor.moveTo(this.#ctx.state.done);
       this.#tail.dropThrough(this.#ctx.state.done);
@@ -512,6 +549,7 @@ class SqliteJournal implements Journal {
       const cutoff = this.#now() - this.#options.retentionMs;
       const deleted = this.#maintenance.retention(cutoff, this.#ctx.state.savedDone);
       if (deleted > 0) this.#log.debug({ deleted }, "journal retention deleted published events");
+      this.#setAsideStmts.deleteOrphans();
     } catch (err) {
       this.#log.warn(
         { err: journalError("journal retention", this.#ctx.path, err) },

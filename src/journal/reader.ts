@@ -28,6 +28,7 @@ import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import { pathToFileURL } from "node:url";
 import { GatewayError } from "../lib/errors.ts";
 import { decodeRow, RECORD_COLUMNS, type Row } from "./records.ts";
+import { notSetAside, setAsideSource, withSetAside } from "./set-aside.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { APPLICATION_ID, BUSY_TIMEOUT_MS, journalPath, MQTT_SINK } from "./store.ts";
 import type { JournalQuery, JournalRecord } from "./types.ts";
@@ -79,21 +80,22 @@ export function openJournalReader(dir: string): JournalReader {
     throw journalError("opening the journal read-only", path, err);
   }
   try {
-    const epoch = checkJournal(db, path);
-    return new Reader(db, path, epoch);
+    const { epoch, hasSetAside } = checkJournal(db, path);
+    return new Reader(db, path, epoch, hasSetAside);
   } catch (err) {
     db.close();
     throw err;
   }
 }
 
-function checkJournal(db: DatabaseSync, path: string): string {
+function checkJournal(db: DatabaseSync, path: string): { epoch: string; hasSetAside: boolean } {
   let appId: unknown;
   let epoch: unknown;
+  let names = new Set<unknown>();
   try {
     appId = db.prepare("PRAGMA application_id").get()?.application_id;
     const tables = db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all();
-    const names = new Set(tables.map((t) => t.name));
+    names = new Set(tables.map((t) => t.name));
     if (appId === APPLICATION_ID && names.has("meta") && names.has("records")) {
       epoch = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").get()?.value;
     }
@@ -107,13 +109,18 @@ function checkJournal(db: DatabaseSync, path: string): string {
       { details: { path } },
     );
   }
-  return epoch;
+  return { epoch, hasSetAside: names.has("set_aside") };
 }
 
 /** How a file says a record is done for the publisher: its cursor, or (v1) a publish mark. */
 type Done = { cursor: bigint } | { marks: true };
 
-function whereClause(query: ReaderQuery, done: Done): { where: string; params: SQLInputValue[] } {
+function whereClause(
+  query: ReaderQuery,
+  done: Done,
+  hasSetAside: boolean,
+): { where: string; from: string; columns: string; params: SQLInputValue[] } {
+  const source = setAsideSource(query.setAside === true, hasSetAside);
   const where: string[] = [];
   const params: SQLInputValue[] = [];
   const add = (sql: string, value: SQLInputValue | undefined) => {
@@ -129,27 +136,39 @@ function whereClause(query: ReaderQuery, done: Done): { where: string; params: S
   add("sequence > ?", query.afterSequence);
   add("sequence < ?", query.beforeSequence);
   if ("cursor" in done) {
-    if (query.status === "published") add("sequence <= ?", done.cursor);
+    // a set-aside record is below the cursor too, and not published
+    if (query.status === "published") {
+      add("sequence <= ?", done.cursor);
+      where.push(notSetAside(hasSetAside));
+    }
     if (query.status === "pending") add("sequence > ?", done.cursor);
   } else {
     // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending.
-    if (query.status === "published") where.push("published_at > 0");
+    if (query.status === "published") where.push("published_at > 0", notSetAside(hasSetAside));
     if (query.status === "pending") where.push("published_at IS NULL");
   }
-  return { where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "", params };
+  if (source.where !== undefined) where.push(source.where);
+  return {
+    where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "",
+    from: source.from,
+    columns: source.columns,
+    params,
+  };
 }
 
 class Reader implements JournalReader {
   readonly path: string;
   readonly epoch: string;
   readonly #db: DatabaseSync;
+  readonly #hasSetAside: boolean;
   #corrupt = 0;
   #closed = false;
 
-  constructor(db: DatabaseSync, path: string, epoch: string) {
+  constructor(db: DatabaseSync, path: string, epoch: string, hasSetAside: boolean) {
     this.#db = db;
     this.path = path;
     this.epoch = epoch;
+    this.#hasSetAside = hasSetAside;
   }
 
   get corruptSkipped(): number {
@@ -177,10 +196,10 @@ class Reader implements JournalReader {
   #page(query: ReaderQuery): { records: JournalRecord[]; rows: number; last?: bigint } {
     this.#open();
     const done = this.#done();
-    const { where, params } = whereClause(query, done);
+    const { where, from, columns, params } = whereClause(query, done, this.#hasSetAside);
     const order = query.order === "desc" ? "DESC" : "ASC";
     const marks = "marks" in done ? ", published_at" : "";
-    const sql = `SELECT ${RECORD_COLUMNS}${marks} FROM records${where} ORDER BY sequence ${order} LIMIT ?`;
+    const sql = `SELECT ${RECORD_COLUMNS}${marks}, ${columns} FROM ${from}${where} ORDER BY sequence ${order} LIMIT ?`;
     let rows: Row[];
     try {
       const stmt = this.#db.prepare(sql);
@@ -201,10 +220,10 @@ class Reader implements JournalReader {
         this.#corrupt++;
         continue;
       }
-      const record = decoded.record;
+      const record = withSetAside(decoded.record, row);
       const published =
         "cursor" in done ? record.sequence <= done.cursor : (row.published_at ?? null) !== null;
-      if (published) record.published = true;
+      if (published && !record.setAside) record.published = true;
       records.push(record);
     }
     return { records, rows: rows.length, ...(last === undefined ? {} : { last }) };
@@ -212,9 +231,9 @@ class Reader implements JournalReader {
 
   count(query: ReaderQuery): number {
     this.#open();
-    const { where, params } = whereClause(query, this.#done());
+    const { where, from, params } = whereClause(query, this.#done(), this.#hasSetAside);
     try {
-      const n = this.#db.prepare(`SELECT count(*) AS n FROM records${where}`).get(...params)?.n;
+      const n = this.#db.prepare(`SELECT count(*) AS n FROM ${from}${where}`).get(...params)?.n;
       return Number(n ?? 0);
     } catch (err) {
       throw journalError("counting journal records", this.path, err);

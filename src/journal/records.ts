@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { crc32 } from "node:zlib";
+import { setAsideSource } from "./set-aside.ts";
 import type { JournalQuery, JournalRecord, RenderedEvent } from "./types.ts";
 
 export const RECORD_COLUMNS =
@@ -104,7 +105,10 @@ export function estimateRowBytes(
   return 64 + id.length + rendered.topic.length + rendered.payload.length * 1.05 + keys * 2 + 80;
 }
 
-/** Builds the SELECT for a JournalQuery (records_time serves a time range; the rest filters). */
+/**
+ * Builds the SELECT for a JournalQuery (records_time serves a time range; the rest filters).
+ * Rows carry the set-aside columns (set-aside.ts withSetAside).
+ */
 export function prepareQuery(
   db: DatabaseSync,
   query: JournalQuery,
@@ -132,7 +136,8 @@ export function prepareQuery(
     params.push(query.to);
   }
   const order = query.order === "desc" ? "DESC" : "ASC";
-  const sql = `SELECT ${RECORD_COLUMNS} FROM records${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY sequence ${order} LIMIT ?`;
+  const source = setAsideSource(query.setAside === true);
+  const sql = `SELECT ${RECORD_COLUMNS}, ${source.columns} FROM ${source.from}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY sequence ${order} LIMIT ?`;
   const stmt = db.prepare(sql);
   stmt.setReadBigInts(true);
   return { stmt, params };

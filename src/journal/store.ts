@@ -14,6 +14,8 @@
  *                         replace() of a still pending record): sequence INTEGER PRIMARY KEY,
  *                         id, type, device, subject, time (event time, ms), topic, retain,
  *                         payload (the exact bytes to publish), crc (crc32 of payload)
+ *     set_aside           records the broker refused for good (set-aside.ts): sequence INTEGER
+ *                         PRIMARY KEY, reason, at (ms); such a record is at or below the cursor
  *     cursors(sink, done_through)  per northbound sink (the MQTT publisher is `mqtt`): every
  *                         record with sequence <= done_through is done for it (acknowledged,
  *                         set aside, dropped by the size policy, or skipped as corrupt); the
@@ -65,7 +67,8 @@
  *   5. A journal of user_version 1 is migrated in one transaction: the cursor is set below its
  *      first unpublished record (published_at IS NULL; a record published out of order above
  *      it is sent again, with its id: a duplicate MQTT allows), the indexes but records_time
- *      are dropped, user_version becomes 2.
+ *      are dropped, user_version becomes 2. Every open creates the set_aside table when it is
+ *      missing.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
@@ -74,6 +77,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
 import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
+import { SET_ASIDE_SCHEMA } from "./set-aside.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 
 export const APPLICATION_ID = 0x706c6332;
@@ -104,6 +108,7 @@ CREATE TABLE records (
 );
 CREATE INDEX records_time ON records(time);
 CREATE TABLE cursors (sink TEXT PRIMARY KEY, done_through INTEGER NOT NULL) WITHOUT ROWID;
+${SET_ASIDE_SCHEMA};
 `;
 
 export interface OpenedStore {
@@ -250,6 +255,7 @@ function initialise(db: DatabaseSync, dir: string): Initialised {
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
   if (version < SCHEMA_VERSION) migrate(db);
+  db.exec(SET_ASIDE_SCHEMA);
   const meta = new Map<string, string>();
   for (const row of db.prepare("SELECT key, value FROM meta").all()) {
     meta.set(String(row.key), String(row.value));

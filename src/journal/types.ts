@@ -27,9 +27,23 @@ export interface JournalRecord extends RenderedEvent {
   time: number;
   /**
    * Set (true) by queries on a record done for the publisher (acknowledged by the broker, or
-   * skipped): at or below its cursor. Absent on pending records and on records handed out.
+   * skipped): at or below its cursor, and not set aside. Absent on pending records, on records
+   * set aside and on records handed out.
    */
   published?: true;
+  /**
+   * Present when the record was set aside: the broker refused it for good (set-aside.ts). Filled
+   * by query(); unpublished() never returns such a record.
+   */
+  setAside?: SetAsideMark;
+}
+
+/** Why and when a record was set aside. */
+export interface SetAsideMark {
+  /** The broker's refusal, in words (with its reason code when it gave one). */
+  reason: string;
+  /** When it was set aside, ms since the epoch. */
+  at: number;
 }
 
 export interface JournalOptions {
@@ -59,6 +73,8 @@ export interface JournalQuery {
   limit?: number;
   /** Sequence order; default ascending. */
   order?: "asc" | "desc";
+  /** Only records set aside (each with its `setAside` reason and time). */
+  setAside?: boolean;
 }
 
 export interface JournalStats {
@@ -78,6 +94,11 @@ export interface JournalStats {
   lastCommitMs: number;
   /** Damage the background integrity check found (the next start moves the file aside). */
   damage?: string;
+  /**
+   * Records set aside and still kept (a replay that got them through clears them). Always set
+   * by the journal; optional only so that stats made up elsewhere (tests) need not say it.
+   */
+  setAside?: number;
 }
 
 export interface Journal {
@@ -100,6 +121,13 @@ export interface Journal {
   unpublished(after: bigint, max: number): JournalRecord[];
   /** Marks records published (their PUBACK arrived). Durable at the next commit. */
   markPublished(sequences: readonly bigint[]): void;
+  /**
+   * Sets a record aside: the broker refused it for good (too large, not authorized...). It is
+   * done for the publisher (unpublished() never returns it again, at once) and kept in the
+   * journal with `reason` and the time, durable at the next commit like a publish mark. A
+   * record already published, or gone, is left as it is.
+   */
+  setAside(sequence: bigint, reason: string): void;
   /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
   /** The highest sequence committed so far (0 when none). */

@@ -9,7 +9,9 @@
  * why: a PUBACK carries a reason code (a v3.1.1 broker acknowledges a publish its ACL drops, so
  * the event would be lost silently), CONNACK and DISCONNECT carry reasons, and the broker's
  * Receive Maximum bounds the in-flight window (mosquitto advertises its max_inflight_messages,
- * 20 by default; the publisher sends at most min(max_in_flight, Receive Maximum)).
+ * 20 by default; the publisher sends at most min(max_in_flight, Receive Maximum)), and its
+ * Maximum Packet Size says which events it would refuse (the publisher sets those aside
+ * unsent). A DISCONNECT's reason code is kept (`disconnectCode`): 0x95 after a publish names it.
  *
  * Sockets are built here, not by mqtt.js, to set TCP_NODELAY (a pipelined QoS 1 stream stalls
  * on Nagle plus delayed ACKs) and to pin TLS to verification: `rejectUnauthorized: true`, the
@@ -192,13 +194,15 @@ export async function openConnection(
     };
     const onClose = () => fail(firstError ?? new Error("connection closed before CONNACK"));
     const onAbort = () => fail(abortError(signal));
-    const onConnect = (connack: { properties?: { receiveMaximum?: number } }) => {
+    const onConnect = (connack: {
+      properties?: { receiveMaximum?: number; maximumPacketSize?: number };
+    }) => {
       cleanup();
       resolve(
         new Connection(
           client,
           endpoint,
-          connack.properties?.receiveMaximum,
+          connack.properties ?? {},
           opts.onMessage,
           opts.protocolVersion ?? 5,
         ),
@@ -233,6 +237,8 @@ export class Connection {
   readonly protocolVersion: 4 | 5;
   /** The broker's Receive Maximum (65535 when it announced none). */
   readonly receiveMaximum: number;
+  /** The broker's Maximum Packet Size (CONNACK, MQTT 5), when it announced one. */
+  readonly maximumPacketSize: number | undefined;
   /** Resolves once the socket closed: with the reason, or undefined after end(). */
   readonly closed: Promise<Error | undefined>;
   private readonly client: MqttClient;
@@ -247,23 +253,26 @@ export class Connection {
   private isOpen = true;
   private ending = false;
   private reason: Error | undefined;
+  private disconnect: number | undefined;
 
   constructor(
     client: MqttClient,
     endpoint: Endpoint,
-    receiveMaximum: number | undefined,
+    connack: { receiveMaximum?: number; maximumPacketSize?: number },
     onMessage: (topic: string, payload: Buffer) => void,
     protocolVersion: 4 | 5,
   ) {
     this.client = client;
     this.endpoint = endpoint;
     this.protocolVersion = protocolVersion;
-    this.receiveMaximum = receiveMaximum ?? 65_535;
+    this.receiveMaximum = connack.receiveMaximum ?? 65_535;
+    this.maximumPacketSize = connack.maximumPacketSize;
     client.on("error", (err) => {
       this.reason ??= err;
     });
     client.on("disconnect", (packet) => {
       const code = packet.reasonCode ?? 0;
+      this.disconnect ??= code;
       this.reason ??= new Error(`the broker disconnected (reason code ${code})`);
     });
     client.on("message", (topic, payload) => onMessage(topic, payload));
@@ -292,6 +301,11 @@ export class Connection {
 
   get open(): boolean {
     return this.isOpen;
+  }
+
+  /** The reason code of the broker's DISCONNECT (MQTT 5), when it sent one. */
+  get disconnectCode(): number | undefined {
+    return this.disconnect;
   }
 
   /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */
@@ -331,7 +345,10 @@ export class Connection {
     this.ids.release(id);
     const code = packet.reasonCode ?? 0;
     // 0 success, 16 no matching subscribers (MQTT 5.0 3.4.2.1): delivered as far as we know
-    if (code < 0x80) return w.resolve();
+    if (code < 0x80) {
+      w.resolve();
+      return;
+    }
     w.reject(
       new GatewayError("MQTT_PUBLISH", `publish to ${w.topic} refused`, {
         cause: new Error(`Publish error: ${PUBACK_REASONS[code] ?? `reason code ${code}`}`),

@@ -20,9 +20,22 @@
  * - Connect failures (refused, unreachable, TLS not verified) are logged with their reason and
  *   retried with full-jitter backoff between reconnect_min and reconnect_max; they never throw.
  *   The backoff resets only after a connection made progress (a PUBACK, or caught up).
- * - A publish the broker refuses (a v5 PUBACK reason code >= 0x80, e.g. not authorized) is not
- *   marked: the connection is dropped and the record retried after backoff, so the stream
- *   stalls visibly (error log, stats.lastError) rather than losing the event.
+ * - One event the broker refuses never stalls the rest (refusals.ts classifies, set-aside.ts
+ *   sets aside). A refusal that can never succeed for that event (PUBACK 0x87 not authorized,
+ *   0x90 topic name invalid, 0x95 packet too large, 0x99 payload format invalid) sets it
+ *   aside: kept in the journal with the reason, never marked published, counted, logged,
+ *   announced; delivery goes on with the next record on the same connection. An event whose
+ *   PUBLISH is larger than the broker's Maximum Packet Size (CONNACK) or mqtt.max_packet_size
+ *   is set aside the same way without being sent. A refusal for now (0x97 quota exceeded)
+ *   stops sending: once nothing is in flight, after a backoff, the drain goes back to the
+ *   oldest refused record, on the same connection; records the broker took meanwhile stay
+ *   published (so a refused-then-retried record arrives after them). A vague refusal (0x80,
+ *   0x83...) is retried the same way and sets the record aside after MAX_REFUSALS in a row.
+ *   0x91 (packet identifier in use) drops the connection. A connection lost right after a
+ *   record that was alone in flight (a DISCONNECT 0x95, or closed with no reason
+ *   MAX_REFUSALS connections running, as MQTT 3.1.1 brokers do) names that record; lost with
+ *   more in flight, the next connection is careful: one record at a time until a PUBACK
+ *   (set-aside.ts has the rules).
  * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
  *   is appended (stamped then: the gateway sends nothing more) and published, then DISCONNECT
  *   so the broker discards the will. Records still unpublished at that point stay in the
@@ -44,6 +57,8 @@ import {
   openConnection,
   parseBrokerUrl,
 } from "./connection.ts";
+import { classifyPuback, oversize, type PacketLimit, packetLimit } from "./refusals.ts";
+import { SetAsideKeeper } from "./set-aside.ts";
 import { topicMatches } from "./topic-filter.ts";
 import type {
   MessageHandler,
@@ -74,10 +89,21 @@ export class Publisher {
   private readonly backoff: Backoff;
   private readonly stopper = new AbortController();
   private readonly wakeup = new Wakeup();
-  /** Sequences sent on the current connection and not yet acknowledged. */
-  private readonly inFlight = new Set<bigint>();
+  /** Records sent on the current connection and not yet acknowledged, and when (ms). */
+  private readonly inFlight = new Map<bigint, { record: OutboundRecord; at: number }>();
+  /** Refused records not set aside wait from here for a retry on the same connection. */
+  private retryFrom: bigint | undefined;
+  private readonly refusalBackoff: Backoff;
+  private readonly keeper: SetAsideKeeper;
+  /** The connection the gateway itself dropped (not the broker's doing). */
+  private ownClose: Connection | undefined;
+  private limit: PacketLimit | undefined;
+  /** One record at a time until a PUBACK: a lost connection then names its record. */
+  private careful = false;
   /** publishStatus() messages sent and not yet acknowledged. */
   private direct = 0;
+  /** A connection that closed with a publishStatus() message unacknowledged. */
+  private statusLostWith: Connection | undefined;
   private runner: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private stopping = false;
@@ -103,6 +129,16 @@ export class Publisher {
       maxMs: Math.max(options.mqtt.reconnect_min, options.mqtt.reconnect_max),
       ...(options.random ? { random: options.random } : {}),
     });
+    this.refusalBackoff = new Backoff({
+      baseMs: options.mqtt.reconnect_min,
+      maxMs: Math.max(options.mqtt.reconnect_min, options.mqtt.reconnect_max),
+      ...(options.random ? { random: options.random } : {}),
+    });
+    this.keeper = new SetAsideKeeper({
+      journal: options.journal,
+      status: options.status,
+      log: this.log,
+    });
   }
 
   /** Starts connecting and draining in the background. */
@@ -123,6 +159,7 @@ export class Publisher {
       published: this.published,
       resent: this.resent,
       reconnects: Math.max(0, this.connects - 1),
+      setAside: this.keeper.stats(),
       connected: this.connected,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
@@ -138,11 +175,17 @@ export class Publisher {
     if (!conn?.open || this.stopping) return false;
     const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
     if (this.inFlight.size + this.direct >= window) return false;
+    const tooLarge = oversize(message, conn.protocolVersion, this.limit);
+    if (tooLarge !== undefined) {
+      this.log.debug({ topic: message.topic, reason: tooLarge }, "MQTT status message not sent");
+      return false;
+    }
     this.direct += 1;
     try {
       await conn.publish(message.topic, message.payload, message.retain);
       return true;
     } catch (err) {
+      if (!conn.open) this.statusLostWith = conn; // for judgeLoss, which runs after this
       this.log.debug({ err, topic: message.topic }, "MQTT status message not published");
       return false;
     } finally {
@@ -184,6 +227,8 @@ export class Publisher {
       this.conn = conn;
       this.connects += 1;
       this.progress = false;
+      this.retryFrom = undefined;
+      this.limit = packetLimit(this.options.mqtt, conn.maximumPacketSize);
       void conn.closed.then(() => this.wakeup.notify());
       try {
         // Durable before anything is sent: what goes out under this id is what a crash keeps.
@@ -202,7 +247,12 @@ export class Publisher {
       if (this.stopping) return; // stop() finishes with this connection
       const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
       this.log.info(
-        { clientId: this.options.clientId, window, receiveMaximum: conn.receiveMaximum },
+        {
+          clientId: this.options.clientId,
+          window,
+          receiveMaximum: conn.receiveMaximum,
+          ...(this.limit ? { maxPacketSize: this.limit.bytes } : {}),
+        },
         "MQTT connected",
       );
       if (this.subscriptions.length > 0)
@@ -215,11 +265,13 @@ export class Publisher {
       } catch (err) {
         // The journal failed to read: drop this connection, retry after backoff.
         this.noteError(err, "cannot read unpublished records from the journal");
+        this.ownClose = conn;
         conn.destroy(err instanceof Error ? err : new Error(String(err)));
       }
       if (this.stopping) return; // stop() finishes with this connection
       const why = await conn.closed;
       this.conn = undefined;
+      this.judgeLoss(conn);
       this.inFlight.clear();
       this.noteError(why, "MQTT connection lost");
       if (this.progress) this.backoff.reset();
@@ -291,15 +343,28 @@ export class Publisher {
     const refillAt = Math.max(1, Math.floor(window / 4));
     let cursor = 0n;
     while (conn.open && !this.stopping) {
-      const room = window - this.inFlight.size - this.direct;
+      if (this.retryFrom !== undefined) {
+        // a refusal for now: let what is in flight settle, pause, go back to the oldest refused
+        if (this.inFlight.size > 0) {
+          await this.wakeup.wait();
+          continue;
+        }
+        await this.refusalPause(conn);
+        cursor = this.retryFrom - 1n;
+        this.retryFrom = undefined;
+        continue;
+      }
+      const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
       if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
         await this.wakeup.wait(); // a PUBACK, the close or stop()
         continue;
       }
       const records = journal.unpublished(cursor, room);
       for (const record of records) {
-        this.send(conn, record);
         cursor = record.sequence;
+        const tooLarge = oversize(record, conn.protocolVersion, this.limit);
+        if (tooLarge === undefined) this.send(conn, record);
+        else this.setAside(record, tooLarge);
       }
       if (records.length > 0) continue;
       if (this.inFlight.size === 0) this.progress = true; // caught up
@@ -324,7 +389,7 @@ export class Publisher {
 
   private send(conn: Connection, record: OutboundRecord): void {
     const { sequence, topic } = record;
-    this.inFlight.add(sequence);
+    this.inFlight.set(sequence, { record, at: Date.now() });
     if (sequence <= this.highestSent) this.resent += 1;
     else this.highestSent = sequence;
     conn.publish(topic, record.payload, record.retain).then(
@@ -333,18 +398,91 @@ export class Publisher {
         this.ack(sequence);
       },
       (err: unknown) => {
+        // the connection closed: run() judges the loss by what is in flight, then clears it
+        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
         this.inFlight.delete(sequence);
-        if (!isGatewayError(err, "MQTT_PUBLISH")) return; // the connection closed: resent later
-        this.lastError = withCauses(err);
-        this.log.error({ err, sequence, topic }, "MQTT broker refused a publish; reconnecting");
-        conn.destroy(err as GatewayError);
+        this.refused(conn, record, err);
       },
     );
+  }
+
+  /** A PUBACK with a reason code >= 0x80 for `record` (see the header). */
+  private refused(conn: Connection, record: OutboundRecord, err: GatewayError): void {
+    const code = err.details?.reasonCode;
+    const refusal = typeof code === "number" ? classifyPuback(code) : undefined;
+    if (refusal?.action === "set_aside") {
+      this.keeper.setAside(record, refusal.class!, `the broker refused it: ${refusal.text}`);
+      this.madeProgress();
+      return;
+    }
+    if (refusal?.action === "retry_limited" && this.keeper.refusedAgain(record, code as number)) {
+      this.madeProgress();
+      return;
+    }
+    if (refusal?.action === "retry" || refusal?.action === "retry_limited") {
+      this.noteError(err, "MQTT broker refused a publish for now; sending it again after a pause");
+      if (this.retryFrom === undefined || record.sequence < this.retryFrom)
+        this.retryFrom = record.sequence;
+      this.wakeup.notify();
+      return;
+    }
+    this.lastError = withCauses(err);
+    this.log.error(
+      { err, sequence: record.sequence, topic: record.topic },
+      "MQTT broker refused a publish; reconnecting",
+    );
+    this.ownClose = conn;
+    conn.destroy(err);
+  }
+
+  private setAside(record: OutboundRecord, reason: string): void {
+    this.keeper.setAside(record, "packet_too_large", reason);
+    this.madeProgress();
+  }
+
+  /** The stream moved on (an event set aside counts like a PUBACK). */
+  private madeProgress(): void {
+    this.progress = true;
+    this.wakeup.notify();
+  }
+
+  /** Waits a backoff after a refusal for now; cut short by the close or stop(). */
+  private async refusalPause(conn: Connection): Promise<void> {
+    const delayMs = this.refusalBackoff.next();
+    this.log.debug({ delayMs }, "MQTT pause after a refusal");
+    const done = new AbortController();
+    const slept = sleep(delayMs, done.signal).catch(() => undefined);
+    const until = Date.now() + delayMs;
+    while (conn.open && !this.stopping && Date.now() < until)
+      await Promise.race([slept, this.wakeup.wait()]);
+    done.abort();
+  }
+
+  /** Before the in-flight set is cleared: did the broker drop the connection over a record? */
+  private judgeLoss(conn: Connection): void {
+    let oldest: { record: OutboundRecord; at: number } | undefined;
+    for (const sent of this.inFlight.values())
+      if (oldest === undefined || sent.record.sequence < oldest.record.sequence) oldest = sent;
+    const disconnectCode = conn.disconnectCode;
+    const careful = this.keeper.lost({
+      ...(oldest ? { suspect: oldest.record, sentAt: oldest.at } : {}),
+      inFlight: this.inFlight.size,
+      now: Date.now(),
+      ...(disconnectCode === undefined ? {} : { disconnectCode }),
+      statusInFlight: this.direct > 0 || this.statusLostWith === conn,
+      ours: this.ownClose === conn,
+    });
+    if (careful && !this.careful)
+      this.log.info({}, "MQTT connection lost right after sending: one record at a time for now");
+    this.careful ||= careful;
   }
 
   private ack(sequence: bigint): void {
     this.published += 1;
     this.progress = true;
+    this.keeper.acknowledged(sequence);
+    this.careful = false;
+    if (this.retryFrom === undefined) this.refusalBackoff.reset();
     this.acked.push(sequence);
     if (this.acked.length === 1) queueMicrotask(() => this.flushAcks());
     this.wakeup.notify();

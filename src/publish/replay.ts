@@ -18,12 +18,18 @@
  * - The client id is the caller's and must differ from the daemon's (a broker disconnects the
  *   older of two sessions with the same id). MQTT 5 first, 3.1.1 when the broker refuses 5.
  * - A document that cannot be marked (not a JSON object) is skipped and counted, not sent.
+ * - A record larger than the broker's Maximum Packet Size (CONNACK) or mqtt.max_packet_size is
+ *   never sent: it counts as refused.
+ * - With `onRefused` (replay --set-aside), a refusal of one record (a PUBACK reason code, or too
+ *   large) does not stop the replay: the record is reported there and the replay goes on; a
+ *   lost connection or a missing PUBACK still stops it.
  */
 import { withReplay } from "../events/cloudevent.ts";
 import { withTimeout } from "../lib/abort.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type Connection, fromMqttConfig, openConnection, parseBrokerUrl } from "./connection.ts";
+import { oversize, packetLimit, reasonText } from "./refusals.ts";
 import type { OutboundRecord, PublisherOptions } from "./types.ts";
 
 /** What a replay needs of a stored record. */
@@ -41,6 +47,10 @@ export interface ReplayOptions {
   connectTimeoutMs?: number;
   /** Called after every PUBACK with the number acknowledged so far. */
   onProgress?: (published: number) => void;
+  /** Called with each record the broker acknowledged, in the order the PUBACKs came. */
+  onAcked?: (record: ReplayRecord) => void;
+  /** When given, a refused record is reported here and the replay goes on (see the header). */
+  onRefused?: (record: ReplayRecord, reason: string) => void;
   signal?: AbortSignal;
 }
 
@@ -49,6 +59,8 @@ export interface ReplayResult {
   published: number;
   /** Records whose document could not be marked as a replay (not sent). */
   skipped: number;
+  /** Records refused (reported to onRefused): too large, or a PUBACK reason code. */
+  refused: number;
   /** MQTT protocol version used: 5, or 4 (3.1.1). */
   protocolVersion: 4 | 5;
 }
@@ -66,9 +78,17 @@ export async function replayRecords(
   const window = Math.max(1, Math.min(options.mqtt.max_in_flight, conn.receiveMaximum));
   const log = options.log.child({ url: conn.endpoint.display });
   log.info({ clientId: options.clientId, window }, "replay connected");
+  const limit = packetLimit(options.mqtt, conn.maximumPacketSize);
   const inFlight = new Set<Promise<void>>();
   let published = 0;
   let skipped = 0;
+  let refused = 0;
+  const refuse = (record: ReplayRecord, reason: string): boolean => {
+    if (!options.onRefused) return false;
+    refused += 1;
+    options.onRefused(record, reason);
+    return true;
+  };
   let failure: { err: unknown; sequence: bigint } | undefined;
   const aborted = new Promise<void>((resolve) => {
     if (signal.aborted) resolve();
@@ -88,9 +108,16 @@ export async function replayRecords(
       .then(
         () => {
           published += 1;
+          options.onAcked?.(record);
           options.onProgress?.(published);
         },
         (err: unknown) => {
+          const code = isGatewayError(err, "MQTT_PUBLISH") ? err.details?.reasonCode : undefined;
+          if (
+            typeof code === "number" &&
+            refuse(record, `the broker refused it: ${reasonText(code)}`)
+          )
+            return;
           if (!failure || record.sequence < failure.sequence)
             failure = { err, sequence: record.sequence };
         },
@@ -115,6 +142,15 @@ export async function replayRecords(
         );
         continue;
       }
+      const tooLarge = oversize({ topic: record.topic, payload }, conn.protocolVersion, limit);
+      if (tooLarge !== undefined) {
+        if (refuse(record, tooLarge)) continue;
+        failure = {
+          err: new GatewayError("MQTT_PUBLISH", `sequence ${record.sequence}: ${tooLarge}`),
+          sequence: record.sequence,
+        };
+        break;
+      }
       send(record, payload);
     }
     await Promise.all(inFlight);
@@ -137,7 +173,7 @@ export async function replayRecords(
       details: { published },
     });
   }
-  return { published, skipped, protocolVersion: conn.protocolVersion };
+  return { published, skipped, refused, protocolVersion: conn.protocolVersion };
 }
 
 /** One connection, MQTT 5 first and 3.1.1 when the broker refuses 5 (as publisher.ts does). */

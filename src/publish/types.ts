@@ -8,6 +8,7 @@ import type { z } from "zod";
 import type { mqttSchema } from "../config/schema/gateway.ts";
 import type { GatewayEvent } from "../events/types.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { SetAsideClass } from "./refusals.ts";
 
 /** The `mqtt:` section after defaults, with `${env:}`/`${file:}` references resolved. */
 export type MqttConfig = z.output<typeof mqttSchema>;
@@ -24,6 +25,8 @@ export interface OutboundMessage {
 export interface OutboundRecord extends OutboundMessage {
   sequence: bigint;
   id: string;
+  /** The event type (an announcement of a set-aside record is never announced in turn). */
+  type: string;
 }
 
 /** The part of the journal contract (src/journal/types.ts) the publisher drains. */
@@ -38,6 +41,11 @@ export interface PublisherJournal {
   unpublished(after: bigint, max: number): OutboundRecord[];
   /** Marks records published (their PUBACK arrived). */
   markPublished(sequences: readonly bigint[]): void;
+  /**
+   * Sets a record aside: the broker refused it for good. Never returned by unpublished()
+   * again; kept in the journal with the reason.
+   */
+  setAside(sequence: bigint, reason: string): void;
   /** Resolves once a record with sequence > after is committed, or rejects when aborted. */
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
   /** The highest sequence committed so far. */
@@ -59,6 +67,23 @@ export interface PublisherStatus {
    * reserved record's sequence, and can only say when the session it would end started.
    */
   will(reserved: OutboundRecord): OutboundMessage;
+  /**
+   * The event announcing that a record was set aside (plc2mqtt.delivery.set_aside), journaled
+   * and published like any other. Without it nothing is announced (the rest still happens).
+   */
+  setAside?(notice: SetAsideNotice): GatewayEvent;
+}
+
+/** A record the publisher set aside, and why. */
+export interface SetAsideNotice {
+  sequence: bigint;
+  /** The set-aside event's id. */
+  id: string;
+  topic: string;
+  /** The refusal, in words (with the broker's reason code when it gave one). */
+  reason: string;
+  /** Its bounded class (metrics). */
+  class: SetAsideClass;
 }
 
 export interface PublisherOptions {
@@ -83,6 +108,11 @@ export interface PublisherStats {
   resent: number;
   /** Connections established after the first one. */
   reconnects: number;
+  /**
+   * Records set aside since start (the broker refused them for good), by class. Always set by
+   * the publisher; optional only so that stats made up elsewhere (tests) need not say it.
+   */
+  setAside?: Partial<Record<SetAsideClass, number>>;
   connected: boolean;
   /** The last connection or publish error, for health and metrics. */
   lastError?: string;

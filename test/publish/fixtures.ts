@@ -34,7 +34,10 @@ function gatewayStatus(status: string): GatewayEvent {
   };
 }
 
-/** Status topic test/status/gateway; the will says `lost`, a clean stop says `offline`. */
+/**
+ * Status topic test/status/gateway; the will says `lost`, a clean stop says `offline`; an event
+ * set aside is announced on test/status/delivery.
+ */
 export const testStatus: PublisherStatus = {
   online: () => gatewayStatus("online"),
   will: (reserved) => ({
@@ -43,6 +46,20 @@ export const testStatus: PublisherStatus = {
     payload: JSON.stringify({ id: `${reserved.id}-will`, data: { status: "lost" } }),
   }),
   offline: () => gatewayStatus("offline"),
+  setAside: (notice) => ({
+    type: EVENT_TYPES.deliverySetAside,
+    device: "gw-1",
+    subject: "delivery",
+    time: Date.now(),
+    data: {
+      sequence: String(notice.sequence),
+      event_id: notice.id,
+      topic: notice.topic,
+      reason: notice.reason,
+    },
+    topicClass: "status",
+    asset: {},
+  }),
 };
 
 export function mqttConfig(

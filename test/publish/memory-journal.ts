@@ -1,6 +1,6 @@
 /**
  * An array-backed Journal for the publisher tests: the same contract as the real journal
- * (sequence from 1, ids `<epoch>-<sequence>`, waitForAppend, markPublished, replace), without disk, so
+ * (sequence from 1, ids `<epoch>-<sequence>`, waitForAppend, markPublished, setAside, replace), without disk, so
  * these tests do not depend on the sqlite journal. It also counts what the publisher was handed
  * (`handedOut`) and the most records it had outstanding (`maxOutstanding`), which the tests use
  * to check resends and the in-flight window structurally.
@@ -60,7 +60,7 @@ export class MemoryJournal implements Journal {
   replace(sequence: bigint, event: GatewayEvent): Promise<JournalRecord> {
     const index = Number(sequence) - 1;
     const current = this.records[index];
-    if (!current || current.published)
+    if (!current || current.published || current.setAside !== undefined)
       return Promise.reject(new Error(`replace: record ${sequence} is not pending`));
     const record: JournalRecord = {
       ...renderForTest(event, sequence, current.id),
@@ -79,7 +79,7 @@ export class MemoryJournal implements Journal {
     const out: JournalRecord[] = [];
     for (let i = Number(after); i < this.records.length && out.length < max; i++) {
       const record = this.records[i]!;
-      if (record.published) continue;
+      if (record.published || record.setAside !== undefined) continue;
       out.push(record);
       this.handedOut.set(record.sequence, (this.handedOut.get(record.sequence) ?? 0) + 1);
       this.outstanding.add(record.sequence);
@@ -96,6 +96,13 @@ export class MemoryJournal implements Journal {
       this.outstanding.delete(sequence);
     }
     this.onMarked?.(sequences);
+  }
+
+  setAside(sequence: bigint, reason: string): void {
+    const record = this.records[Number(sequence) - 1];
+    if (!record) throw new Error(`setAside: no record ${sequence}`);
+    if (!record.published) record.setAside ??= { reason, at: Date.now() };
+    this.outstanding.delete(sequence);
   }
 
   /** Forget what was handed out but not acknowledged (the publisher's connection was lost). */
@@ -135,14 +142,15 @@ export class MemoryJournal implements Journal {
         (query.subject === undefined || r.subject === query.subject) &&
         (query.type === undefined || r.type === query.type) &&
         (query.from === undefined || r.time >= query.from) &&
-        (query.to === undefined || r.time <= query.to),
+        (query.to === undefined || r.time <= query.to) &&
+        (query.setAside !== true || r.setAside !== undefined),
     );
     if (query.order === "desc") hits.reverse();
     return hits.slice(0, query.limit ?? 1000);
   }
 
   stats(): JournalStats {
-    const pending = this.records.filter((r) => !r.published);
+    const pending = this.records.filter((r) => !r.published && r.setAside === undefined);
     return {
       lastSequence: BigInt(this.records.length),
       pending: pending.length,
@@ -151,6 +159,7 @@ export class MemoryJournal implements Journal {
       dropped: 0,
       corruptSkipped: 0,
       lastCommitMs: 0,
+      setAside: this.records.filter((r) => r.setAside !== undefined).length,
     };
   }
 
@@ -159,6 +168,6 @@ export class MemoryJournal implements Journal {
   }
 
   get pending(): number {
-    return this.records.filter((r) => !r.published).length;
+    return this.records.filter((r) => !r.published && r.setAside === undefined).length;
   }
 }

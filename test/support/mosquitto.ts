@@ -37,6 +37,10 @@ export interface Broker {
   output(): string;
   /** Replaces the ACL file (needs the `acl` option) and reloads it with SIGHUP. */
   setAcl(text: string): void;
+  /** How many times a client with this id connected so far (the broker's log lines). */
+  connections(clientId: string): number;
+  /** Restarts on the same port with other extra config lines (`config`). */
+  reconfigure(config: readonly string[]): Promise<void>;
 }
 
 export interface BrokerTls {
@@ -53,6 +57,8 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** The text of a mosquitto ACL file (topic read/write rules). */
   acl?: string;
+  /** More mosquitto.conf lines, such as `max_packet_size 540`. */
+  config?: readonly string[];
 }
 
 export function requireMosquitto(): void {
@@ -107,6 +113,7 @@ function configText(port: number, dir: string, opts: MosquittoOptions): string {
     lines.push("persistence true", `persistence_location ${dir}/`, "autosave_interval 0");
   if (opts.acl !== undefined) lines.push(`acl_file ${join(dir, "acl")}`);
   if (opts.tls) lines.push(`certfile ${opts.tls.certFile}`, `keyfile ${opts.tls.keyFile}`);
+  lines.push(...(opts.config ?? []));
   return `${lines.join("\n")}\n`;
 }
 
@@ -178,7 +185,23 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Broke
       writeFileSync(join(dir, "acl"), text);
       child?.kill("SIGHUP");
     },
+    connections: (clientId) => {
+      const line = new RegExp(
+        `New client connected from \\S+ as ${escapeRegExp(clientId)} \\(`,
+        "g",
+      );
+      return output.match(line)?.length ?? 0;
+    },
+    reconfigure: async (config) => {
+      await end("SIGTERM");
+      writeFileSync(conf, configText(port, dir, { ...opts, config }));
+      await launch();
+    },
   };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 export interface TestPki {

@@ -7,6 +7,9 @@
  * than --limit: with --from, the first ones from there; otherwise the latest ones. Either way
  * printed in sequence order, with a note on stderr saying how many matched.
  *
+ * --set-aside lists the events set aside (the broker refused them for good; they are kept,
+ * not published), each with the broker's reason in the status column.
+ *
  * The time parser and the filter options are shared with `plc2mqtt replay`.
  */
 import type { Command } from "commander";
@@ -83,6 +86,7 @@ export function filterQuery(options: FilterOptions, now: number = Date.now()): R
 interface EventsOptions extends FilterOptions {
   limit: string;
   pending?: boolean;
+  setAside?: boolean;
   json?: boolean;
 }
 
@@ -95,6 +99,10 @@ export function registerEvents(program: Command): void {
   addFilterOptions(command)
     .option("--limit <n>", "at most this many events (the latest, or the first from --from)", "100")
     .option("--pending", "only events not yet acknowledged by the broker")
+    .option(
+      "--set-aside",
+      "only events set aside: refused by the broker for good, kept and not published (with the reason)",
+    )
     .option("--json", "print the stored CloudEvents documents, one JSON object a line")
     .action(async (options: EventsOptions) => {
       const limit = Number(options.limit);
@@ -103,7 +111,10 @@ export function registerEvents(program: Command): void {
       }
       const { config } = await loadConfig(options.config, process.env);
       const query = filterQuery(options);
+      if (options.pending && options.setAside)
+        throw new GatewayError("USAGE", "--pending and --set-aside exclude each other");
       if (options.pending) query.status = "pending";
+      if (options.setAside) query.setAside = true;
       const reader = openJournalReader(config.gateway.data_dir);
       try {
         // Without --from the latest events are the interesting ones: read backwards, print forwards.
@@ -143,9 +154,14 @@ function eventsTable(records: readonly JournalRecord[]): string {
       r.type,
       `${r.device}/${r.subject}`,
       summarize(r.payload),
-      r.published ? "published" : "pending",
+      status(r),
     ]),
   );
+}
+
+function status(r: JournalRecord): string {
+  if (r.setAside) return `set aside: ${r.setAside.reason}`;
+  return r.published ? "published" : "pending";
 }
 
 const SUMMARY_MAX = 60;

@@ -79,6 +79,12 @@ export const mqttSchema = z
       .max(65_535)
       .default(100)
       .describe("QoS 1 messages sent but not yet acknowledged (default 100)"),
+    max_packet_size: size({
+      min: 128,
+      max: 268_435_455,
+      description:
+        "Largest MQTT packet the broker takes (no default: the Maximum Packet Size an MQTT 5 broker announces; set it for MQTT 3.1.1 brokers and cloud limits such as AWS IoT Core's 128KB). An event whose PUBLISH would be larger is set aside, never sent",
+    }).optional(),
     ...reconnectFields("the broker connection", 500),
     keepalive: duration({
       min: 1000,
