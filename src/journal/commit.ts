@@ -80,6 +80,8 @@ export interface CommitContext {
   state: CommitState;
   /** Acknowledged above the cursor (out of order): not counted as dropped when deleted. */
   acked: (sequence: bigint) => boolean;
+  /** Those acknowledged above the cursor, when they changed since the last commit (cursor.ts). */
+  takeAhead: () => bigint[] | undefined;
 }
 
 export interface CommitResult {
@@ -126,6 +128,8 @@ export class Committer {
   readonly #replace: StatementSync;
   readonly #setMeta: StatementSync;
   readonly #setCursor: StatementSync;
+  readonly #clearAhead: StatementSync;
+  readonly #addAhead: StatementSync;
   readonly #oldestKept: StatementSync;
   readonly #room: RoomStatements;
   readonly #setAside: SetAsideStatements;
@@ -136,6 +140,8 @@ export class Committer {
     this.#insert = db.prepare(INSERT_SQL);
     this.#replace = db.prepare(REPLACE_SQL);
     this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
+    this.#clearAhead = db.prepare("DELETE FROM acked_ahead");
+    this.#addAhead = db.prepare("INSERT OR IGNORE INTO acked_ahead(sequence) VALUES (?)");
     this.#setCursor = db.prepare(`UPDATE cursors SET done_through = ? WHERE sink = '${MQTT_SINK}'`);
     this.#oldestKept = db.prepare("SELECT min(sequence) AS m FROM records WHERE sequence > ?");
     this.#oldestKept.setReadBigInts(true);
@@ -200,6 +206,11 @@ export class Committer {
       const done = room.droppedThrough > before ? room.droppedThrough : before;
       const deleted = room.deletedAbove;
       for (const [sequence, mark] of setAsides) this.#setAside.add(sequence, mark);
+      const ahead = this.#ctx.takeAhead();
+      if (ahead !== undefined) {
+        this.#clearAhead.run();
+        for (const sequence of ahead) if (sequence > done) this.#addAhead.run(sequence);
+      }
       if (!room.ok) {
         throw new GatewayError(
           "JOURNAL_BATCH",

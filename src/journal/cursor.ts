@@ -13,15 +13,37 @@
  *   the cursor stays acknowledged (it is handed out again only to keep the list contiguous,
  *   never sent again).
  * - moveTo(through) (the size policy dropped everything up to there) forgets all at or below.
+ * - What is acknowledged above the cursor is saved too (store.ts `acked_ahead`, written by the
+ *   group commit when it changed): after a restart an acknowledged record, or one set aside,
+ *   is never sent again, whatever order the acknowledgements came in.
  */
 export class SinkCursor {
   #done: bigint;
   #handed: bigint[] = [];
   #head = 0;
   readonly #acked = new Set<bigint>();
+  #aheadChanged = false;
 
-  constructor(done: bigint) {
+  constructor(done: bigint, ackedAhead: readonly bigint[] = []) {
     this.#done = done;
+    for (const sequence of ackedAhead) if (sequence > done) this.#acked.add(sequence);
+  }
+
+  /** Whether what is acknowledged above the cursor changed since it was last saved. */
+  get aheadChanged(): boolean {
+    return this.#aheadChanged;
+  }
+
+  /** takeAhead()'s list was not saved after all (the commit failed): offer it again. */
+  aheadNotSaved(): void {
+    this.#aheadChanged = true;
+  }
+
+  /** The acknowledged records above the cursor, when they changed since the last call. */
+  takeAhead(): bigint[] | undefined {
+    if (!this.#aheadChanged) return undefined;
+    this.#aheadChanged = false;
+    return [...this.#acked];
   }
 
   get done(): bigint {
@@ -55,7 +77,12 @@ export class SinkCursor {
 
   /** Acknowledges (or skips) records; returns how many the cursor moved over. */
   ack(sequences: readonly bigint[]): number {
-    for (const sequence of sequences) if (sequence > this.#done) this.#acked.add(sequence);
+    for (const sequence of sequences) {
+      if (sequence > this.#done && !this.#acked.has(sequence)) {
+        this.#acked.add(sequence);
+        this.#aheadChanged = true;
+      }
+    }
     let moved = 0;
     const handed = this.#handed;
     for (;;) {
@@ -69,6 +96,7 @@ export class SinkCursor {
       this.#acked.delete(next);
       this.#done = next;
       moved++;
+      this.#aheadChanged = true;
     }
     if (this.#head > 1024 && this.#head * 2 > handed.length) {
       this.#handed = handed.slice(this.#head);
@@ -82,6 +110,7 @@ export class SinkCursor {
     if (through <= this.#done) return;
     this.#done = through;
     for (const sequence of this.#acked) if (sequence <= through) this.#acked.delete(sequence);
+    this.#aheadChanged = true;
     const rest = this.#handed.slice(this.#head).filter((s) => s > through);
     this.#handed = rest;
     this.#head = 0;

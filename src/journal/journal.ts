@@ -116,7 +116,7 @@ class SqliteJournal implements Journal {
     this.epoch = store.epoch;
     const { db, path } = store;
     const budget = sizeBudget(options.maxBytes);
-    this.#cursor = new SinkCursor(store.done);
+    this.#cursor = new SinkCursor(store.done, store.ackedAhead);
     this.#ctx = {
       db,
       dir: options.dir,
@@ -127,6 +127,7 @@ class SqliteJournal implements Journal {
       render: options.render,
       now: this.#now,
       acked: (sequence) => this.#cursor.isAcked(sequence),
+      takeAhead: () => this.#cursor.takeAhead(),
       state: {
         highWater: store.highWater,
         ceiling: readSeqCeiling(options.dir) ?? 0n,
@@ -282,7 +283,7 @@ class SqliteJournal implements Journal {
     const { state, path } = this.#ctx;
     const stats: JournalStats = {
       lastSequence: state.highWater,
-      pending: Math.max(0, state.pending),
+      pending: Math.max(0, state.pending - this.#cursor.ackedAhead),
       bytes: fileSize(path) + fileSize(`${path}-wal`),
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
@@ -363,7 +364,7 @@ class SqliteJournal implements Journal {
   /** Acknowledges records: the cursor moves in memory now, on disk with the next commit. */
   #advance(sequences: readonly bigint[]): void {
     const moved = this.#cursor.ack(sequences);
-    if (moved === 0) return;
+    if (moved === 0 && !this.#cursor.aheadChanged) return;
     const { state } = this.#ctx;
     state.pending -= moved;
     state.done = this.#cursor.done;
@@ -409,7 +410,10 @@ class SqliteJournal implements Journal {
       committed = true;
     }
     const { state } = this.#ctx;
-    if (!committed && (state.done !== state.savedDone || this.#setAsides.size > 0)) {
+    if (
+      !committed &&
+      (state.done !== state.savedDone || this.#setAsides.size > 0 || this.#cursor.aheadChanged)
+    ) {
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
       try {
         this.#commit([]);
@@ -475,6 +479,7 @@ class SqliteJournal implements Journal {
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
       result = this.#commitNow(group, replacements, setAsides);
     } catch (err) {
+      this.#cursor.aheadNotSaved();
       for (const [sequence, mark] of setAsides)
         if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
       const error = journalError("journal commit", this.#ctx.path, err);

@@ -14,6 +14,8 @@
  *                         replace() of a still pending record): sequence INTEGER PRIMARY KEY,
  *                         id, type, device, subject, time (event time, ms), topic, retain,
  *                         payload (the exact bytes to publish), crc (crc32 of payload)
+ *     acked_ahead(sequence)  records the publisher acknowledged (or set aside) above the
+ *                         cursor, out of order; written by a group commit when they changed
  *     set_aside           records the broker refused for good (set-aside.ts): sequence INTEGER
  *                         PRIMARY KEY, reason, at (ms); such a record is at or below the cursor
  *     cursors(sink, done_through)  per northbound sink (the MQTT publisher is `mqtt`): every
@@ -92,6 +94,9 @@ export function journalPath(dir: string): string {
   return join(dir, "journal.sqlite");
 }
 
+const ACKED_AHEAD_SCHEMA =
+  "CREATE TABLE IF NOT EXISTS acked_ahead (sequence INTEGER PRIMARY KEY) WITHOUT ROWID";
+
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE records (
@@ -108,6 +113,7 @@ CREATE TABLE records (
 );
 CREATE INDEX records_time ON records(time);
 CREATE TABLE cursors (sink TEXT PRIMARY KEY, done_through INTEGER NOT NULL) WITHOUT ROWID;
+${ACKED_AHEAD_SCHEMA};
 ${SET_ASIDE_SCHEMA};
 `;
 
@@ -121,6 +127,8 @@ export interface OpenedStore {
   done: bigint;
   /** Sequences at or below this may be missing (after a salvage); 0 when none. */
   holesBelow: bigint;
+  /** Acknowledged (or set aside) above the cursor. */
+  ackedAhead: bigint[];
   /** Where a damaged file was moved, when rule 2 applied. */
   movedAside?: string;
   /** What was copied from it (salvage.ts). */
@@ -255,7 +263,7 @@ function initialise(db: DatabaseSync, dir: string): Initialised {
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
   if (version < SCHEMA_VERSION) migrate(db);
-  db.exec(SET_ASIDE_SCHEMA);
+  db.exec(`${SET_ASIDE_SCHEMA}; ${ACKED_AHEAD_SCHEMA}`);
   const meta = new Map<string, string>();
   for (const row of db.prepare("SELECT key, value FROM meta").all()) {
     meta.set(String(row.key), String(row.value));
@@ -270,7 +278,14 @@ function initialise(db: DatabaseSync, dir: string): Initialised {
   const cursor = db.prepare("SELECT done_through AS d FROM cursors WHERE sink = ?");
   cursor.setReadBigInts(true);
   const done = (cursor.get(MQTT_SINK)?.d as bigint | undefined) ?? highWater;
+  const ahead = db.prepare("SELECT sequence FROM acked_ahead UNION SELECT sequence FROM set_aside");
+  ahead.setReadBigInts(true);
+  const ackedAhead = ahead
+    .all()
+    .map((r) => r.sequence as bigint)
+    .filter((s) => s > done);
   return {
+    ackedAhead,
     epoch: meta.get("epoch")!,
     highWater,
     dropped: Number(meta.get("dropped") ?? "0") || 0,
@@ -301,14 +316,20 @@ function create(db: DatabaseSync, dir: string): Initialised {
     db.exec("ROLLBACK");
     throw err;
   }
-  return { epoch, highWater: ceiling, dropped: 0, done: ceiling, holesBelow: 0n };
+  return { epoch, highWater: ceiling, dropped: 0, done: ceiling, holesBelow: 0n, ackedAhead: [] };
 }
 
 /** Recovery rule 5: user_version 1 (a publish mark per row) to 2 (a cursor per sink). */
 function migrate(db: DatabaseSync): void {
+  const columns = db.prepare("PRAGMA table_info(records)").all();
+  const marked = columns.some((c) => c.name === "published_at");
   db.exec("BEGIN IMMEDIATE");
   try {
-    const first = db.prepare("SELECT min(sequence) AS m FROM records WHERE published_at IS NULL");
+    const first = db.prepare(
+      marked
+        ? "SELECT min(sequence) AS m FROM records WHERE published_at IS NULL"
+        : "SELECT min(sequence) AS m FROM records",
+    );
     first.setReadBigInts(true);
     const last = db.prepare(
       "SELECT max(sequence) AS m, (SELECT value FROM meta WHERE key = 'high_water') AS h FROM records",
@@ -324,7 +345,8 @@ function migrate(db: DatabaseSync): void {
     db.exec(
       "CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, done_through INTEGER NOT NULL) WITHOUT ROWID",
     );
-    db.prepare("INSERT OR REPLACE INTO cursors(sink, done_through) VALUES (?, ?)").run(
+    // a file that has its cursor already keeps it
+    db.prepare("INSERT OR IGNORE INTO cursors(sink, done_through) VALUES (?, ?)").run(
       MQTT_SINK,
       done,
     );
