@@ -27,31 +27,24 @@
  * group commit, with the cursor (rules in set-aside.ts).
  */
 import { performance } from "node:perf_hooks";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { AppendQueue } from "./append-queue.ts";
 import { AppendWaiters } from "./append-waiters.ts";
 import { startIntegrityCheck } from "./check.ts";
-import {
-  type Batch,
-  type CommitContext,
-  type CommitResult,
-  Committer,
-  type PreparedBatch,
-  prepareBatch,
-} from "./commit.ts";
-import { SinkCursor } from "./cursor.ts";
+import { type CommitContext, type CommitResult, Committer, type PreparedBatch } from "./commit.ts";
+import { JournalDrain } from "./drain.ts";
 import { Maintenance } from "./maintenance.ts";
-import { decodeRow, prepareQuery, RECORD_COLUMNS, type Row } from "./records.ts";
+import { decodeRow, prepareQuery, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SetAsideStatements, withSetAside } from "./set-aside.ts";
-import { pagesFor, sizeBudget } from "./size-policy.ts";
+import { sizeBudget } from "./size-policy.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { fileSize, openStore } from "./store.ts";
-import { RecordTail } from "./tail.ts";
 import type {
   Journal,
   JournalOptions,
@@ -63,9 +56,6 @@ import type {
 
 /** How often retention runs, at most; it also runs at open. */
 const RETENTION_EVERY_MS = 60_000;
-/** The records kept in memory for the publisher (tail.ts). */
-const TAIL_RECORDS = 50_000;
-const TAIL_BYTES = 32 * 1024 * 1024;
 
 export async function openJournal(options: JournalOptions): Promise<Journal> {
   const store = openStore(options.dir, options.log);
@@ -85,13 +75,9 @@ class SqliteJournal implements Journal {
   readonly #ctx: CommitContext;
   readonly #committer: Committer;
   readonly #maintenance: Maintenance;
-  readonly #cursor: SinkCursor;
-  readonly #tail = new RecordTail(TAIL_RECORDS, TAIL_BYTES);
-  readonly #pendingStmt: StatementSync;
-  readonly #oldestPendingTime: StatementSync;
+  readonly #drain: JournalDrain;
   readonly #replacements: Replacements;
-  #queue: Batch[] = [];
-  #queuedEvents = 0;
+  readonly #queue: AppendQueue;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -102,8 +88,6 @@ class SqliteJournal implements Journal {
   /** setAside() calls not committed yet. */
   #setAsides = new Map<bigint, SetAsideMark>();
   readonly #setAsideStmts: SetAsideStatements;
-  /** Rows found corrupt above the cursor (reported once, skipped every time). */
-  readonly #corrupt = new Set<bigint>();
   #damage: string | undefined;
   #stopCheck: (() => void) | undefined;
   #closed = false;
@@ -116,7 +100,14 @@ class SqliteJournal implements Journal {
     this.epoch = store.epoch;
     const { db, path } = store;
     const budget = sizeBudget(options.maxBytes);
-    this.#cursor = new SinkCursor(store.done, store.ackedAhead);
+    this.#drain = new JournalDrain({
+      db,
+      path,
+      done: store.done,
+      ackedAhead: store.ackedAhead,
+      reportCorrupt: (sequence, err) => this.#reportCorrupt(sequence, err),
+      skip: (sequence) => this.#advance([sequence]),
+    });
     this.#ctx = {
       db,
       dir: options.dir,
@@ -126,8 +117,8 @@ class SqliteJournal implements Journal {
       budget,
       render: options.render,
       now: this.#now,
-      acked: (sequence) => this.#cursor.isAcked(sequence),
-      takeAhead: () => this.#cursor.takeAhead(),
+      acked: (sequence) => this.#drain.cursor.isAcked(sequence),
+      takeAhead: () => this.#drain.cursor.takeAhead(),
       state: {
         highWater: store.highWater,
         ceiling: readSeqCeiling(options.dir) ?? 0n,
@@ -139,20 +130,14 @@ class SqliteJournal implements Journal {
     };
     this.#corruptSkipped = store.salvaged?.lost ?? 0;
     this.#committer = new Committer(this.#ctx);
+    this.#queue = new AppendQueue();
     this.#maintenance = new Maintenance(db, path, budget, this.#log);
-    this.#pendingStmt = db.prepare(
-      `SELECT ${RECORD_COLUMNS} FROM records WHERE sequence > ? ORDER BY sequence LIMIT ?`,
-    );
-    this.#pendingStmt.setReadBigInts(true);
-    this.#oldestPendingTime = db.prepare(
-      "SELECT time FROM records WHERE sequence > ? ORDER BY sequence LIMIT 1",
-    );
     this.#setAsideStmts = new SetAsideStatements(db);
     this.#replacements = new Replacements(
       db,
       path,
       options.render,
-      (sequence) => !this.#cursor.isAcked(sequence),
+      (sequence) => !this.#drain.cursor.isAcked(sequence),
     );
     // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
     // hard stop, run retention once, and start the retention timer.
@@ -186,7 +171,6 @@ class SqliteJournal implements Journal {
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.#queue.push({ events, resolve, reject });
-      this.#queuedEvents += events.length;
       this.#schedule();
     });
   }
@@ -202,28 +186,7 @@ class SqliteJournal implements Journal {
 
   unpublished(after: bigint, max: number): JournalRecord[] {
     if (this.#closed || max <= 0) return [];
-    const cursor = this.#cursor;
-    // a new connection reads from the cursor again: what it handed out before is forgotten
-    if (after < cursor.lastHanded) cursor.restart();
-    let next = (after > cursor.done ? after : cursor.done) + 1n;
-    const out: JournalRecord[] = [];
-    while (out.length < max) {
-      const want = max - out.length + cursor.ackedAhead;
-      const page = this.#tail.covers(next)
-        ? this.#tail.from(next, want)
-        : this.#readPending(next - 1n, want);
-      if (page.length === 0) break;
-      for (const entry of page) {
-        const sequence = typeof entry === "bigint" ? entry : entry.sequence;
-        cursor.hand(sequence);
-        next = sequence + 1n;
-        // a corrupt row (a bare sequence) is skipped: acknowledged at once, counted once
-        if (typeof entry === "bigint") this.#advance([entry]);
-        else if (!cursor.isAcked(sequence)) out.push(entry);
-        if (out.length >= max) break;
-      }
-    }
-    return out;
+    return this.#drain.unpublished(after, max);
   }
 
   markPublished(sequences: readonly bigint[]): void {
@@ -233,7 +196,7 @@ class SqliteJournal implements Journal {
 
   setAside(sequence: bigint, reason: string): void {
     // a record published (or skipped) already stays what it is
-    if (this.#closed || this.#closing || this.#cursor.isAcked(sequence)) return;
+    if (this.#closed || this.#closing || this.#drain.cursor.isAcked(sequence)) return;
     this.#setAsides.set(sequence, { reason, at: this.#now() });
     this.#advance([sequence]);
     if (!this.#timer && !this.#immediate) {
@@ -269,7 +232,8 @@ class SqliteJournal implements Journal {
         const pendingMark = this.#setAsides.get(record.sequence);
         if (pendingMark) record.setAside = pendingMark;
         else withSetAside(record, row as Row);
-        if (!record.setAside && this.#cursor.isAcked(record.sequence)) record.published = true;
+        if (!record.setAside && this.#drain.cursor.isAcked(record.sequence))
+          record.published = true;
         out.push(record);
       }
     } catch (err) {
@@ -283,7 +247,7 @@ class SqliteJournal implements Journal {
     const { state, path } = this.#ctx;
     const stats: JournalStats = {
       lastSequence: state.highWater,
-      pending: Math.max(0, state.pending - this.#cursor.ackedAhead),
+      pending: Math.max(0, state.pending - this.#drain.cursor.ackedAhead),
       bytes: fileSize(path) + fileSize(`${path}-wal`),
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
@@ -294,7 +258,7 @@ class SqliteJournal implements Journal {
     if (!this.#closed) {
       stats.setAside = this.#setAsides.size + this.#setAsideStmts.count();
       if (state.pending > 0) {
-        const time = this.#oldestPending();
+        const time = this.#drain.oldestPendingTime();
         if (time !== undefined) stats.oldestPendingTime = time;
       }
     }
@@ -321,53 +285,13 @@ class SqliteJournal implements Journal {
     this.#ctx.db.close();
   }
 
-  /**
-   * Pending records from SQLite (a backlog older than the tail), in sequence order; a row that
-   * fails its check comes as its bare sequence, reported once.
-   */
-  #readPending(after: bigint, limit: number): (JournalRecord | bigint)[] {
-    let rows: Row[];
-    try {
-      rows = this.#pendingStmt.all(after, limit) as Row[];
-    } catch (err) {
-      if (!isCorruption(err)) throw journalError("reading pending records", this.#ctx.path, err);
-      this.#reportCorrupt(null, err);
-      return [];
-    }
-    const out: (JournalRecord | bigint)[] = [];
-    for (const row of rows) {
-      const decoded = decodeRow(row);
-      if (decoded.ok) out.push(decoded.record);
-      else if (decoded.sequence !== null) {
-        if (!this.#corrupt.has(decoded.sequence)) {
-          this.#corrupt.add(decoded.sequence);
-          this.#reportCorrupt(decoded.sequence);
-        }
-        out.push(decoded.sequence);
-      } else this.#reportCorrupt(null);
-    }
-    return out;
-  }
-
-  #oldestPending(): number | undefined {
-    const first = this.#cursor.done + 1n;
-    const held = this.#tail.get(first);
-    if (held) return held.time;
-    try {
-      const time = this.#oldestPendingTime.get(this.#cursor.done)?.time;
-      return typeof time === "number" ? time : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
   /** Acknowledges records: the cursor moves in memory now, on disk with the next commit. */
   #advance(sequences: readonly bigint[]): void {
-    const moved = this.#cursor.ack(sequences);
-    if (moved === 0 && !this.#cursor.aheadChanged) return;
+    const moved = this.#drain.cursor.ack(sequences);
+    if (moved === 0 && !this.#drain.cursor.aheadChanged) return;
     const { state } = this.#ctx;
     state.pending -= moved;
-    state.done = this.#cursor.done;
+    state.done = this.#drain.cursor.done;
     if (!this.#timer && !this.#immediate) {
       this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
     }
@@ -377,7 +301,7 @@ class SqliteJournal implements Journal {
   #schedule(now = false): void {
     if (this.#immediate) return;
     const idle = performance.now() - this.#lastCommitAt >= this.#options.commitIntervalMs;
-    if (now || this.#queuedEvents >= this.#options.commitMaxEvents || idle) {
+    if (now || this.#queue.events >= this.#options.commitMaxEvents || idle) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#immediate = setImmediate(() => this.#flush());
@@ -398,8 +322,8 @@ class SqliteJournal implements Journal {
     this.#clearCommitTimers();
     if (this.#closed) return;
     let committed = false;
-    while (this.#queue.length > 0) {
-      const group = this.#takeGroup();
+    while (this.#queue.size > 0) {
+      const group = this.#queue.takeGroup(this.#ctx, this.#options.commitMaxEvents);
       if (group.length > 0) {
         this.#commit(group, this.#replacements.take());
         committed = true;
@@ -412,7 +336,9 @@ class SqliteJournal implements Journal {
     const { state } = this.#ctx;
     if (
       !committed &&
-      (state.done !== state.savedDone || this.#setAsides.size > 0 || this.#cursor.aheadChanged)
+      (state.done !== state.savedDone ||
+        this.#setAsides.size > 0 ||
+        this.#drain.cursor.aheadChanged)
     ) {
       this.#ctx.db.exec("PRAGMA synchronous = NORMAL");
       try {
@@ -421,52 +347,6 @@ class SqliteJournal implements Journal {
         this.#ctx.db.exec("PRAGMA synchronous = FULL");
       }
     }
-  }
-
-  /** Renders batches off the queue into one group within the event and byte limits. */
-  #takeGroup(): PreparedBatch[] {
-    const { budget, state } = this.#ctx;
-    const group: PreparedBatch[] = [];
-    let next = state.highWater + 1n;
-    let events = 0;
-    let bytes = 0;
-    while (this.#queue.length > 0) {
-      const batch = this.#queue[0]!;
-      if (group.length > 0 && events + batch.events.length > this.#options.commitMaxEvents) break;
-      let prepared: PreparedBatch;
-      try {
-        prepared = prepareBatch(this.#ctx, batch, next);
-      } catch (err) {
-        this.#dequeue();
-        batch.reject(err);
-        continue;
-      }
-      if (group.length > 0 && bytes + prepared.bytes > budget.groupBytes) break;
-      this.#dequeue();
-      if (
-        prepared.bytes > budget.groupBytes * 2 ||
-        pagesFor(prepared.bytes, budget.pageSize) > budget.maxPages / 2
-      ) {
-        batch.reject(
-          new GatewayError(
-            "JOURNAL_BATCH",
-            `a batch of ${batch.events.length} event(s), about ${Math.round(prepared.bytes)} bytes, is too large for journal ${this.#ctx.path} (max_bytes ${budget.maxBytes})`,
-            { details: { path: this.#ctx.path, max_bytes: budget.maxBytes } },
-          ),
-        );
-        continue;
-      }
-      group.push(prepared);
-      next += BigInt(prepared.rows.length);
-      events += prepared.rows.length;
-      bytes += prepared.bytes;
-    }
-    return group;
-  }
-
-  #dequeue(): void {
-    const batch = this.#queue.shift();
-    if (batch) this.#queuedEvents -= batch.events.length;
   }
 
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
@@ -479,7 +359,7 @@ class SqliteJournal implements Journal {
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
       result = this.#commitNow(group, replacements, setAsides);
     } catch (err) {
-      this.#cursor.aheadNotSaved();
+      this.#drain.cursor.aheadNotSaved();
       for (const [sequence, mark] of setAsides)
         if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
       const error = journalError("journal commit", this.#ctx.path, err);
@@ -493,11 +373,11 @@ class SqliteJournal implements Journal {
     // a cursor save alone does not end idleness
     if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
     for (const prepared of group) {
-      this.#tail.push(prepared.records);
+      this.#drain.committed(prepared.records);
       prepared.batch.resolve(prepared.records);
     }
-    if (result.notice) this.#tail.push([result.notice]);
-    for (const r of result.replaced) this.#tail.replace(r.record);
+    if (result.notice) this.#drain.committed([result.notice]);
+    for (const r of result.replaced) this.#drain.replaced(r.record);
     this.#replacements.settle(replacements, result.replaced);
     this.#waiters.notify(this.#ctx.state.highWater);
     this.#afterCommit(result, group.length);
@@ -509,12 +389,9 @@ class SqliteJournal implements Journal {
     replacements: Replacement[],
     setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
   ): CommitResult {
-    const before = this.#cursor.done;
+    const before = this.#drain.cursor.done;
     const result = this.#committer.commit(group, replacements, setAsides);
-    if (this.#ctx.state.done > before) {
-      this.#cursor.moveTo(this.#ctx.state.done);
-      this.#tail.dropThrough(this.#ctx.state.done);
-    }
+    if (this.#ctx.state.done > before) this.#drain.dropped(this.#ctx.state.done);
     return result;
   }
 
