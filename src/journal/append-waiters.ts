@@ -3,7 +3,7 @@
  * sequence above `after` is committed, rejects when its signal aborts or the journal closes.
  * Every waiter is settled exactly once and its abort listener removed.
  */
-import { abortError } from "../lib/abort.ts";
+import { abortError, GIVE_UP } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 
 interface Waiter {
@@ -13,6 +13,8 @@ interface Waiter {
   signal: AbortSignal;
   onAbort: () => void;
 }
+
+const CANCELLED = new GatewayError("ABORTED", "wait for an append given up");
 
 export class AppendWaiters {
   readonly #waiters = new Set<Waiter>();
@@ -26,7 +28,9 @@ export class AppendWaiters {
         signal,
         onAbort: () => {
           this.#waiters.delete(waiter);
-          reject(abortError(signal));
+          // a waiter given up on by its own caller (the publisher, at every caught-up wait)
+          // needs no stack trace: a shared error, so giving up costs next to nothing
+          reject(signal.reason === GIVE_UP ? CANCELLED : abortError(signal));
         },
       };
       signal.addEventListener("abort", waiter.onAbort, { once: true });

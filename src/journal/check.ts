@@ -9,7 +9,9 @@
  *   journal.check-failed makes that open run the full check and its recovery rule (move aside,
  *   salvage). A journal in use is never moved or repaired under the running gateway.
  * - While it runs, its read snapshot keeps the WAL from being truncated by a checkpoint (the
- *   WAL may pass its reserve for that long: a few seconds per GiB on an SSD). stop() ends it.
+ *   WAL may pass its reserve for that long: a few seconds per GiB on an SSD). The returned
+ *   stop() ends it and resolves once its connection to the file is closed (the journal's
+ *   close() waits for it: nothing of the journal holds the file after close).
  * - A check that cannot run (no worker, the file vanished) is logged at warn and otherwise
  *   ignored: it is a second line of defence; damage met while reading a record is skipped and
  *   counted at once anyway.
@@ -42,13 +44,13 @@ export function startIntegrityCheck(
   dir: string,
   log: Logger,
   onDamage: (damage: string) => void,
-): () => void {
+): () => Promise<void> {
   let worker: Worker;
   try {
     worker = new Worker(WORKER, { eval: true, workerData: { path } });
   } catch (err) {
     log.warn({ err, path }, "journal integrity check could not start");
-    return () => {};
+    return async () => {};
   }
   worker.unref();
   worker.on("error", (err) => log.warn({ err, path }, "journal integrity check failed to run"));
@@ -78,7 +80,8 @@ export function startIntegrityCheck(
     }
     onDamage(damage);
   });
-  return () => {
-    void worker.terminate();
+  // resolves once the worker (and its connection to the file) is gone
+  return async () => {
+    await worker.terminate();
   };
 }

@@ -89,7 +89,7 @@ class SqliteJournal implements Journal {
   #setAsides = new Map<bigint, SetAsideMark>();
   readonly #setAsideStmts: SetAsideStatements;
   #damage: string | undefined;
-  #stopCheck: (() => void) | undefined;
+  #stopCheck: (() => Promise<void>) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -266,13 +266,15 @@ class SqliteJournal implements Journal {
   }
 
   close(): Promise<void> {
-    this.#closing ??= Promise.resolve().then(() => this.#shutdown());
+    this.#closing ??= (async () => {
+      await this.#stopCheck?.();
+      this.#shutdown();
+    })();
     return this.#closing;
   }
 
   #shutdown(): void {
     clearInterval(this.#retentionTimer);
-    this.#stopCheck?.();
     this.#flush();
     this.#clearCommitTimers();
     this.#closed = true;

@@ -1,5 +1,12 @@
 import { GatewayError } from "./errors.ts";
 
+/**
+ * The reason to abort with when the caller itself gives up a wait it no longer needs (not a
+ * shutdown): shared, so that giving up costs no error object and no stack trace (the publisher
+ * does it at every caught-up wait).
+ */
+export const GIVE_UP: Error = Object.freeze(new Error("given up by the caller")) as Error;
+
 /** Resolves after `ms`, or rejects with an ABORTED error when the signal fires first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {

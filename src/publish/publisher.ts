@@ -46,7 +46,7 @@
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
  *   stopping it is skipped. It counts against the in-flight window like a record does.
  */
-import { sleep, withTimeout } from "../lib/abort.ts";
+import { GIVE_UP, sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -384,7 +384,7 @@ export class Publisher {
       .waitForAppend(after, waiting.signal)
       .catch(() => undefined);
     await Promise.race([appended, this.wakeup.wait()]);
-    waiting.abort();
+    waiting.abort(GIVE_UP);
   }
 
   private send(conn: Connection, record: OutboundRecord): void {
