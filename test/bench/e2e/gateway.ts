@@ -32,6 +32,8 @@ export function writeBenchConfig(s: GatewaySetup): string {
     `gateway: { id: bench, site: bench, data_dir: ${join(s.dir, "data")} }`,
     `mqtt: { url: "${s.brokerUrl}", base_topic: plant, topic_template: "{base}/{site}/{class}/{name}", max_in_flight: 1000, reconnect_min: 100ms, reconnect_max: 1s }`,
     `http: { listen: ${s.http === undefined || s.http === false ? "false" : s.http} }`,
+    // BENCH_CONFIG: more top-level YAML, to try a setting (`journal: { commit_interval: 10ms }`)
+    ...(process.env.BENCH_CONFIG ? [process.env.BENCH_CONFIG] : []),
     "devices:",
   ];
   if (s.source.kind === "modbus") {
