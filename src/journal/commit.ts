@@ -38,7 +38,7 @@ import {
 } from "./size-policy.ts";
 import { isFull, journalError } from "./sqlite-errors.ts";
 import { MQTT_SINK } from "./store.ts";
-import type { JournalRecord, Render, SetAsideMark } from "./types.ts";
+import type { JournalRecord, Render, RenderedEvent, SetAsideMark } from "./types.ts";
 
 /** One append() call waiting for its group commit. */
 export interface Batch {
@@ -106,17 +106,7 @@ export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): P
     const rendered = ctx.render(event, sequence, id);
     rows.push(insertValues(sequence, id, event, rendered));
     bytes += estimateRowBytes(id, event, rendered);
-    records.push({
-      sequence,
-      id,
-      type: event.type,
-      device: event.device,
-      subject: event.subject,
-      time: event.time,
-      topic: rendered.topic,
-      retain: rendered.retain,
-      payload: rendered.payload,
-    });
+    records.push(journalRecord(sequence, id, event, rendered));
     sequence++;
   }
   return { batch, records, rows, bytes };
@@ -267,14 +257,26 @@ export class Committer {
     const id = cloudEventId(this.#ctx.epoch, sequence);
     const rendered = this.#ctx.render(event, sequence, id);
     this.#insert.run(...insertValues(sequence, id, event, rendered));
-    return {
-      sequence,
-      id,
-      type: event.type,
-      device: event.device,
-      subject: event.subject,
-      time: event.time,
-      ...rendered,
-    };
+    return journalRecord(sequence, id, event, rendered);
   }
+}
+
+/** The record an event becomes under its sequence and id. */
+function journalRecord(
+  sequence: bigint,
+  id: string,
+  event: GatewayEvent,
+  rendered: RenderedEvent,
+): JournalRecord {
+  return {
+    sequence,
+    id,
+    type: event.type,
+    device: event.device,
+    subject: event.subject,
+    time: event.time,
+    topic: rendered.topic,
+    retain: rendered.retain,
+    payload: rendered.payload,
+  };
 }
