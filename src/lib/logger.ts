@@ -14,9 +14,11 @@
  * - Format: `json` (one JSON object a line, for journald) or `pretty` (pino-pretty, coloured
  *   when the destination is a terminal). Redaction and throttling apply to both.
  */
+
+import { createRequire } from "node:module";
 import { isatty } from "node:tty";
 import { pino } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 import { RepeatThrottle } from "./log-throttle.ts";
 
 export type Logger = pino.Logger;
@@ -85,6 +87,8 @@ function destinationFor(options: LoggerOptions): pino.DestinationStream {
   if (typeof destination === "object") return destination;
   const fd = destination ?? 2;
   if (options.format === "pretty") {
+    // loaded only when asked for: the daemon logs JSON, and every module costs start-up time
+    const pretty = createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
     return pretty({
       destination: fd,
       colorize: isatty(fd),

@@ -116,7 +116,10 @@ describe("the unit's settings", () => {
     expect(service("ExecStart")).toBe(
       "/usr/bin/node /opt/plc2mqtt/lib/node_modules/plc2mqtt/dist/src/main.js run -c /etc/plc2mqtt/gateway.yaml",
     );
-    expect(service("Environment")).toBe("NODE_ENV=production");
+    expect(service("Environment")).toBe(
+      "NODE_ENV=production NODE_COMPILE_CACHE=/var/cache/plc2mqtt",
+    );
+    expect(service("CacheDirectory")).toBe("plc2mqtt");
   });
 
   it("hands the MQTT password over as the credential the starter config names", () => {
