@@ -21,6 +21,8 @@ export class SinkCursor {
   #done: bigint;
   #handed: bigint[] = [];
   #head = 0;
+  /** The handed-out list starts here: it tells holes only once the cursor has reached it. */
+  #handedFrom = 0n;
   readonly #acked = new Set<bigint>();
   #aheadChanged = false;
 
@@ -64,10 +66,14 @@ export class SinkCursor {
     return sequence <= this.#done || this.#acked.has(sequence);
   }
 
-  /** Starts the list of handed-out records afresh (a new connection reads from the cursor). */
-  restart(): void {
+  /**
+   * Starts the list of handed-out records afresh at `from` (a new connection reads from the
+   * cursor; a retry may read from further on, with records below still in flight).
+   */
+  restart(from: bigint): void {
     this.#handed = [];
     this.#head = 0;
+    this.#handedFrom = from;
   }
 
   /** `sequence` was handed out (ascending). */
@@ -87,9 +93,12 @@ export class SinkCursor {
     const handed = this.#handed;
     for (;;) {
       while (this.#head < handed.length && handed[this.#head]! <= this.#done) this.#head++;
+      // a hole (a record missing since a salvage) is passed only when the handed-out list runs
+      // from the cursor on: then its next entry is the next record there is
+      const coversCursor = this.#handedFrom <= this.#done + 1n;
       const next = this.#acked.has(this.#done + 1n)
         ? this.#done + 1n
-        : this.#head < handed.length && this.#acked.has(handed[this.#head]!)
+        : coversCursor && this.#head < handed.length && this.#acked.has(handed[this.#head]!)
           ? handed[this.#head]!
           : undefined;
       if (next === undefined) break;

@@ -57,9 +57,9 @@ export class JournalDrain {
 
   unpublished(after: bigint, max: number): JournalRecord[] {
     const cursor = this.cursor;
-    // a new connection reads from the cursor again: what it handed out before is forgotten
-    if (after < cursor.lastHanded) cursor.restart();
     let next = (after > cursor.done ? after : cursor.done) + 1n;
+    // a new connection reads from the cursor again: what it handed out before is forgotten
+    if (after < cursor.lastHanded) cursor.restart(next);
     const out: JournalRecord[] = [];
     while (out.length < max) {
       const want = max - out.length + cursor.ackedAhead;
