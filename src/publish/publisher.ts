@@ -42,6 +42,12 @@
  *   journal, ahead of the offline record, for next time; then the offline record is not sent
  *   out of order: the connection ends with "disconnect with will message" and the broker
  *   publishes the will instead.
+ * - Batches (mqtt.batch, batcher.ts says what goes in one): the window counts messages, a batch
+ *   as one; a batch's PUBACK acknowledges every record in it. A batch the broker refuses
+ *   (a reason code other than quota exceeded, or a connection lost right after it) is not set
+ *   aside whole: once nothing is in flight, its records are sent again one by one (batches of
+ *   one), so that only the event the broker refuses is set aside; batches already in flight
+ *   behind it may arrive first.
  * - publishStatus() sends a message that is not an event (the health summary) straight to the
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
  *   stopping it is skipped. It counts against the in-flight window like a record does.
@@ -50,6 +56,7 @@ import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { type Batch, Batcher, isBatch, type Message } from "./batcher.ts";
 import {
   type Connection,
   type Endpoint,
@@ -80,6 +87,13 @@ function withCauses(err: unknown): string {
   return parts.join(": ");
 }
 
+/** The record a refusal or a lost connection is about: a batch of one names its record. */
+function suspectOf(message: Message): OutboundRecord {
+  if (!isBatch(message)) return message;
+  // the batch topic, which the broker refused: the set-aside notice names it
+  return { ...message.records[0]!, topic: message.topic };
+}
+
 export class Publisher {
   /** Topic filters the gateway listens to; subscribed again on every new session. */
   readonly subscriptions: Subscription[] = [];
@@ -89,10 +103,14 @@ export class Publisher {
   private readonly backoff: Backoff;
   private readonly stopper = new AbortController();
   private readonly wakeup = new Wakeup();
-  /** Records sent on the current connection and not yet acknowledged, and when (ms). */
-  private readonly inFlight = new Map<bigint, { record: OutboundRecord; at: number }>();
+  /** Messages sent on the current connection and not yet acknowledged (by first sequence). */
+  private readonly inFlight = new Map<bigint, { message: Message; at: number }>();
   /** Refused records not set aside wait from here for a retry on the same connection. */
   private retryFrom: bigint | undefined;
+  /** The retry waits a backoff first (a refusal for now; not a refused batch taken apart). */
+  private retryPause = false;
+  /** Records up to here go in batches of one: a batch with them in it was refused. */
+  private singlyUpTo = 0n;
   private readonly refusalBackoff: Backoff;
   private readonly keeper: SetAsideKeeper;
   /** The connection the gateway itself dropped (not the broker's doing). */
@@ -228,6 +246,7 @@ export class Publisher {
       this.connects += 1;
       this.progress = false;
       this.retryFrom = undefined;
+      this.retryPause = false;
       this.limit = packetLimit(this.options.mqtt, conn.maximumPacketSize);
       void conn.closed.then(() => this.wakeup.notify());
       try {
@@ -339,19 +358,20 @@ export class Publisher {
   /** Sends unpublished records in order while the connection lasts and stop() was not called. */
   private async drain(conn: Connection, window: number): Promise<void> {
     const { journal } = this.options;
+    const batcher = new Batcher(journal, this.options.mqtt.batch);
     // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
     const refillAt = Math.max(1, Math.floor(window / 4));
-    let cursor = 0n;
     while (conn.open && !this.stopping) {
       if (this.retryFrom !== undefined) {
-        // a refusal for now: let what is in flight settle, pause, go back to the oldest refused
+        // a refusal: let what is in flight settle, (pause,) go back to the oldest refused
         if (this.inFlight.size > 0) {
           await this.wakeup.wait();
           continue;
         }
-        await this.refusalPause(conn);
-        cursor = this.retryFrom - 1n;
+        if (this.retryPause) await this.refusalPause(conn);
+        batcher.rewind(this.retryFrom - 1n);
         this.retryFrom = undefined;
+        this.retryPause = false;
         continue;
       }
       const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
@@ -359,40 +379,51 @@ export class Publisher {
         await this.wakeup.wait(); // a PUBACK, the close or stop()
         continue;
       }
-      const records = journal.unpublished(cursor, room);
-      for (const record of records) {
-        cursor = record.sequence;
-        const tooLarge = oversize(record, conn.protocolVersion, this.limit);
-        if (tooLarge === undefined) this.send(conn, record);
-        else this.setAside(record, tooLarge);
+      const messages = batcher.take({
+        max: room,
+        careful: this.careful,
+        singlyUpTo: this.singlyUpTo,
+        limit: this.limit,
+        protocolVersion: conn.protocolVersion,
+      });
+      for (const message of messages) {
+        const tooLarge = oversize(message, conn.protocolVersion, this.limit);
+        if (tooLarge === undefined) this.send(conn, message);
+        else this.setAside(message, tooLarge);
       }
-      if (records.length > 0) continue;
-      if (this.inFlight.size === 0) this.progress = true; // caught up
+      if (messages.length > 0) continue;
+      if (this.inFlight.size === 0 && !batcher.holding) this.progress = true; // caught up
       // Nothing unpublished above the cursor: what lies between it and the last sequence was
       // published or skipped as corrupt. Waiting from there, not from the cursor, is what
       // keeps this loop from spinning on a skipped record.
-      const last = journal.lastSequence();
-      if (last > cursor) cursor = last;
-      await this.waitForAppend(cursor);
+      batcher.skipTo(journal.lastSequence());
+      await this.waitForAppend(batcher.cursor, batcher.dueIn());
     }
   }
 
   /** Waits for a new record, a PUBACK, the close or stop(), whichever comes first. */
-  private async waitForAppend(after: bigint): Promise<void> {
+  private async waitForAppend(after: bigint, timeoutMs?: number): Promise<void> {
     const waiting = new AbortController();
     const appended = this.options.journal
       .waitForAppend(after, waiting.signal)
       .catch(() => undefined);
-    await Promise.race([appended, this.wakeup.wait()]);
+    const waits = [appended, this.wakeup.wait()];
+    // an open batch falls due (batcher.ts)
+    if (timeoutMs !== undefined) waits.push(sleep(timeoutMs, waiting.signal).catch(() => {}));
+    await Promise.race(waits);
     waiting.abort();
   }
 
-  private send(conn: Connection, record: OutboundRecord): void {
-    const { sequence, topic } = record;
-    this.inFlight.set(sequence, { record, at: Date.now() });
+  private send(conn: Connection, message: Message): void {
+    if (isBatch(message)) {
+      this.sendBatch(conn, message);
+      return;
+    }
+    const { sequence, topic } = message;
+    this.inFlight.set(sequence, { message, at: Date.now() });
     if (sequence <= this.highestSent) this.resent += 1;
     else this.highestSent = sequence;
-    conn.publish(topic, record.payload, record.retain).then(
+    conn.publish(topic, message.payload, message.retain).then(
       () => {
         this.inFlight.delete(sequence);
         this.ack(sequence);
@@ -401,9 +432,54 @@ export class Publisher {
         // the connection closed: run() judges the loss by what is in flight, then clears it
         if (!isGatewayError(err, "MQTT_PUBLISH")) return;
         this.inFlight.delete(sequence);
-        this.refused(conn, record, err);
+        this.refused(conn, message, err);
       },
     );
+  }
+
+  /** Like send(): its PUBACK acknowledges every record in it. */
+  private sendBatch(conn: Connection, batch: Batch): void {
+    const { records } = batch;
+    const first = records[0]!.sequence;
+    this.inFlight.set(first, { message: batch, at: Date.now() });
+    for (const { sequence } of records) {
+      if (sequence <= this.highestSent) this.resent += 1;
+      else this.highestSent = sequence;
+    }
+    conn.publish(batch.topic, batch.payload, false).then(
+      () => {
+        this.inFlight.delete(first);
+        for (const { sequence } of records) this.ack(sequence);
+      },
+      (err: unknown) => {
+        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
+        this.inFlight.delete(first);
+        if (records.length > 1) this.refusedBatch(conn, batch, err);
+        else this.refused(conn, suspectOf(batch), err);
+      },
+    );
+  }
+
+  /**
+   * A PUBACK with a reason code >= 0x80 for a batch of several records: a refusal for now is
+   * retried like a record's; any other but 0x91 takes the batch apart (see the header).
+   */
+  private refusedBatch(conn: Connection, batch: Batch, err: GatewayError): void {
+    const code = err.details?.reasonCode;
+    const refusal = typeof code === "number" ? classifyPuback(code) : undefined;
+    if (refusal?.action === "set_aside" || refusal?.action === "retry_limited") {
+      const first = batch.records[0]!.sequence;
+      const last = batch.records.at(-1)!.sequence;
+      this.log.warn(
+        { topic: batch.topic, first: String(first), last: String(last), reason: refusal.text },
+        "MQTT broker refused a batch; sending its events one by one",
+      );
+      if (last > this.singlyUpTo) this.singlyUpTo = last;
+      if (this.retryFrom === undefined || first < this.retryFrom) this.retryFrom = first;
+      this.wakeup.notify();
+      return;
+    }
+    this.refused(conn, suspectOf(batch), err);
   }
 
   /** A PUBACK with a reason code >= 0x80 for `record` (see the header). */
@@ -423,6 +499,7 @@ export class Publisher {
       this.noteError(err, "MQTT broker refused a publish for now; sending it again after a pause");
       if (this.retryFrom === undefined || record.sequence < this.retryFrom)
         this.retryFrom = record.sequence;
+      this.retryPause = true;
       this.wakeup.notify();
       return;
     }
@@ -435,8 +512,13 @@ export class Publisher {
     conn.destroy(err);
   }
 
-  private setAside(record: OutboundRecord, reason: string): void {
-    this.keeper.setAside(record, "packet_too_large", reason);
+  /** A message too large for the packet limit (a batch of one, or a single record). */
+  private setAside(message: Message, reason: string): void {
+    if (isBatch(message)) {
+      // batcher.ts cuts batches to fit: only a batch of one can be too large
+      for (const record of message.records)
+        this.keeper.setAside({ ...record, topic: message.topic }, "packet_too_large", reason);
+    } else this.keeper.setAside(message, "packet_too_large", reason);
     this.madeProgress();
   }
 
@@ -460,13 +542,27 @@ export class Publisher {
 
   /** Before the in-flight set is cleared: did the broker drop the connection over a record? */
   private judgeLoss(conn: Connection): void {
-    let oldest: { record: OutboundRecord; at: number } | undefined;
-    for (const sent of this.inFlight.values())
-      if (oldest === undefined || sent.record.sequence < oldest.record.sequence) oldest = sent;
+    let oldest: { message: Message; at: number } | undefined;
+    let first = 0n;
+    let records = 0;
+    let batched = 0n; // the highest sequence in flight in a batch of several
+    for (const [sequence, sent] of this.inFlight) {
+      if (oldest === undefined || sequence < first) {
+        oldest = sent;
+        first = sequence;
+      }
+      if (!isBatch(sent.message)) {
+        records += 1;
+        continue;
+      }
+      const batch = sent.message.records;
+      records += batch.length;
+      if (batch.length > 1 && batch.at(-1)!.sequence > batched) batched = batch.at(-1)!.sequence;
+    }
     const disconnectCode = conn.disconnectCode;
     const careful = this.keeper.lost({
-      ...(oldest ? { suspect: oldest.record, sentAt: oldest.at } : {}),
-      inFlight: this.inFlight.size,
+      ...(oldest ? { suspect: suspectOf(oldest.message), sentAt: oldest.at } : {}),
+      inFlight: records,
       now: Date.now(),
       ...(disconnectCode === undefined ? {} : { disconnectCode }),
       statusInFlight: this.direct > 0 || this.statusLostWith === conn,
@@ -475,6 +571,8 @@ export class Publisher {
     if (careful && !this.careful)
       this.log.info({}, "MQTT connection lost right after sending: one record at a time for now");
     this.careful ||= careful;
+    // lost right after batches: their records go one by one from now on (batcher.ts)
+    if (careful && batched > this.singlyUpTo) this.singlyUpTo = batched;
   }
 
   private ack(sequence: bigint): void {
