@@ -21,9 +21,8 @@
  * - Bounds: at most max_events records; the PUBLISH fits the packet limit (the batch is closed
  *   before a record that would not fit); held open at most max_delay after its first record was
  *   read, then sent however few it holds (max_delay 0: what is pending goes at once).
- * - Records up to `singlyUpTo`, and every record while `careful`, go in batches of one, each as
- *   soon as it is read: the publisher uses this to find the one event a broker refused in a
- *   batch. A batch of one is still a batch, on the batch topic (consumers of a batched class
+ * - Records up to `singlyUpTo` go in batches of one, each as soon as it is read: the publisher
+ *   uses this to find the one event a broker refused in a batch. A batch of one is still a batch, on the batch topic (consumers of a batched class
  *   subscribe to one topic). A batch of one too large for the limit is handed out as it is: the
  *   publisher sets its record aside, like an oversize single event.
  * - rewind(after) forgets everything read after `after` (held and ready messages included): the
@@ -88,8 +87,6 @@ export function batchPayload(records: readonly OutboundRecord[]): string {
 export interface TakeOptions {
   /** Most messages to hand out. */
   max: number;
-  /** Batches of one (the connection is finding the record a broker refuses). */
-  careful: boolean;
   /** Records up to here go in batches of one. */
   singlyUpTo: bigint;
   limit: PacketLimit | undefined;
@@ -107,7 +104,7 @@ interface Open {
 }
 
 export class Batcher {
-  readonly #journal: Pick<PublisherJournal, "unpublished">;
+  readonly #journal: Pick<PublisherJournal, "unpublished" | "lastSequence">;
   readonly #classes: ReadonlySet<string>;
   readonly #maxEvents: number;
   readonly #maxDelay: number;
@@ -120,7 +117,7 @@ export class Batcher {
   #open: Open | undefined;
 
   constructor(
-    journal: Pick<PublisherJournal, "unpublished">,
+    journal: Pick<PublisherJournal, "unpublished" | "lastSequence">,
     settings: MqttConfig["batch"] | undefined,
     now: () => number = Date.now,
   ) {
@@ -162,20 +159,15 @@ export class Batcher {
 
   /** The next messages, at most `max`, in order; reads the journal for them. */
   take(options: TakeOptions): Message[] {
-    if (this.#classes.size === 0) {
-      const records = this.#journal.unpublished(this.#cursor, options.max);
-      if (records.length > 0) this.#cursor = records.at(-1)!.sequence;
-      return records;
-    }
+    if (this.#classes.size === 0) return this.#read(options.max);
     const now = this.#now();
     while (this.#ready.length - this.#head < options.max) {
       const want = Math.min(
         MAX_READ,
         (options.max - (this.#ready.length - this.#head)) * this.#maxEvents,
       );
-      const records = this.#journal.unpublished(this.#cursor, want);
+      const records = this.#read(want);
       for (const record of records) this.#add(record, options, now);
-      if (records.length > 0) this.#cursor = records.at(-1)!.sequence;
       if (records.length < want) break;
     }
     const open = this.#open;
@@ -190,6 +182,20 @@ export class Batcher {
     return out;
   }
 
+  /**
+   * Up to `max` pending records after the cursor. A read that comes back short went through
+   * to the end of the journal: the cursor moves to the last sequence, so that the next read
+   * never starts below what the journal handed out (journal/drain.ts takes that for a new
+   * connection and starts its list of handed-out records afresh from there, leaving out the
+   * records in flight below it).
+   */
+  #read(max: number): OutboundRecord[] {
+    const records = this.#journal.unpublished(this.#cursor, max);
+    if (records.length > 0) this.#cursor = records.at(-1)!.sequence;
+    if (records.length < max) this.skipTo(this.#journal.lastSequence());
+    return records;
+  }
+
   #add(record: OutboundRecord, options: TakeOptions, now: number): void {
     const cls = record.retain ? undefined : batchClass(record.type);
     if (cls === undefined || !this.#classes.has(cls)) {
@@ -198,7 +204,7 @@ export class Batcher {
       return;
     }
     const topic = batchTopic(record.topic);
-    if (options.careful || record.sequence <= options.singlyUpTo) {
+    if (record.sequence <= options.singlyUpTo) {
       this.#close();
       this.#ready.push({ topic, payload: `[${record.payload}]`, retain: false, records: [record] });
       return;

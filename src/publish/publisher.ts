@@ -43,11 +43,14 @@
  *   out of order: the connection ends with "disconnect with will message" and the broker
  *   publishes the will instead.
  * - Batches (mqtt.batch, batcher.ts says what goes in one): the window counts messages, a batch
- *   as one; a batch's PUBACK acknowledges every record in it. A batch the broker refuses
- *   (a reason code other than quota exceeded, or a connection lost right after it) is not set
- *   aside whole: once nothing is in flight, its records are sent again one by one (batches of
- *   one), so that only the event the broker refuses is set aside; batches already in flight
- *   behind it may arrive first.
+ *   as one; a batch's PUBACK acknowledges every record in it. A batch the broker refuses is
+ *   never set aside whole: its records are sent again one by one (batches of one), so that
+ *   only the event the broker refuses is set aside. Refused by a PUBACK reason code that sets
+ *   an event aside or is vague: once nothing is in flight, the drain goes back to it (batches
+ *   in flight behind it may arrive first). A connection lost right after a batch that was
+ *   alone in flight: the next connection sends its records one at a time (careful until one
+ *   after them is acknowledged), so that the rules above name the event. Lost with more in
+ *   flight: careful as for records, one message (a whole batch) at a time until a PUBACK.
  * - publishStatus() sends a message that is not an event (the health summary) straight to the
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
  *   stopping it is skipped. It counts against the in-flight window like a record does.
@@ -111,6 +114,8 @@ export class Publisher {
   private retryPause = false;
   /** Records up to here go in batches of one: a batch with them in it was refused. */
   private singlyUpTo = 0n;
+  /** `careful` lasts until a record above this is acknowledged (a lost batch's events). */
+  private carefulUpTo = 0n;
   private readonly refusalBackoff: Backoff;
   private readonly keeper: SetAsideKeeper;
   /** The connection the gateway itself dropped (not the broker's doing). */
@@ -381,7 +386,6 @@ export class Publisher {
       }
       const messages = batcher.take({
         max: room,
-        careful: this.careful,
         singlyUpTo: this.singlyUpTo,
         limit: this.limit,
         protocolVersion: conn.protocolVersion,
@@ -545,41 +549,45 @@ export class Publisher {
     let oldest: { message: Message; at: number } | undefined;
     let first = 0n;
     let records = 0;
-    let batched = 0n; // the highest sequence in flight in a batch of several
     for (const [sequence, sent] of this.inFlight) {
       if (oldest === undefined || sequence < first) {
         oldest = sent;
         first = sequence;
       }
-      if (!isBatch(sent.message)) {
-        records += 1;
-        continue;
-      }
-      const batch = sent.message.records;
-      records += batch.length;
-      if (batch.length > 1 && batch.at(-1)!.sequence > batched) batched = batch.at(-1)!.sequence;
+      records += isBatch(sent.message) ? sent.message.records.length : 1;
     }
     const disconnectCode = conn.disconnectCode;
+    const statusInFlight = this.direct > 0 || this.statusLostWith === conn;
     const careful = this.keeper.lost({
       ...(oldest ? { suspect: suspectOf(oldest.message), sentAt: oldest.at } : {}),
       inFlight: records,
       now: Date.now(),
       ...(disconnectCode === undefined ? {} : { disconnectCode }),
-      statusInFlight: this.direct > 0 || this.statusLostWith === conn,
+      statusInFlight,
       ours: this.ownClose === conn,
     });
     if (careful && !this.careful)
       this.log.info({}, "MQTT connection lost right after sending: one record at a time for now");
     this.careful ||= careful;
-    // lost right after batches: their records go one by one from now on (batcher.ts)
-    if (careful && batched > this.singlyUpTo) this.singlyUpTo = batched;
+    const batch = oldest?.message;
+    if (!careful || this.inFlight.size > 1 || statusInFlight || batch === undefined) return;
+    if (!isBatch(batch) || batch.records.length < 2) return;
+    // Lost right after a batch of several alone in flight: one of its events is the cause.
+    // They go one by one, one at a time, so that the next loss names its event.
+    const last = batch.records.at(-1)!.sequence;
+    if (last > this.singlyUpTo) this.singlyUpTo = last;
+    if (last > this.carefulUpTo) this.carefulUpTo = last;
+    this.log.info(
+      { topic: batch.topic, first: String(first), last: String(last) },
+      "MQTT connection lost right after a batch: sending its events one by one",
+    );
   }
 
   private ack(sequence: bigint): void {
     this.published += 1;
     this.progress = true;
     this.keeper.acknowledged(sequence);
-    this.careful = false;
+    if (sequence >= this.carefulUpTo) this.careful = false;
     if (this.retryFrom === undefined) this.refusalBackoff.reset();
     this.acked.push(sequence);
     if (this.acked.length === 1) queueMicrotask(() => this.flushAcks());
