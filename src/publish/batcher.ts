@@ -157,6 +157,12 @@ export class Batcher {
     if (sequence > this.#cursor) this.#cursor = sequence;
   }
 
+  /** What was read and not handed out yet, the open batch closed, at most `max` (no reading). */
+  flush(max: number): Message[] {
+    this.#close();
+    return this.#handOut(max);
+  }
+
   /** The next messages, at most `max`, in order; reads the journal for them. */
   take(options: TakeOptions): Message[] {
     if (this.#classes.size === 0) return this.#read(options.max);
@@ -172,7 +178,11 @@ export class Batcher {
     }
     const open = this.#open;
     if (open !== undefined && now - open.since >= this.#maxDelay) this.#close();
-    const end = Math.min(this.#ready.length, this.#head + options.max);
+    return this.#handOut(options.max);
+  }
+
+  #handOut(max: number): Message[] {
+    const end = Math.min(this.#ready.length, this.#head + max);
     const out = this.#ready.slice(this.#head, end);
     this.#head = end;
     if (this.#head === this.#ready.length) {

@@ -36,7 +36,8 @@
  *   MAX_REFUSALS connections running, as MQTT 3.1.1 brokers do) names that record; lost with
  *   more in flight, the next connection is careful: one record at a time until a PUBACK
  *   (set-aside.ts has the rules).
- * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
+ * - stop(): no new records are sent (an open batch the drain holds goes at once), in-flight
+ *   PUBACKs are awaited (bounded), status.offline()
  *   is appended (stamped then: the gateway sends nothing more) and published, then DISCONNECT
  *   so the broker discards the will. Records still unpublished at that point stay in the
  *   journal, ahead of the offline record, for next time; then the offline record is not sent
@@ -116,6 +117,8 @@ export class Publisher {
   private singlyUpTo = 0n;
   /** `careful` lasts until a record above this is acknowledged (a lost batch's events). */
   private carefulUpTo = 0n;
+  /** The current connection's batcher and window (sendHeld()). */
+  private held: { batcher: Batcher; window: number } | undefined;
   private readonly refusalBackoff: Backoff;
   private readonly keeper: SetAsideKeeper;
   /** The connection the gateway itself dropped (not the broker's doing). */
@@ -364,45 +367,65 @@ export class Publisher {
   private async drain(conn: Connection, window: number): Promise<void> {
     const { journal } = this.options;
     const batcher = new Batcher(journal, this.options.mqtt.batch);
-    // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
-    const refillAt = Math.max(1, Math.floor(window / 4));
-    while (conn.open && !this.stopping) {
-      if (this.retryFrom !== undefined) {
-        // a refusal: let what is in flight settle, (pause,) go back to the oldest refused
-        if (this.inFlight.size > 0) {
-          await this.wakeup.wait();
+    this.held = { batcher, window };
+    try {
+      // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
+      const refillAt = Math.max(1, Math.floor(window / 4));
+      while (conn.open && !this.stopping) {
+        if (this.retryFrom !== undefined) {
+          // a refusal: let what is in flight settle, (pause,) go back to the oldest refused
+          if (this.inFlight.size > 0) {
+            await this.wakeup.wait();
+            continue;
+          }
+          if (this.retryPause) await this.refusalPause(conn);
+          batcher.rewind(this.retryFrom - 1n);
+          this.retryFrom = undefined;
+          this.retryPause = false;
           continue;
         }
-        if (this.retryPause) await this.refusalPause(conn);
-        batcher.rewind(this.retryFrom - 1n);
-        this.retryFrom = undefined;
-        this.retryPause = false;
-        continue;
+        const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
+        if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
+          await this.wakeup.wait(); // a PUBACK, the close or stop()
+          continue;
+        }
+        const messages = batcher.take({
+          max: room,
+          singlyUpTo: this.singlyUpTo,
+          limit: this.limit,
+          protocolVersion: conn.protocolVersion,
+        });
+        this.sendAll(conn, messages);
+        if (messages.length > 0) continue;
+        if (this.inFlight.size === 0 && !batcher.holding) this.progress = true; // caught up
+        // Nothing unpublished above the cursor: what lies between it and the last sequence was
+        // published or skipped as corrupt. Waiting from there, not from the cursor, is what
+        // keeps this loop from spinning on a skipped record.
+        batcher.skipTo(journal.lastSequence());
+        await this.waitForAppend(batcher.cursor, batcher.dueIn());
       }
-      const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
-      if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
-        await this.wakeup.wait(); // a PUBACK, the close or stop()
-        continue;
-      }
-      const messages = batcher.take({
-        max: room,
-        singlyUpTo: this.singlyUpTo,
-        limit: this.limit,
-        protocolVersion: conn.protocolVersion,
-      });
-      for (const message of messages) {
-        const tooLarge = oversize(message, conn.protocolVersion, this.limit);
-        if (tooLarge === undefined) this.send(conn, message);
-        else this.setAside(message, tooLarge);
-      }
-      if (messages.length > 0) continue;
-      if (this.inFlight.size === 0 && !batcher.holding) this.progress = true; // caught up
-      // Nothing unpublished above the cursor: what lies between it and the last sequence was
-      // published or skipped as corrupt. Waiting from there, not from the cursor, is what
-      // keeps this loop from spinning on a skipped record.
-      batcher.skipTo(journal.lastSequence());
-      await this.waitForAppend(batcher.cursor, batcher.dueIn());
+    } finally {
+      this.held = undefined; // stop() took what it held already (sendHeld)
     }
+  }
+
+  private sendAll(conn: Connection, messages: readonly Message[]): void {
+    for (const message of messages) {
+      const tooLarge = oversize(message, conn.protocolVersion, this.limit);
+      if (tooLarge === undefined) this.send(conn, message);
+      else this.setAside(message, tooLarge);
+    }
+  }
+
+  /**
+   * At stop: what the drain read and holds (an open batch waiting for its delay) goes now,
+   * as far as the window allows, so that a clean stop is not held up by it (shutdown()).
+   */
+  private sendHeld(conn: Connection): void {
+    const held = this.held;
+    if (held === undefined || this.retryFrom !== undefined) return;
+    const room = (this.careful ? 1 : held.window) - this.inFlight.size - this.direct;
+    if (room > 0) this.sendAll(conn, held.batcher.flush(room));
   }
 
   /** Waits for a new record, a PUBACK, the close or stop(), whichever comes first. */
@@ -649,8 +672,9 @@ export class Publisher {
     const deadline = Date.now() + timeoutMs;
     const remaining = () => Math.max(0, deadline - Date.now());
     this.stopping = true;
-    this.wakeup.notify();
     const conn = this.conn;
+    if (conn?.open) this.sendHeld(conn);
+    this.wakeup.notify();
     while (conn?.open && this.inFlight.size > 0 && remaining() > 0) {
       await withTimeout(this.wakeup.wait(), remaining(), () => new Error("timeout")).catch(
         () => undefined,
