@@ -22,9 +22,10 @@
  *   before a record that would not fit); held open at most max_delay after its first record was
  *   read, then sent however few it holds (max_delay 0: what is pending goes at once).
  * - Records up to `singlyUpTo` go in batches of one, each as soon as it is read: the publisher
- *   uses this to find the one event a broker refused in a batch. A batch of one is still a batch, on the batch topic (consumers of a batched class
- *   subscribe to one topic). A batch of one too large for the limit is handed out as it is: the
- *   publisher sets its record aside, like an oversize single event.
+ *   uses this to find the one event a broker refused in a batch. A batch of one is still a
+ *   batch, on the batch topic (consumers of a batched class subscribe to one topic). A batch of
+ *   one too large for the limit is handed out as it is: the publisher sets its record aside,
+ *   like an oversize single event.
  * - rewind(after) forgets everything read after `after` (held and ready messages included): the
  *   publisher goes back there after a refusal, once nothing is in flight.
  */
