@@ -36,12 +36,22 @@
  *   MAX_REFUSALS connections running, as MQTT 3.1.1 brokers do) names that record; lost with
  *   more in flight, the next connection is careful: one record at a time until a PUBACK
  *   (set-aside.ts has the rules).
- * - stop(): no new records are sent, in-flight PUBACKs are awaited (bounded), status.offline()
+ * - stop(): no new records are sent (an open batch the drain holds goes at once), in-flight
+ *   PUBACKs are awaited (bounded), status.offline()
  *   is appended (stamped then: the gateway sends nothing more) and published, then DISCONNECT
  *   so the broker discards the will. Records still unpublished at that point stay in the
  *   journal, ahead of the offline record, for next time; then the offline record is not sent
  *   out of order: the connection ends with "disconnect with will message" and the broker
  *   publishes the will instead.
+ * - Batches (mqtt.batch, batcher.ts says what goes in one): the window counts messages, a batch
+ *   as one; a batch's PUBACK acknowledges every record in it. A batch the broker refuses is
+ *   never set aside whole: its records are sent again one by one (batches of one), so that
+ *   only the event the broker refuses is set aside. Refused by a PUBACK reason code that sets
+ *   an event aside or is vague: once nothing is in flight, the drain goes back to it (batches
+ *   in flight behind it may arrive first). A connection lost right after a batch that was
+ *   alone in flight: the next connection sends its records one at a time (careful until one
+ *   after them is acknowledged), so that the rules above name the event. Lost with more in
+ *   flight: careful as for records, one message (a whole batch) at a time until a PUBACK.
  * - publishStatus() sends a message that is not an event (the health summary) straight to the
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
  *   stopping it is skipped. It counts against the in-flight window like a record does.
@@ -50,6 +60,7 @@ import { GIVE_UP, sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { type Batch, Batcher, isBatch, type Message } from "./batcher.ts";
 import {
   type Connection,
   type Endpoint,
@@ -80,6 +91,13 @@ function withCauses(err: unknown): string {
   return parts.join(": ");
 }
 
+/** The record a refusal or a lost connection is about: a batch of one names its record. */
+function suspectOf(message: Message): OutboundRecord {
+  if (!isBatch(message)) return message;
+  // the batch topic, which the broker refused: the set-aside notice names it
+  return { ...message.records[0]!, topic: message.topic };
+}
+
 export class Publisher {
   /** Topic filters the gateway listens to; subscribed again on every new session. */
   readonly subscriptions: Subscription[] = [];
@@ -89,10 +107,18 @@ export class Publisher {
   private readonly backoff: Backoff;
   private readonly stopper = new AbortController();
   private readonly wakeup = new Wakeup();
-  /** Records sent on the current connection and not yet acknowledged, and when (ms). */
-  private readonly inFlight = new Map<bigint, { record: OutboundRecord; at: number }>();
+  /** Messages sent on the current connection and not yet acknowledged (by first sequence). */
+  private readonly inFlight = new Map<bigint, { message: Message; at: number }>();
   /** Refused records not set aside wait from here for a retry on the same connection. */
   private retryFrom: bigint | undefined;
+  /** The retry waits a backoff first (a refusal for now; not a refused batch taken apart). */
+  private retryPause = false;
+  /** Records up to here go in batches of one: a batch with them in it was refused. */
+  private singlyUpTo = 0n;
+  /** `careful` lasts until a record above this is acknowledged (a lost batch's events). */
+  private carefulUpTo = 0n;
+  /** The current connection's batcher and window (sendHeld()). */
+  private held: { batcher: Batcher; window: number } | undefined;
   private readonly refusalBackoff: Backoff;
   private readonly keeper: SetAsideKeeper;
   /** The connection the gateway itself dropped (not the broker's doing). */
@@ -228,6 +254,7 @@ export class Publisher {
       this.connects += 1;
       this.progress = false;
       this.retryFrom = undefined;
+      this.retryPause = false;
       this.limit = packetLimit(this.options.mqtt, conn.maximumPacketSize);
       void conn.closed.then(() => this.wakeup.notify());
       try {
@@ -339,60 +366,91 @@ export class Publisher {
   /** Sends unpublished records in order while the connection lasts and stop() was not called. */
   private async drain(conn: Connection, window: number): Promise<void> {
     const { journal } = this.options;
-    // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
-    const refillAt = Math.max(1, Math.floor(window / 4));
-    let cursor = 0n;
-    while (conn.open && !this.stopping) {
-      if (this.retryFrom !== undefined) {
-        // a refusal for now: let what is in flight settle, pause, go back to the oldest refused
-        if (this.inFlight.size > 0) {
-          await this.wakeup.wait();
+    const batcher = new Batcher(journal, this.options.mqtt.batch);
+    this.held = { batcher, window };
+    try {
+      // Refill in chunks rather than per PUBACK: fewer journal queries at full speed.
+      const refillAt = Math.max(1, Math.floor(window / 4));
+      while (conn.open && !this.stopping) {
+        if (this.retryFrom !== undefined) {
+          // a refusal: let what is in flight settle, (pause,) go back to the oldest refused
+          if (this.inFlight.size > 0) {
+            await this.wakeup.wait();
+            continue;
+          }
+          if (this.retryPause) await this.refusalPause(conn);
+          batcher.rewind(this.retryFrom - 1n);
+          this.retryFrom = undefined;
+          this.retryPause = false;
           continue;
         }
-        await this.refusalPause(conn);
-        cursor = this.retryFrom - 1n;
-        this.retryFrom = undefined;
-        continue;
+        const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
+        if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
+          await this.wakeup.wait(); // a PUBACK, the close or stop()
+          continue;
+        }
+        const messages = batcher.take({
+          max: room,
+          singlyUpTo: this.singlyUpTo,
+          limit: this.limit,
+          protocolVersion: conn.protocolVersion,
+        });
+        this.sendAll(conn, messages);
+        if (messages.length > 0) continue;
+        if (this.inFlight.size === 0 && !batcher.holding) this.progress = true; // caught up
+        // Nothing unpublished above the cursor: what lies between it and the last sequence was
+        // published or skipped as corrupt. Waiting from there, not from the cursor, is what
+        // keeps this loop from spinning on a skipped record.
+        batcher.skipTo(journal.lastSequence());
+        await this.waitForAppend(batcher.cursor, batcher.dueIn());
       }
-      const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
-      if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
-        await this.wakeup.wait(); // a PUBACK, the close or stop()
-        continue;
-      }
-      const records = journal.unpublished(cursor, room);
-      for (const record of records) {
-        cursor = record.sequence;
-        const tooLarge = oversize(record, conn.protocolVersion, this.limit);
-        if (tooLarge === undefined) this.send(conn, record);
-        else this.setAside(record, tooLarge);
-      }
-      if (records.length > 0) continue;
-      if (this.inFlight.size === 0) this.progress = true; // caught up
-      // Nothing unpublished above the cursor: what lies between it and the last sequence was
-      // published or skipped as corrupt. Waiting from there, not from the cursor, is what
-      // keeps this loop from spinning on a skipped record.
-      const last = journal.lastSequence();
-      if (last > cursor) cursor = last;
-      await this.waitForAppend(cursor);
+    } finally {
+      this.held = undefined; // stop() took what it held already (sendHeld)
     }
   }
 
+  private sendAll(conn: Connection, messages: readonly Message[]): void {
+    for (const message of messages) {
+      const tooLarge = oversize(message, conn.protocolVersion, this.limit);
+      if (tooLarge === undefined) this.send(conn, message);
+      else this.setAside(message, tooLarge);
+    }
+  }
+
+  /**
+   * At stop: what the drain read and holds (an open batch waiting for its delay) goes now,
+   * as far as the window allows, so that a clean stop is not held up by it (shutdown()).
+   */
+  private sendHeld(conn: Connection): void {
+    const held = this.held;
+    if (held === undefined || this.retryFrom !== undefined) return;
+    const room = (this.careful ? 1 : held.window) - this.inFlight.size - this.direct;
+    if (room > 0) this.sendAll(conn, held.batcher.flush(room));
+  }
+
   /** Waits for a new record, a PUBACK, the close or stop(), whichever comes first. */
-  private async waitForAppend(after: bigint): Promise<void> {
+  private async waitForAppend(after: bigint, timeoutMs?: number): Promise<void> {
     const waiting = new AbortController();
     const appended = this.options.journal
       .waitForAppend(after, waiting.signal)
       .catch(() => undefined);
-    await Promise.race([appended, this.wakeup.wait()]);
+    const waits = [appended, this.wakeup.wait()];
+    // an open batch falls due (batcher.ts)
+    if (timeoutMs !== undefined) waits.push(sleep(timeoutMs, waiting.signal).catch(() => {}));
+    await Promise.race(waits);
     waiting.abort(GIVE_UP);
   }
 
-  private send(conn: Connection, record: OutboundRecord): void {
-    const { sequence, topic } = record;
-    this.inFlight.set(sequence, { record, at: Date.now() });
+  private send(conn: Connection, message: Message): void {
+    if (isBatch(message)) {
+      this.sendBatch(conn, message);
+      return;
+    }
+    const { sequence, topic } = message;
+    this.inFlight.set(sequence, { message, at: Date.now() });
     if (sequence <= this.highestSent) this.resent += 1;
     else this.highestSent = sequence;
-    conn.publish(topic, record.payload, record.retain).then(
+    conn.publish(topic, message.payload, message.retain).then(
       () => {
         this.inFlight.delete(sequence);
         this.ack(sequence);
@@ -401,9 +459,54 @@ export class Publisher {
         // the connection closed: run() judges the loss by what is in flight, then clears it
         if (!isGatewayError(err, "MQTT_PUBLISH")) return;
         this.inFlight.delete(sequence);
-        this.refused(conn, record, err);
+        this.refused(conn, message, err);
       },
     );
+  }
+
+  /** Like send(): its PUBACK acknowledges every record in it. */
+  private sendBatch(conn: Connection, batch: Batch): void {
+    const { records } = batch;
+    const first = records[0]!.sequence;
+    this.inFlight.set(first, { message: batch, at: Date.now() });
+    for (const { sequence } of records) {
+      if (sequence <= this.highestSent) this.resent += 1;
+      else this.highestSent = sequence;
+    }
+    conn.publish(batch.topic, batch.payload, false).then(
+      () => {
+        this.inFlight.delete(first);
+        for (const { sequence } of records) this.ack(sequence);
+      },
+      (err: unknown) => {
+        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
+        this.inFlight.delete(first);
+        if (records.length > 1) this.refusedBatch(conn, batch, err);
+        else this.refused(conn, suspectOf(batch), err);
+      },
+    );
+  }
+
+  /**
+   * A PUBACK with a reason code >= 0x80 for a batch of several records: a refusal for now is
+   * retried like a record's; any other but 0x91 takes the batch apart (see the header).
+   */
+  private refusedBatch(conn: Connection, batch: Batch, err: GatewayError): void {
+    const code = err.details?.reasonCode;
+    const refusal = typeof code === "number" ? classifyPuback(code) : undefined;
+    if (refusal?.action === "set_aside" || refusal?.action === "retry_limited") {
+      const first = batch.records[0]!.sequence;
+      const last = batch.records.at(-1)!.sequence;
+      this.log.warn(
+        { topic: batch.topic, first: String(first), last: String(last), reason: refusal.text },
+        "MQTT broker refused a batch; sending its events one by one",
+      );
+      if (last > this.singlyUpTo) this.singlyUpTo = last;
+      if (this.retryFrom === undefined || first < this.retryFrom) this.retryFrom = first;
+      this.wakeup.notify();
+      return;
+    }
+    this.refused(conn, suspectOf(batch), err);
   }
 
   /** A PUBACK with a reason code >= 0x80 for `record` (see the header). */
@@ -423,6 +526,7 @@ export class Publisher {
       this.noteError(err, "MQTT broker refused a publish for now; sending it again after a pause");
       if (this.retryFrom === undefined || record.sequence < this.retryFrom)
         this.retryFrom = record.sequence;
+      this.retryPause = true;
       this.wakeup.notify();
       return;
     }
@@ -435,8 +539,13 @@ export class Publisher {
     conn.destroy(err);
   }
 
-  private setAside(record: OutboundRecord, reason: string): void {
-    this.keeper.setAside(record, "packet_too_large", reason);
+  /** A message too large for the packet limit (a batch of one, or a single record). */
+  private setAside(message: Message, reason: string): void {
+    if (isBatch(message)) {
+      // batcher.ts cuts batches to fit: only a batch of one can be too large
+      for (const record of message.records)
+        this.keeper.setAside({ ...record, topic: message.topic }, "packet_too_large", reason);
+    } else this.keeper.setAside(message, "packet_too_large", reason);
     this.madeProgress();
   }
 
@@ -460,28 +569,48 @@ export class Publisher {
 
   /** Before the in-flight set is cleared: did the broker drop the connection over a record? */
   private judgeLoss(conn: Connection): void {
-    let oldest: { record: OutboundRecord; at: number } | undefined;
-    for (const sent of this.inFlight.values())
-      if (oldest === undefined || sent.record.sequence < oldest.record.sequence) oldest = sent;
+    let oldest: { message: Message; at: number } | undefined;
+    let first = 0n;
+    let records = 0;
+    for (const [sequence, sent] of this.inFlight) {
+      if (oldest === undefined || sequence < first) {
+        oldest = sent;
+        first = sequence;
+      }
+      records += isBatch(sent.message) ? sent.message.records.length : 1;
+    }
     const disconnectCode = conn.disconnectCode;
+    const statusInFlight = this.direct > 0 || this.statusLostWith === conn;
     const careful = this.keeper.lost({
-      ...(oldest ? { suspect: oldest.record, sentAt: oldest.at } : {}),
-      inFlight: this.inFlight.size,
+      ...(oldest ? { suspect: suspectOf(oldest.message), sentAt: oldest.at } : {}),
+      inFlight: records,
       now: Date.now(),
       ...(disconnectCode === undefined ? {} : { disconnectCode }),
-      statusInFlight: this.direct > 0 || this.statusLostWith === conn,
+      statusInFlight,
       ours: this.ownClose === conn,
     });
     if (careful && !this.careful)
       this.log.info({}, "MQTT connection lost right after sending: one record at a time for now");
     this.careful ||= careful;
+    const batch = oldest?.message;
+    if (!careful || this.inFlight.size > 1 || statusInFlight || batch === undefined) return;
+    if (!isBatch(batch) || batch.records.length < 2) return;
+    // Lost right after a batch of several alone in flight: one of its events is the cause.
+    // They go one by one, one at a time, so that the next loss names its event.
+    const last = batch.records.at(-1)!.sequence;
+    if (last > this.singlyUpTo) this.singlyUpTo = last;
+    if (last > this.carefulUpTo) this.carefulUpTo = last;
+    this.log.info(
+      { topic: batch.topic, first: String(first), last: String(last) },
+      "MQTT connection lost right after a batch: sending its events one by one",
+    );
   }
 
   private ack(sequence: bigint): void {
     this.published += 1;
     this.progress = true;
     this.keeper.acknowledged(sequence);
-    this.careful = false;
+    if (sequence >= this.carefulUpTo) this.careful = false;
     if (this.retryFrom === undefined) this.refusalBackoff.reset();
     this.acked.push(sequence);
     if (this.acked.length === 1) queueMicrotask(() => this.flushAcks());
@@ -543,8 +672,9 @@ export class Publisher {
     const deadline = Date.now() + timeoutMs;
     const remaining = () => Math.max(0, deadline - Date.now());
     this.stopping = true;
-    this.wakeup.notify();
     const conn = this.conn;
+    if (conn?.open) this.sendHeld(conn);
+    this.wakeup.notify();
     while (conn?.open && this.inFlight.size > 0 && remaining() > 0) {
       await withTimeout(this.wakeup.wait(), remaining(), () => new Error("timeout")).catch(
         () => undefined,

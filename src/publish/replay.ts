@@ -8,6 +8,8 @@
  *   it already has unless it accepts `replay: true` documents on purpose.
  * - QoS 1 and NEVER retained, whatever the record says: a replay must not overwrite the
  *   current retained state (status, machine state) with history.
+ * - One event per message, always: mqtt.batch does not apply to a replay (batcher.ts is the
+ *   daemon's drain only), so a replayed event of a batched class arrives on its own topic.
  * - Order: sent in the order given, on one connection, with at most min(mqtt.max_in_flight,
  *   the broker's Receive Maximum) unacknowledged; the broker forwards QoS 1 messages of one
  *   connection in that order.

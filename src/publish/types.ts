@@ -100,7 +100,7 @@ export interface PublisherOptions {
 }
 
 export interface PublisherStats {
-  /** Records sent and not yet acknowledged on the current connection. */
+  /** Messages sent and not yet acknowledged on the current connection (a batch counts once). */
   inFlight: number;
   /** Records acknowledged by the broker (PUBACK) since start. */
   published: number;

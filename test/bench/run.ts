@@ -14,10 +14,13 @@
  * environment (defaults, then --quick's): duration (30, 3) s, warmup (10, 1) s, ceiling (10,
  * 2) s, backlog (1000000, 20000) events, soak (300, 5) s, drain-cap (300, 30) s, small (1000)
  * and large (10000) registers, opcua-items (10000), out (bench-<time>.md in the temp folder).
+ * --batch <max_events>[,<max_delay>] (BENCH_BATCH) turns telemetry batching on in the
+ * gateway's config (e2e/gateway.ts): `npm run bench -- --scenario modbus-large --batch 100`.
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { batchConfig } from "./e2e/gateway.ts";
 import { Report } from "./e2e/report.ts";
 import { type Knobs, SCENARIOS } from "./e2e/scenarios.ts";
 import { journalThroughput } from "./journal-bench.ts";
@@ -49,6 +52,7 @@ const { values: args } = parseArgs({
     scenario: { type: "string" },
     quick: { type: "boolean", default: process.env.BENCH_QUICK === "1" },
     out: { type: "string" },
+    batch: { type: "string" },
     ...Object.fromEntries(KNOBS.map((k) => [k, { type: "string" as const }])),
   },
 });
@@ -86,7 +90,20 @@ for (const name of chosen) {
     );
 }
 
+// the gateway's config reads it (e2e/gateway.ts writeBenchConfig)
+if (args.batch !== undefined) process.env.BENCH_BATCH = args.batch;
+const batch = process.env.BENCH_BATCH;
+const batching = batchConfig(batch) !== ""; // refuses a bad spec before anything starts
+
 const report = new Report();
+if (batching)
+  report.add(
+    "bench",
+    "batch_max_events",
+    Number(batch!.split(",")[0]),
+    "events",
+    `telemetry batching on in the gateway (--batch ${batch})`,
+  );
 const out =
   args.out ??
   process.env.BENCH_OUT ??

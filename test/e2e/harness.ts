@@ -13,7 +13,7 @@ import { type ModbusSimulator, startModbusSimulator } from "../../simulators/mod
 import { openJournal } from "../../src/journal/index.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { spawnCli } from "../support/cli.ts";
-import { assertValidEvent } from "../support/event-schema.ts";
+import { assertValidBatch, assertValidEvent } from "../support/event-schema.ts";
 import { type Broker, type MosquittoOptions, startMosquitto } from "../support/mosquitto.ts";
 
 export interface Plant {
@@ -65,7 +65,16 @@ export interface GatewayFiles {
   dataDir: string;
 }
 
-export function writeGatewayConfig(simPort: number, brokerUrl: string, extra = ""): GatewayFiles {
+/**
+ * `extra` is appended to the file (more tags of the device, more devices); `mqtt`, keys added
+ * to the mqtt section's flow mapping, such as `batch: { classes: [telemetry] }`.
+ */
+export function writeGatewayConfig(
+  simPort: number,
+  brokerUrl: string,
+  extra = "",
+  options: { mqtt?: string } = {},
+): GatewayFiles {
   const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-e2e-"));
   const base = `e2e-${Math.random().toString(36).slice(2, 8)}`;
   const dataDir = join(dir, "data");
@@ -74,7 +83,7 @@ export function writeGatewayConfig(simPort: number, brokerUrl: string, extra = "
     config,
     `version: 1
 gateway: { id: e2e-gw, site: testsite, data_dir: ${dataDir} }
-mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
+mqtt: { url: "${brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s${options.mqtt ? `, ${options.mqtt}` : ""} }
 journal: { commit_interval: 20ms }
 http: { listen: false, health: { topic_interval: false } }
 devices:
@@ -130,6 +139,14 @@ export function startGateway(configPath: string): GatewayProcess {
 export interface Received {
   topic: string;
   retain: boolean;
+  /** Set when the event came in a batch (application/cloudevents-batch+json). */
+  batch?: {
+    /** The message's number among the messages this subscriber received (from 0). */
+    message: number;
+    /** The event's place in the batch, and the batch's size. */
+    index: number;
+    size: number;
+  };
   event: {
     id: string;
     sequence: string;
@@ -142,7 +159,9 @@ export interface Received {
 /**
  * A consumer with a persistent session (clean: false, QoS 1), so that the broker keeps what is
  * published for it while it is disconnected. Every message is validated against the events
- * JSON Schema as it arrives.
+ * JSON Schema as it arrives; a batch (a JSON array, validated as a batch document) is kept as
+ * its events, in order, each marked with the batch it came in: `messages` is the stream of
+ * events either way.
  */
 export async function startSubscriber(
   url: string,
@@ -154,10 +173,24 @@ export async function startSubscriber(
     clean: false,
     reconnectPeriod: 100,
   });
+  let count = 0;
   client.on("message", (t, payload, packet) => {
-    const event = JSON.parse(payload.toString("utf8"));
-    assertValidEvent(event);
-    messages.push({ topic: t, retain: packet.retain, event });
+    const doc = JSON.parse(payload.toString("utf8"));
+    const message = count++;
+    if (!Array.isArray(doc)) {
+      assertValidEvent(doc);
+      messages.push({ topic: t, retain: packet.retain, event: doc });
+      return;
+    }
+    assertValidBatch(doc);
+    doc.forEach((event, index) => {
+      messages.push({
+        topic: t,
+        retain: packet.retain,
+        event,
+        batch: { message, index, size: doc.length },
+      });
+    });
   });
   await client.subscribeAsync(topic, { qos: 1 });
   return { messages, close: () => client.endAsync() };

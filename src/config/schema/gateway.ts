@@ -26,6 +26,38 @@ export const secretRef = (what: string) =>
     )
     .describe(`${what}, as \${env:NAME} or \${file:/path}`);
 
+/** Classes whose events may go out in batches: never the retained ones (state, status). */
+export const BATCH_CLASSES = ["telemetry", "quality", "event"] as const;
+
+/** Telemetry batching (issue 12.3): off unless `classes` names one. */
+export const batchSchema = z
+  .strictObject({
+    classes: z
+      .array(z.enum(BATCH_CLASSES))
+      .max(BATCH_CLASSES.length)
+      .refine((list) => new Set(list).size === list.length, "each class at most once")
+      .default([])
+      .describe(
+        "Event classes published in batches (application/cloudevents-batch+json: one MQTT message holding a JSON array of events) on <the class topic>/_batch: telemetry, quality, event (trigger events). State and status topics are retained and never batched (default [], nothing batched)",
+      ),
+    max_events: z
+      .number()
+      .int()
+      .min(2)
+      .max(10_000)
+      .default(100)
+      .describe("Most events in one batch (default 100)"),
+    max_delay: duration({
+      min: 0,
+      max: 10_000,
+      description:
+        "Longest a batch waits for more events after its first one was read from the journal; 0ms sends what is waiting at once (default 20ms)",
+    }).default(20),
+  })
+  .describe(
+    "Batches: consecutive events of one device and class in one message, in sequence order, each still its own CloudEvent",
+  );
+
 export const mqttSchema = z
   .strictObject({
     url: z
@@ -85,6 +117,7 @@ export const mqttSchema = z
       description:
         "Largest MQTT packet the broker takes (no default: the Maximum Packet Size an MQTT 5 broker announces; set it for MQTT 3.1.1 brokers and cloud limits such as AWS IoT Core's 128KB). An event whose PUBLISH would be larger is set aside, never sent",
     }).optional(),
+    batch: batchSchema.default(batchSchema.parse({})),
     ...reconnectFields("the broker connection", 500),
     keepalive: duration({
       min: 1000,
@@ -95,6 +128,14 @@ export const mqttSchema = z
   .superRefine((mqtt, ctx) => {
     if (mqtt.password !== undefined && mqtt.username === undefined) {
       ctx.addIssue({ code: "custom", path: ["username"], message: "a password needs a username" });
+    }
+    if (mqtt.batch.classes.length > 0 && !mqtt.topic_template.endsWith("/{name}")) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["batch", "classes"],
+        message:
+          "batching needs a topic_template whose last level is {name}: a batch goes to the same topic with _batch as its last level",
+      });
     }
     const plain = mqtt.url.startsWith("mqtt://");
     for (const key of ["ca", "cert", "key"] as const) {

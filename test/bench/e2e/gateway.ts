@@ -3,6 +3,10 @@
  * process, configured as the peer harness configures it (../shared/peer-nodered/
  * gen-plc2mqtt.js): one uint16 tag per holding register (r<a> at HR<a>), no deadband, poll
  * 100 ms, topics plant/bench/telemetry/r<a>, max_in_flight 1000, journal defaults.
+ *
+ * Batching (off unless asked): `batch` in the setup, or BENCH_BATCH in the environment
+ * (`npm run bench -- --batch 100` sets it): `<max_events>[,<max_delay>]`, such as `100` or
+ * `500,50ms`; telemetry then goes in batches on plant/bench/telemetry/_batch.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
@@ -23,6 +27,17 @@ export interface GatewaySetup {
   source: GatewaySource;
   /** host:port for /healthz and /metrics; false (the default) turns them off. */
   http?: string | false;
+  /** Telemetry batches: `<max_events>[,<max_delay>]`; default BENCH_BATCH, else off. */
+  batch?: string;
+}
+
+/** The mqtt.batch flow mapping for `spec` (`100` or `100,20ms`), or "" when off. */
+export function batchConfig(spec: string | undefined): string {
+  if (spec === undefined || spec === "" || spec === "off") return "";
+  const [events, delay] = spec.split(",");
+  if (!/^\d+$/.test(events ?? "") || (delay !== undefined && !/^\d+(ms|s)$/.test(delay)))
+    throw new Error(`batch takes <max_events>[,<max_delay>] such as 100 or 500,50ms, not ${spec}`);
+  return `, batch: { classes: [telemetry], max_events: ${events}${delay ? `, max_delay: ${delay}` : ""} }`;
 }
 
 export function writeBenchConfig(s: GatewaySetup): string {
@@ -30,7 +45,7 @@ export function writeBenchConfig(s: GatewaySetup): string {
   const lines = [
     "version: 1",
     `gateway: { id: bench, site: bench, data_dir: ${join(s.dir, "data")} }`,
-    `mqtt: { url: "${s.brokerUrl}", base_topic: plant, topic_template: "{base}/{site}/{class}/{name}", max_in_flight: 1000, reconnect_min: 100ms, reconnect_max: 1s }`,
+    `mqtt: { url: "${s.brokerUrl}", base_topic: plant, topic_template: "{base}/{site}/{class}/{name}", max_in_flight: 1000, reconnect_min: 100ms, reconnect_max: 1s${batchConfig(s.batch ?? process.env.BENCH_BATCH)} }`,
     `http: { listen: ${s.http === undefined || s.http === false ? "false" : s.http} }`,
     // BENCH_CONFIG: more top-level YAML, to try a setting (`journal: { commit_interval: 10ms }`)
     ...(process.env.BENCH_CONFIG ? [process.env.BENCH_CONFIG] : []),
