@@ -49,7 +49,7 @@ function device(link: Record<string, unknown>): DeviceConfig {
 }
 
 /** How long the soak with every fault at once runs per framing. */
-const SOAK_MS = 6000;
+const SOAK_MS = 4000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Doubt samples are bad: none of them may claim a value. */
