@@ -25,9 +25,15 @@
  *
  * setAside() acknowledges a record like a publish, with a reason: its row goes into the next
  * group commit, with the cursor (rules in set-aside.ts).
+ *
+ * A full file system is the size limit (disk-space.ts): every group commit runs under the
+ * budget measured just before it. A commit (or its checkpoint) refused for want of room while
+ * the disk is short releases journal.reserve, brings the journal under the new budget in
+ * steps (full-disk.ts) and is tried once more; only then is it reported failed. The same
+ * happens at open, so a journal opens and appends on a disk that is already full.
  */
 import { performance } from "node:perf_hooks";
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
@@ -36,15 +42,17 @@ import { AppendQueue } from "./append-queue.ts";
 import { AppendWaiters } from "./append-waiters.ts";
 import { startIntegrityCheck } from "./check.ts";
 import { type CommitContext, type CommitResult, Committer, type PreparedBatch } from "./commit.ts";
+import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
+import { regainRoom } from "./full-disk.ts";
 import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SetAsideStatements, withSetAside } from "./set-aside.ts";
-import { sizeBudget } from "./size-policy.ts";
-import { isCorruption, journalError } from "./sqlite-errors.ts";
-import { fileSize, openStore } from "./store.ts";
+import type { SizeBudget } from "./size-policy.ts";
+import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-errors.ts";
+import { fileSize, journalPath, openStore } from "./store.ts";
 import type {
   Journal,
   JournalOptions,
@@ -54,13 +62,16 @@ import type {
   SetAsideMark,
 } from "./types.ts";
 
+/** How old a measurement of the disk a group commit may use (disk-space.ts), ms. */
+const MEASURE_EVERY_MS = 100;
 /** How often retention runs, at most; it also runs at open. */
 const RETENTION_EVERY_MS = 60_000;
 
 export async function openJournal(options: JournalOptions): Promise<Journal> {
-  const store = openStore(options.dir, options.log);
+  const space = new DiskSpace(options.dir, journalPath(options.dir), options.maxBytes, options.log);
+  const store = openStore(options.dir, options.log, () => space.release());
   try {
-    return new SqliteJournal(options, store);
+    return new SqliteJournal(options, store, space);
   } catch (err) {
     store.db.close();
     throw journalError("opening the journal", store.path, err);
@@ -78,6 +89,14 @@ class SqliteJournal implements Journal {
   readonly #drain: JournalDrain;
   readonly #replacements: Replacements;
   readonly #queue: AppendQueue;
+  readonly #space: DiskSpace;
+  readonly #pageCount: StatementSync;
+  readonly #freelist: StatementSync;
+  /** max_page_count as set last, and what it was set to. */
+  #maxPagesWanted = 0;
+  #maxPagesSet = 0;
+  /** Inside regainRoom(): its room commits do not start another. */
+  #regaining = false;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -93,13 +112,16 @@ class SqliteJournal implements Journal {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(options: JournalOptions, store: ReturnType<typeof openStore>) {
+  constructor(options: JournalOptions, store: ReturnType<typeof openStore>, space: DiskSpace) {
     this.#options = options;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     this.epoch = store.epoch;
+    this.#space = space;
     const { db, path } = store;
-    const budget = sizeBudget(options.maxBytes);
+    const budget = space.measure();
+    this.#pageCount = db.prepare("PRAGMA page_count");
+    this.#freelist = db.prepare("PRAGMA freelist_count");
     this.#drain = new JournalDrain({
       db,
       path,
@@ -119,6 +141,7 @@ class SqliteJournal implements Journal {
       now: this.#now,
       acked: (sequence) => this.#drain.cursor.isAcked(sequence),
       takeAhead: () => this.#drain.cursor.takeAhead(),
+      roomOnDisk: () => !this.#space.short(),
       state: {
         highWater: store.highWater,
         ceiling: readSeqCeiling(options.dir) ?? 0n,
@@ -131,7 +154,7 @@ class SqliteJournal implements Journal {
     this.#corruptSkipped = store.salvaged?.lost ?? 0;
     this.#committer = new Committer(this.#ctx);
     this.#queue = new AppendQueue();
-    this.#maintenance = new Maintenance(db, path, budget, this.#log);
+    this.#maintenance = new Maintenance(db, path, () => this.#ctx.budget, this.#log);
     this.#setAsideStmts = new SetAsideStatements(db);
     this.#replacements = new Replacements(
       db,
@@ -139,11 +162,11 @@ class SqliteJournal implements Journal {
       options.render,
       (sequence) => !this.#drain.cursor.isAcked(sequence),
     );
-    // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
-    // hard stop, run retention once, and start the retention timer.
-    this.#commitNow([], []);
+    // Bring a journal that is over budget (max_bytes lowered, or a full disk) back under it,
+    // then set the hard stop, run retention once, and start the retention timer.
+    this.#regain("opening");
     this.#maintenance.vacuum();
-    db.exec(`PRAGMA max_page_count = ${budget.maxPages}`);
+    this.#hardStop();
     this.#retention();
     const every = Math.min(RETENTION_EVERY_MS, Math.max(1000, options.retentionMs / 2));
     this.#retentionTimer = setInterval(() => this.#retention(), every);
@@ -351,24 +374,66 @@ class SqliteJournal implements Journal {
 
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
-    const setAsides = this.#setAsides;
-    this.#setAsides = new Map();
     let result: CommitResult;
     try {
+      result = this.#attempt(group, replacements);
+    } catch (err) {
+      const retried = this.#outOfRoom(err) ? this.#retry(group, replacements) : undefined;
+      if (!retried || "failed" in retried) {
+        const error = journalError("journal commit", this.#ctx.path, retried?.failed ?? err);
+        this.#log.error({ err: error, batches: group.length }, "journal commit failed");
+        for (const prepared of group) prepared.batch.reject(error);
+        for (const r of replacements) r.reject(error);
+        return;
+      }
+      result = retried.result;
+    }
+    this.#settle(result, group, replacements, started);
+  }
+
+  /** After a commit refused for want of room: make room (the reserve is released), once more. */
+  #retry(
+    group: PreparedBatch[],
+    replacements: Replacement[],
+  ): { result: CommitResult } | { failed: unknown } {
+    try {
+      this.#regainOrThrow();
+      return { result: this.#attempt(group, replacements) };
+    } catch (err) {
+      return { failed: err };
+    }
+  }
+
+  /**
+   * One try: the budget measured now (disk-space.ts; `budget` given: a step of full-disk.ts),
+   * the checkpoint a large group wants first, the transaction. Throws with nothing changed.
+   */
+  #attempt(group: PreparedBatch[], replacements: Replacement[], budget?: SizeBudget): CommitResult {
+    const setAsides = this.#setAsides;
+    this.#setAsides = new Map();
+    try {
+      if (budget === undefined) {
+        this.#ctx.budget = this.#space.measure(MEASURE_EVERY_MS);
+        this.#hardStop();
+      }
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      result = this.#commitNow(group, replacements, setAsides);
+      return this.#commitNow(group, replacements, setAsides, budget);
     } catch (err) {
       this.#drain.cursor.aheadNotSaved();
       for (const [sequence, mark] of setAsides)
         if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
-      const error = journalError("journal commit", this.#ctx.path, err);
-      this.#log.error({ err: error, batches: group.length }, "journal commit failed");
-      for (const prepared of group) prepared.batch.reject(error);
-      for (const r of replacements) r.reject(error);
-      return;
+      throw err;
     }
-    // committed: from here on nothing may turn it into a failure
+  }
+
+  /** Committed: from here on nothing may turn it into a failure. */
+  #settle(
+    result: CommitResult,
+    group: PreparedBatch[],
+    replacements: Replacement[],
+    started: number,
+  ): void {
     this.#lastCommitMs = performance.now() - started;
     // a cursor save alone does not end idleness
     if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
@@ -388,15 +453,20 @@ class SqliteJournal implements Journal {
     group: PreparedBatch[],
     replacements: Replacement[],
     setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
+    budget?: SizeBudget,
   ): CommitResult {
     const before = this.#drain.cursor.done;
-    const result = this.#committer.commit(group, replacements, setAsides);
+    const result = this.#committer.commit(group, replacements, setAsides, budget);
     if (this.#ctx.state.done > before) this.#drain.dropped(this.#ctx.state.done);
     return result;
   }
 
-  /** Logging and the checkpoint after a commit: failures here are logged, never thrown. */
+  /**
+   * Logging, the checkpoint and the room on the disk after a commit: failures here are logged,
+   * never thrown (the commit stands).
+   */
   #afterCommit(result: CommitResult, batches: number): void {
+    let short = false;
     try {
       this.#log.debug(
         { events: result.inserted, batches, ms: this.#lastCommitMs },
@@ -404,15 +474,90 @@ class SqliteJournal implements Journal {
       );
       if (result.dropped > 0) {
         this.#log.warn(
-          { dropped: result.dropped, total_dropped: this.#ctx.state.dropped },
+          {
+            dropped: result.dropped,
+            total_dropped: this.#ctx.state.dropped,
+            ...(this.#space.report.diskBound
+              ? { limit: "file system", capacity: this.#space.report.capacity }
+              : { limit: "max_bytes" }),
+          },
           "journal full: dropped the oldest pending events",
         );
       }
       this.#maintenance.checkpoint();
     } catch (err) {
+      short = this.#outOfRoom(err);
       this.#log.warn(
         { err: journalError("journal checkpoint", this.#ctx.path, err) },
         "journal checkpoint after a commit failed (the commit stands)",
+      );
+    }
+    if (this.#regaining) return;
+    try {
+      // the main file over the budget: something else took room on the disk since
+      if (short || this.#pages().total > this.#ctx.budget.maxPages) this.#regain("after a commit");
+      else if (!this.#space.hasReserve) this.#space.keep();
+    } catch (err) {
+      this.#log.warn(
+        { err: journalError("journal: making room", this.#ctx.path, err) },
+        "journal: making room after a commit failed (the commit stands)",
+      );
+    }
+  }
+
+  /** Whether `err` is a write refused for want of room on a short disk (reserve released). */
+  #outOfRoom(err: unknown): boolean {
+    return (isOutOfRoom(err) || isIoError(err)) && this.#space.release();
+  }
+
+  #pages(): { total: number; used: number } {
+    const total = Number(this.#pageCount.get()?.page_count ?? 0);
+    return { total, used: total - Number(this.#freelist.get()?.freelist_count ?? 0) };
+  }
+
+  /** PRAGMA max_page_count follows the budget (it never goes below the file's pages). */
+  #hardStop(): void {
+    const want = this.#ctx.budget.maxPages;
+    if (want === this.#maxPagesWanted && this.#maxPagesSet <= want) return;
+    const row = this.#ctx.db.prepare(`PRAGMA max_page_count = ${want}`).get();
+    this.#maxPagesWanted = want;
+    this.#maxPagesSet = Number(row?.max_page_count ?? want);
+  }
+
+  /** full-disk.ts under the measured budget; throws what a step throws. */
+  #regainOrThrow(): void {
+    if (this.#regaining) return;
+    this.#regaining = true;
+    try {
+      regainRoom({
+        space: this.#space,
+        maintenance: this.#maintenance,
+        pages: () => this.#pages(),
+        commitRoom: (budget) => {
+          const started = performance.now();
+          this.#settle(this.#attempt([], [], budget), [], [], started);
+        },
+      });
+      this.#ctx.budget = this.#space.budget;
+      this.#hardStop();
+    } finally {
+      this.#regaining = false;
+    }
+  }
+
+  /** #regainOrThrow(), a disk with no room left logged instead of thrown. */
+  #regain(when: string): void {
+    try {
+      this.#regainOrThrow();
+    } catch (err) {
+      if (!isOutOfRoom(err) && !isIoError(err)) throw err;
+      this.#log.error(
+        {
+          err: journalError("journal: making room", this.#ctx.path, err),
+          when,
+          free: this.#space.free(),
+        },
+        "journal: the file system is full and no room could be made (commits fail until there is)",
       );
     }
   }

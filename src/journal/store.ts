@@ -80,7 +80,7 @@ import type { Logger } from "../lib/logger.ts";
 import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SET_ASIDE_SCHEMA } from "./set-aside.ts";
-import { isCorruption, journalError } from "./sqlite-errors.ts";
+import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-errors.ts";
 
 export const APPLICATION_ID = 0x706c6332;
 export const SCHEMA_VERSION = 2;
@@ -137,7 +137,30 @@ export interface OpenedStore {
 
 class NotAJournal extends Error {}
 
-export function openStore(dir: string, log: Logger): OpenedStore {
+/**
+ * Opens the journal in `dir` (the recovery rules above). `release`: called when the open failed
+ * for want of room (a full disk: the -shm file cannot grow, the WAL cannot take a frame); true
+ * when the disk is short and room was given back (journal.reserve, disk-space.ts): the open is
+ * tried once more.
+ */
+export function openStore(
+  dir: string,
+  log: Logger,
+  release: () => boolean = () => false,
+): OpenedStore {
+  try {
+    return openOnce(dir, log);
+  } catch (err) {
+    if (!(isOutOfRoom(err) || isIoError(err)) || !release()) throw err;
+    log.warn(
+      { err, dir },
+      "journal: opening on a full file system: trying again with the reserve's room",
+    );
+    return openOnce(dir, log);
+  }
+}
+
+function openOnce(dir: string, log: Logger): OpenedStore {
   const path = journalPath(dir);
   try {
     makeDir(dir, 32);
