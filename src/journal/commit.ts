@@ -202,6 +202,15 @@ export class Committer {
   ): CommitResult {
     const { db, state } = this.#ctx;
     const before = state.done;
+    const first = group[0]?.records[0]?.sequence;
+    if (first !== undefined && first !== state.highWater + 1n) {
+      // rendered for other sequences (a commit came between): never reuse one, never skip one
+      throw new GatewayError(
+        "JOURNAL_IO",
+        `journal ${this.#ctx.path}: a group rendered for sequence ${first} after ${state.highWater}`,
+        { details: { path: this.#ctx.path } },
+      );
+    }
     db.exec("BEGIN IMMEDIATE");
     try {
       const room = makeRoom(

@@ -41,7 +41,13 @@ import type { Logger } from "../lib/logger.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { AppendWaiters } from "./append-waiters.ts";
 import { startIntegrityCheck } from "./check.ts";
-import { type CommitContext, type CommitResult, Committer, type PreparedBatch } from "./commit.ts";
+import {
+  type CommitContext,
+  type CommitResult,
+  Committer,
+  type PreparedBatch,
+  prepareBatch,
+} from "./commit.ts";
 import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
 import { regainRoom } from "./full-disk.ts";
@@ -375,6 +381,7 @@ class SqliteJournal implements Journal {
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
     let result: CommitResult;
+    let committed = group;
     try {
       result = this.#attempt(group, replacements);
     } catch (err) {
@@ -386,19 +393,33 @@ class SqliteJournal implements Journal {
         for (const r of replacements) r.reject(error);
         return;
       }
-      result = retried.result;
+      ({ result, group: committed } = retried);
     }
-    this.#settle(result, group, replacements, started);
+    this.#settle(result, committed, replacements, started);
   }
 
-  /** After a commit refused for want of room: make room (the reserve is released), once more. */
+  /**
+   * After a commit refused for want of room: make room (the reserve is released), once more.
+   * Making room may have committed an overflow notice: the group then takes the sequences
+   * after it (rendered again: a sequence is part of the id and the payload).
+   */
   #retry(
     group: PreparedBatch[],
     replacements: Replacement[],
-  ): { result: CommitResult } | { failed: unknown } {
+  ): { result: CommitResult; group: PreparedBatch[] } | { failed: unknown } {
     try {
+      const before = this.#ctx.state.highWater;
       this.#regainOrThrow();
-      return { result: this.#attempt(group, replacements) };
+      let next = this.#ctx.state.highWater + 1n;
+      const renumbered =
+        next === before + 1n
+          ? group
+          : group.map((prepared) => {
+              const again = prepareBatch(this.#ctx, prepared.batch, next);
+              next += BigInt(again.rows.length);
+              return again;
+            });
+      return { result: this.#attempt(renumbered, replacements), group: renumbered };
     } catch (err) {
       return { failed: err };
     }

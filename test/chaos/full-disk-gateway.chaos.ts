@@ -70,6 +70,19 @@ function startGateway(configPath: string): GatewayProcess {
   };
 }
 
+/** Waits until no message arrived for two seconds running (at most `timeoutMs`). */
+async function quiet(messages: readonly unknown[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let seen = -1;
+  let still = 0;
+  while (still < 2) {
+    if (Date.now() > deadline) throw new Error(`the stream never went quiet in ${timeoutMs} ms`);
+    if (messages.length === seen) still++;
+    else [seen, still] = [messages.length, 0];
+    await sleep(1000);
+  }
+}
+
 /** How many log lines of the gateway's output match `pattern`. */
 function lines(output: string, pattern: RegExp): number {
   return output.split("\n").filter((l) => pattern.test(l)).length;
@@ -185,6 +198,9 @@ describe("chaos: a full file system under the journal", () => {
       // everything journaled drains, then a clean stop (a gateway that stopped journaling or
       // cannot drain fails here: the newest reading is never dropped nor conflated away)
       await waitUntil(() => lastReadingArrived(sub.messages, tick), 120_000, "the last reading");
+      // and what was journaled after it (the other tags of that tick, notices): the stream
+      // goes quiet once the plant does
+      await quiet(sub.messages, 60_000);
       expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
       expect(await gateway.stop()).toBe(0);
     } finally {
