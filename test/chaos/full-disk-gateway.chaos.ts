@@ -139,6 +139,8 @@ describe("chaos: a full file system under the journal", () => {
   let broker: Broker;
   let sim: ModbusSimulator;
   let fs: Tmpfs | undefined;
+  /** Stopped by the first test; started again before the second even when the first failed. */
+  let brokerDown = false;
   let ticker: NodeJS.Timeout | undefined;
 
   beforeAll(async () => {
@@ -178,6 +180,7 @@ describe("chaos: a full file system under the journal", () => {
         /^(?=.*journal full: dropped the oldest pending events)(?=.*"limit":"file system")/;
       for (let i = 0; i < 2; i++) {
         await broker.stop();
+        brokerDown = true;
         const before = lines(gateway.output(), atLimit);
         await waitUntil(
           () => lines(gateway.output(), atLimit) > before,
@@ -190,6 +193,7 @@ describe("chaos: a full file system under the journal", () => {
         fs.fill(0);
         await sleep(3000);
         await broker.start();
+        brokerDown = false;
         await sleep(5000);
         fs.release();
       }
@@ -262,6 +266,8 @@ describe("chaos: a full file system under the journal", () => {
 
   it("starts again on a full disk and goes on publishing", async () => {
     if (!fs || !files) throw new Error("needs the journal of the test before");
+    if (brokerDown) await broker.start();
+    fs.release();
     fs.fill(0);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     let tick = 100_000;
