@@ -33,7 +33,7 @@
  * happens at open, so a journal opens and appends on a disk that is already full.
  */
 import { performance } from "node:perf_hooks";
-import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
@@ -46,11 +46,11 @@ import {
   type CommitResult,
   Committer,
   type PreparedBatch,
-  prepareBatch,
+  renumber,
 } from "./commit.ts";
 import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
-import { regainRoom } from "./full-disk.ts";
+import { DiskRoom } from "./full-disk.ts";
 import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
@@ -96,13 +96,7 @@ class SqliteJournal implements Journal {
   readonly #replacements: Replacements;
   readonly #queue: AppendQueue;
   readonly #space: DiskSpace;
-  readonly #pageCount: StatementSync;
-  readonly #freelist: StatementSync;
-  /** max_page_count as set last, and what it was set to. */
-  #maxPagesWanted = 0;
-  #maxPagesSet = 0;
-  /** Inside regainRoom(): its room commits do not start another. */
-  #regaining = false;
+  readonly #room: DiskRoom;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -126,8 +120,6 @@ class SqliteJournal implements Journal {
     this.#space = space;
     const { db, path } = store;
     const budget = space.measure();
-    this.#pageCount = db.prepare("PRAGMA page_count");
-    this.#freelist = db.prepare("PRAGMA freelist_count");
     this.#drain = new JournalDrain({
       db,
       path,
@@ -170,9 +162,28 @@ class SqliteJournal implements Journal {
     );
     // Bring a journal that is over budget (max_bytes lowered, or a full disk) back under it,
     // then set the hard stop, run retention once, and start the retention timer.
-    this.#regain("opening");
-    this.#maintenance.vacuum();
-    this.#hardStop();
+    this.#room = new DiskRoom({
+      ctx: this.#ctx,
+      space,
+      maintenance: this.#maintenance,
+      log: this.#log,
+      commitRoom: (budget) => {
+        const started = performance.now();
+        this.#settle(this.#attempt([], [], budget), [], [], started);
+      },
+    });
+    this.#room.regain("opening");
+    try {
+      this.#maintenance.vacuum();
+    } catch (err) {
+      // a disk with no room left: the free pages stay for the next commits to reuse
+      if (!isOutOfRoom(err) && !isIoError(err)) throw err;
+      this.#log.warn(
+        { err: journalError("journal vacuum", path, err) },
+        "journal: giving free pages back at open failed (the disk is full)",
+      );
+    }
+    this.#room.measure(0);
     this.#retention();
     const every = Math.min(RETENTION_EVERY_MS, Math.max(1000, options.retentionMs / 2));
     this.#retentionTimer = setInterval(() => this.#retention(), every);
@@ -385,7 +396,7 @@ class SqliteJournal implements Journal {
     try {
       result = this.#attempt(group, replacements);
     } catch (err) {
-      const retried = this.#outOfRoom(err) ? this.#retry(group, replacements) : undefined;
+      const retried = this.#room.outOfRoom(err) ? this.#retry(group, replacements) : undefined;
       if (!retried || "failed" in retried) {
         const error = journalError("journal commit", this.#ctx.path, retried?.failed ?? err);
         this.#log.error({ err: error, batches: group.length }, "journal commit failed");
@@ -408,17 +419,8 @@ class SqliteJournal implements Journal {
     replacements: Replacement[],
   ): { result: CommitResult; group: PreparedBatch[] } | { failed: unknown } {
     try {
-      const before = this.#ctx.state.highWater;
-      this.#regainOrThrow();
-      let next = this.#ctx.state.highWater + 1n;
-      const renumbered =
-        next === before + 1n
-          ? group
-          : group.map((prepared) => {
-              const again = prepareBatch(this.#ctx, prepared.batch, next);
-              next += BigInt(again.rows.length);
-              return again;
-            });
+      this.#room.regainOrThrow();
+      const renumbered = renumber(this.#ctx, group);
       return { result: this.#attempt(renumbered, replacements), group: renumbered };
     } catch (err) {
       return { failed: err };
@@ -434,8 +436,7 @@ class SqliteJournal implements Journal {
     this.#setAsides = new Map();
     try {
       if (budget === undefined) {
-        this.#ctx.budget = this.#space.measure(MEASURE_EVERY_MS);
-        this.#hardStop();
+        this.#room.measure(MEASURE_EVERY_MS);
       }
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
@@ -507,80 +508,13 @@ class SqliteJournal implements Journal {
       }
       this.#maintenance.checkpoint();
     } catch (err) {
-      short = this.#outOfRoom(err);
+      short = this.#room.outOfRoom(err);
       this.#log.warn(
         { err: journalError("journal checkpoint", this.#ctx.path, err) },
         "journal checkpoint after a commit failed (the commit stands)",
       );
     }
-    if (this.#regaining) return;
-    try {
-      // the main file over the budget: something else took room on the disk since
-      if (short || this.#pages().total > this.#ctx.budget.maxPages) this.#regain("after a commit");
-      else if (!this.#space.hasReserve) this.#space.keep();
-    } catch (err) {
-      this.#log.warn(
-        { err: journalError("journal: making room", this.#ctx.path, err) },
-        "journal: making room after a commit failed (the commit stands)",
-      );
-    }
-  }
-
-  /** Whether `err` is a write refused for want of room on a short disk (reserve released). */
-  #outOfRoom(err: unknown): boolean {
-    return (isOutOfRoom(err) || isIoError(err)) && this.#space.release();
-  }
-
-  #pages(): { total: number; used: number } {
-    const total = Number(this.#pageCount.get()?.page_count ?? 0);
-    return { total, used: total - Number(this.#freelist.get()?.freelist_count ?? 0) };
-  }
-
-  /** PRAGMA max_page_count follows the budget (it never goes below the file's pages). */
-  #hardStop(): void {
-    const want = this.#ctx.budget.maxPages;
-    if (want === this.#maxPagesWanted && this.#maxPagesSet <= want) return;
-    const row = this.#ctx.db.prepare(`PRAGMA max_page_count = ${want}`).get();
-    this.#maxPagesWanted = want;
-    this.#maxPagesSet = Number(row?.max_page_count ?? want);
-  }
-
-  /** full-disk.ts under the measured budget; throws what a step throws. */
-  #regainOrThrow(): void {
-    if (this.#regaining) return;
-    this.#regaining = true;
-    try {
-      regainRoom({
-        space: this.#space,
-        maintenance: this.#maintenance,
-        pages: () => this.#pages(),
-        commitRoom: (budget) => {
-          const started = performance.now();
-          this.#settle(this.#attempt([], [], budget), [], [], started);
-        },
-      });
-      this.#ctx.budget = this.#space.budget;
-      this.#hardStop();
-    } finally {
-      this.#regaining = false;
-    }
-  }
-
-  /** #regainOrThrow(), a disk with no room left logged instead of thrown. */
-  #regain(when: string): void {
-    try {
-      this.#regainOrThrow();
-    } catch (err) {
-      if (!isOutOfRoom(err) && !isIoError(err)) throw err;
-      this.#log.error(
-        {
-          err: journalError("journal: making room", this.#ctx.path, err),
-          when,
-          free: this.#space.free(),
-        },
-        "journal: the file system is full and no room could be made (commits fail until there is)",
-      );
-    }
+    this.#room.afterCommit(short);
   }
 
   #reportCorrupt(sequence: bigint | null, err?: unknown): void {
