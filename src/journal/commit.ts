@@ -127,6 +127,21 @@ export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): P
   return { batch, records, rows, bytes };
 }
 
+/**
+ * The group rendered again from the next free sequence, when a commit took sequences since it
+ * was prepared (an overflow notice of a room commit, full-disk.ts): a sequence is part of the
+ * id and of the payload. The same group when nothing moved.
+ */
+export function renumber(ctx: CommitContext, group: readonly PreparedBatch[]): PreparedBatch[] {
+  let next = ctx.state.highWater + 1n;
+  if (group[0]?.records[0]?.sequence === next) return [...group];
+  return group.map((prepared) => {
+    const again = prepareBatch(ctx, prepared.batch, next);
+    next += BigInt(again.rows.length);
+    return again;
+  });
+}
+
 export class Committer {
   readonly #ctx: CommitContext;
   readonly #insert: StatementSync;
