@@ -134,6 +134,11 @@ export class DiskSpace {
     return this.#report;
   }
 
+  /** Bytes journal.reserve holds now (0: released, or not written yet). */
+  get reserveHeld(): number {
+    return this.#held;
+  }
+
   /** Whether journal.reserve is there (any size). */
   get hasReserve(): boolean {
     return this.#held > 0;

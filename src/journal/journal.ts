@@ -21,7 +21,9 @@
  *
  * replace() rewrites a still pending record in a group commit it starts at once (a session
  * waits for it), durable like an append; a record that may have been published is never
- * rewritten (rules in replacements.ts).
+ * rewritten (rules in replacements.ts). On a full disk it is committed like any group (room
+ * made first, below), so a publisher's session start never waits on the disk: the publisher
+ * needs nothing of its own for a full disk.
  *
  * setAside() acknowledges a record like a publish, with a reason: its row goes into the next
  * group commit, with the cursor (rules in set-aside.ts).
@@ -288,7 +290,7 @@ class SqliteJournal implements Journal {
     const stats: JournalStats = {
       lastSequence: state.highWater,
       pending: Math.max(0, state.pending - this.#drain.cursor.ackedAhead),
-      bytes: fileSize(path) + fileSize(`${path}-wal`),
+      bytes: fileSize(path) + fileSize(`${path}-wal`) + this.#space.reserveHeld,
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
       lastCommitMs: this.#lastCommitMs,

@@ -82,7 +82,7 @@ export interface JournalStats {
   lastSequence: bigint;
   /** Records not yet acknowledged by the broker. */
   pending: number;
-  /** Size of the journal on disk. */
+  /** Size of the journal on disk: database, WAL and reserve (what max_bytes bounds). */
   bytes: number;
   /** Event time of the oldest pending record. */
   oldestPendingTime?: number;
