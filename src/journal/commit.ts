@@ -82,6 +82,11 @@ export interface CommitContext {
   acked: (sequence: bigint) => boolean;
   /** Those acknowledged above the cursor, when they changed since the last commit (cursor.ts). */
   takeAhead: () => bigint[] | undefined;
+  /**
+   * False when the file system itself is out of room (disk-space.ts): an SQLITE_FULL is then
+   * not the size policy's hard stop, and deleting more in a retry would only need more room.
+   */
+  roomOnDisk: () => boolean;
 }
 
 export interface CommitResult {
@@ -110,6 +115,21 @@ export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): P
     sequence++;
   }
   return { batch, records, rows, bytes };
+}
+
+/**
+ * The group rendered again from the next free sequence, when a commit took sequences since it
+ * was prepared (an overflow notice of a room commit, full-disk.ts): a sequence is part of the
+ * id and of the payload. The same group when nothing moved.
+ */
+export function renumber(ctx: CommitContext, group: readonly PreparedBatch[]): PreparedBatch[] {
+  let next = ctx.state.highWater + 1n;
+  if (group[0]?.records[0]?.sequence === next) return [...group];
+  return group.map((prepared) => {
+    const again = prepareBatch(ctx, prepared.batch, next);
+    next += BigInt(again.rows.length);
+    return again;
+  });
 }
 
 export class Committer {
@@ -142,14 +162,16 @@ export class Committer {
   /**
    * Commits the cursor, a group and replacements (each possibly empty, to save the cursor or
    * enforce the budget). On SQLITE_FULL it retries with more room; it throws a GatewayError
-   * after ROLLBACK.
+   * after ROLLBACK. `budget`: the size policy's limit for this commit (default the context's;
+   * full-disk.ts passes a step on the way down to it).
    */
   commit(
     group: readonly PreparedBatch[],
     replacements: readonly Replacement[] = [],
     setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
+    budget: SizeBudget = this.#ctx.budget,
   ): CommitResult {
-    const { budget, state } = this.#ctx;
+    const { state } = this.#ctx;
     const bytes =
       group.reduce((sum, b) => sum + b.bytes, 0) +
       replacements.reduce((sum, r) => sum + estimateRowBytes(r.record.id, r.event, r.rendered), 0) +
@@ -167,9 +189,10 @@ export class Committer {
     let need = pagesFor(bytes, budget.pageSize);
     for (let attempt = 0; ; attempt++) {
       try {
-        return this.#transaction(group, replacements, setAsides, need);
+        return this.#transaction(group, replacements, setAsides, need, budget);
       } catch (err) {
-        if (!isFull(err) || attempt >= 2) throw journalError("journal commit", this.#ctx.path, err);
+        if (!isFull(err) || attempt >= 2 || !this.#ctx.roomOnDisk())
+          throw journalError("journal commit", this.#ctx.path, err);
         need = need * 2 + Math.ceil(budget.maxPages / 16);
       }
     }
@@ -180,9 +203,19 @@ export class Committer {
     replacements: readonly Replacement[],
     setAsides: ReadonlyMap<bigint, SetAsideMark>,
     needPages: number,
+    budget: SizeBudget,
   ): CommitResult {
-    const { db, state, budget } = this.#ctx;
+    const { db, state } = this.#ctx;
     const before = state.done;
+    const first = group[0]?.records[0]?.sequence;
+    if (first !== undefined && first !== state.highWater + 1n) {
+      // rendered for other sequences (a commit came between): never reuse one, never skip one
+      throw new GatewayError(
+        "JOURNAL_IO",
+        `journal ${this.#ctx.path}: a group rendered for sequence ${first} after ${state.highWater}`,
+        { details: { path: this.#ctx.path } },
+      );
+    }
     db.exec("BEGIN IMMEDIATE");
     try {
       const room = makeRoom(

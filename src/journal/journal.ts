@@ -21,10 +21,18 @@
  *
  * replace() rewrites a still pending record in a group commit it starts at once (a session
  * waits for it), durable like an append; a record that may have been published is never
- * rewritten (rules in replacements.ts).
+ * rewritten (rules in replacements.ts). On a full disk it is committed like any group (room
+ * made first, below), so a publisher's session start never waits on the disk: the publisher
+ * needs nothing of its own for a full disk.
  *
  * setAside() acknowledges a record like a publish, with a reason: its row goes into the next
  * group commit, with the cursor (rules in set-aside.ts).
+ *
+ * A full file system is the size limit (disk-space.ts): every group commit runs under the
+ * budget measured just before it. A commit (or its checkpoint) refused for want of room while
+ * the disk is short releases journal.reserve, brings the journal under the new budget in
+ * steps (full-disk.ts) and is tried once more; only then is it reported failed. The same
+ * happens at open, so a journal opens and appends on a disk that is already full.
  */
 import { performance } from "node:perf_hooks";
 import type { DatabaseSync } from "node:sqlite";
@@ -35,16 +43,24 @@ import type { Logger } from "../lib/logger.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { AppendWaiters } from "./append-waiters.ts";
 import { startIntegrityCheck } from "./check.ts";
-import { type CommitContext, type CommitResult, Committer, type PreparedBatch } from "./commit.ts";
+import {
+  type CommitContext,
+  type CommitResult,
+  Committer,
+  type PreparedBatch,
+  renumber,
+} from "./commit.ts";
+import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
+import { DiskRoom } from "./full-disk.ts";
 import { Maintenance } from "./maintenance.ts";
 import { decodeRow, prepareQuery, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SetAsideStatements, withSetAside } from "./set-aside.ts";
-import { sizeBudget } from "./size-policy.ts";
-import { isCorruption, journalError } from "./sqlite-errors.ts";
-import { fileSize, openStore } from "./store.ts";
+import type { SizeBudget } from "./size-policy.ts";
+import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-errors.ts";
+import { fileSize, journalPath, openStore } from "./store.ts";
 import type {
   Journal,
   JournalOptions,
@@ -54,13 +70,16 @@ import type {
   SetAsideMark,
 } from "./types.ts";
 
+/** How old a measurement of the disk a group commit may use (disk-space.ts), ms. */
+const MEASURE_EVERY_MS = 100;
 /** How often retention runs, at most; it also runs at open. */
 const RETENTION_EVERY_MS = 60_000;
 
 export async function openJournal(options: JournalOptions): Promise<Journal> {
-  const store = openStore(options.dir, options.log);
+  const space = new DiskSpace(options.dir, journalPath(options.dir), options.maxBytes, options.log);
+  const store = openStore(options.dir, options.log, () => space.release());
   try {
-    return new SqliteJournal(options, store);
+    return new SqliteJournal(options, store, space);
   } catch (err) {
     store.db.close();
     throw journalError("opening the journal", store.path, err);
@@ -78,6 +97,8 @@ class SqliteJournal implements Journal {
   readonly #drain: JournalDrain;
   readonly #replacements: Replacements;
   readonly #queue: AppendQueue;
+  readonly #space: DiskSpace;
+  readonly #room: DiskRoom;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -93,13 +114,14 @@ class SqliteJournal implements Journal {
   #closed = false;
   #closing: Promise<void> | undefined;
 
-  constructor(options: JournalOptions, store: ReturnType<typeof openStore>) {
+  constructor(options: JournalOptions, store: ReturnType<typeof openStore>, space: DiskSpace) {
     this.#options = options;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
     this.epoch = store.epoch;
+    this.#space = space;
     const { db, path } = store;
-    const budget = sizeBudget(options.maxBytes);
+    const budget = space.measure();
     this.#drain = new JournalDrain({
       db,
       path,
@@ -119,6 +141,7 @@ class SqliteJournal implements Journal {
       now: this.#now,
       acked: (sequence) => this.#drain.cursor.isAcked(sequence),
       takeAhead: () => this.#drain.cursor.takeAhead(),
+      roomOnDisk: () => !this.#space.short(),
       state: {
         highWater: store.highWater,
         ceiling: readSeqCeiling(options.dir) ?? 0n,
@@ -131,7 +154,7 @@ class SqliteJournal implements Journal {
     this.#corruptSkipped = store.salvaged?.lost ?? 0;
     this.#committer = new Committer(this.#ctx);
     this.#queue = new AppendQueue();
-    this.#maintenance = new Maintenance(db, path, budget, this.#log);
+    this.#maintenance = new Maintenance(db, path, () => this.#ctx.budget, this.#log);
     this.#setAsideStmts = new SetAsideStatements(db);
     this.#replacements = new Replacements(
       db,
@@ -139,11 +162,30 @@ class SqliteJournal implements Journal {
       options.render,
       (sequence) => !this.#drain.cursor.isAcked(sequence),
     );
-    // Bring a journal that is over budget (max_bytes lowered) back under it, then set the
-    // hard stop, run retention once, and start the retention timer.
-    this.#commitNow([], []);
-    this.#maintenance.vacuum();
-    db.exec(`PRAGMA max_page_count = ${budget.maxPages}`);
+    // Bring a journal that is over budget (max_bytes lowered, or a full disk) back under it,
+    // then set the hard stop, run retention once, and start the retention timer.
+    this.#room = new DiskRoom({
+      ctx: this.#ctx,
+      space,
+      maintenance: this.#maintenance,
+      log: this.#log,
+      commitRoom: (budget) => {
+        const started = performance.now();
+        this.#settle(this.#attempt([], [], budget), [], [], started);
+      },
+    });
+    this.#room.regain("opening");
+    try {
+      this.#maintenance.vacuum();
+    } catch (err) {
+      // a disk with no room left: the free pages stay for the next commits to reuse
+      if (!isOutOfRoom(err) && !isIoError(err)) throw err;
+      this.#log.warn(
+        { err: journalError("journal vacuum", path, err) },
+        "journal: giving free pages back at open failed (the disk is full)",
+      );
+    }
+    this.#room.measure(0);
     this.#retention();
     const every = Math.min(RETENTION_EVERY_MS, Math.max(1000, options.retentionMs / 2));
     this.#retentionTimer = setInterval(() => this.#retention(), every);
@@ -248,7 +290,7 @@ class SqliteJournal implements Journal {
     const stats: JournalStats = {
       lastSequence: state.highWater,
       pending: Math.max(0, state.pending - this.#drain.cursor.ackedAhead),
-      bytes: fileSize(path) + fileSize(`${path}-wal`),
+      bytes: fileSize(path) + fileSize(`${path}-wal`) + this.#space.reserveHeld,
       dropped: state.dropped,
       corruptSkipped: this.#corruptSkipped,
       lastCommitMs: this.#lastCommitMs,
@@ -353,24 +395,71 @@ class SqliteJournal implements Journal {
 
   #commit(group: PreparedBatch[], replacements: Replacement[] = []): void {
     const started = performance.now();
+    let result: CommitResult;
+    let committed = group;
+    try {
+      result = this.#attempt(group, replacements);
+    } catch (err) {
+      const retried = this.#room.outOfRoom(err) ? this.#retry(group, replacements) : undefined;
+      if (!retried || "failed" in retried) {
+        const error = journalError("journal commit", this.#ctx.path, retried?.failed ?? err);
+        this.#log.error({ err: error, batches: group.length }, "journal commit failed");
+        for (const prepared of group) prepared.batch.reject(error);
+        for (const r of replacements) r.reject(error);
+        return;
+      }
+      ({ result, group: committed } = retried);
+    }
+    this.#settle(result, committed, replacements, started);
+  }
+
+  /**
+   * After a commit refused for want of room: make room (the reserve is released), once more.
+   * Making room may have committed an overflow notice: the group then takes the sequences
+   * after it (rendered again: a sequence is part of the id and the payload).
+   */
+  #retry(
+    group: PreparedBatch[],
+    replacements: Replacement[],
+  ): { result: CommitResult; group: PreparedBatch[] } | { failed: unknown } {
+    try {
+      this.#room.regainOrThrow();
+      const renumbered = renumber(this.#ctx, group);
+      return { result: this.#attempt(renumbered, replacements), group: renumbered };
+    } catch (err) {
+      return { failed: err };
+    }
+  }
+
+  /**
+   * One try: the budget measured now (disk-space.ts; `budget` given: a step of full-disk.ts),
+   * the checkpoint a large group wants first, the transaction. Throws with nothing changed.
+   */
+  #attempt(group: PreparedBatch[], replacements: Replacement[], budget?: SizeBudget): CommitResult {
     const setAsides = this.#setAsides;
     this.#setAsides = new Map();
-    let result: CommitResult;
     try {
+      if (budget === undefined) {
+        this.#room.measure(MEASURE_EVERY_MS);
+      }
       const bytes = group.reduce((sum, b) => sum + b.bytes, 0);
       this.#maintenance.checkpoint(bytes > this.#ctx.budget.groupBytes ? 0 : undefined);
-      result = this.#commitNow(group, replacements, setAsides);
+      return this.#commitNow(group, replacements, setAsides, budget);
     } catch (err) {
       this.#drain.cursor.aheadNotSaved();
       for (const [sequence, mark] of setAsides)
         if (!this.#setAsides.has(sequence)) this.#setAsides.set(sequence, mark);
-      const error = journalError("journal commit", this.#ctx.path, err);
-      this.#log.error({ err: error, batches: group.length }, "journal commit failed");
-      for (const prepared of group) prepared.batch.reject(error);
-      for (const r of replacements) r.reject(error);
-      return;
+      throw err;
     }
-    // committed: from here on nothing may turn it into a failure
+  }
+
+  /** Committed: from here on nothing may turn it into a failure. */
+  #settle(
+    result: CommitResult,
+    group: PreparedBatch[],
+    replacements: Replacement[],
+    started: number,
+  ): void {
     this.#lastCommitMs = performance.now() - started;
     // a cursor save alone does not end idleness
     if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
@@ -390,15 +479,20 @@ class SqliteJournal implements Journal {
     group: PreparedBatch[],
     replacements: Replacement[],
     setAsides: ReadonlyMap<bigint, SetAsideMark> = new Map(),
+    budget?: SizeBudget,
   ): CommitResult {
     const before = this.#drain.cursor.done;
-    const result = this.#committer.commit(group, replacements, setAsides);
+    const result = this.#committer.commit(group, replacements, setAsides, budget);
     if (this.#ctx.state.done > before) this.#drain.dropped(this.#ctx.state.done);
     return result;
   }
 
-  /** Logging and the checkpoint after a commit: failures here are logged, never thrown. */
+  /**
+   * Logging, the checkpoint and the room on the disk after a commit: failures here are logged,
+   * never thrown (the commit stands).
+   */
   #afterCommit(result: CommitResult, batches: number): void {
+    let short = false;
     try {
       this.#log.debug(
         { events: result.inserted, batches, ms: this.#lastCommitMs },
@@ -406,17 +500,25 @@ class SqliteJournal implements Journal {
       );
       if (result.dropped > 0) {
         this.#log.warn(
-          { dropped: result.dropped, total_dropped: this.#ctx.state.dropped },
+          {
+            dropped: result.dropped,
+            total_dropped: this.#ctx.state.dropped,
+            ...(this.#space.report.diskBound
+              ? { limit: "file system", capacity: this.#space.report.capacity }
+              : { limit: "max_bytes" }),
+          },
           "journal full: dropped the oldest pending events",
         );
       }
       this.#maintenance.checkpoint();
     } catch (err) {
+      short = this.#room.outOfRoom(err);
       this.#log.warn(
         { err: journalError("journal checkpoint", this.#ctx.path, err) },
         "journal checkpoint after a commit failed (the commit stands)",
       );
     }
+    this.#room.afterCommit(short);
   }
 
   #reportCorrupt(sequence: bigint | null, err?: unknown): void {

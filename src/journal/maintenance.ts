@@ -9,6 +9,10 @@
  * published. Pending records are never deleted by retention, only by the size policy.
  * Deletes run in chunks, each its own transaction at synchronous=NORMAL (losing a delete in a
  * power cut only means it runs again), with a checkpoint between chunks when the WAL grew.
+ *
+ * The budget is the one the journal measured last (disk-space.ts: max_bytes or a full disk).
+ * On a full disk vacuum() goes in steps that fit the room there is, each checkpointed at once,
+ * so the WAL frames it writes never need more than the file system has (full-disk.ts).
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
@@ -18,13 +22,13 @@ import { fileSize } from "./store.ts";
 export class Maintenance {
   readonly #db: DatabaseSync;
   readonly #walPath: string;
-  readonly #budget: SizeBudget;
+  readonly #budget: () => SizeBudget;
   readonly #log: Logger;
   readonly #deleteOld: StatementSync;
   readonly #freelist: StatementSync;
   readonly #pageCount: StatementSync;
 
-  constructor(db: DatabaseSync, path: string, budget: SizeBudget, log: Logger) {
+  constructor(db: DatabaseSync, path: string, budget: () => SizeBudget, log: Logger) {
     this.#db = db;
     this.#walPath = `${path}-wal`;
     this.#budget = budget;
@@ -42,7 +46,7 @@ export class Maintenance {
   }
 
   /** Checkpoints and truncates the WAL when it is over `threshold` bytes (default: budget). */
-  checkpoint(threshold = this.#budget.walCheckpointBytes): void {
+  checkpoint(threshold = this.#budget().walCheckpointBytes): void {
     if (this.walBytes() <= threshold) return;
     const result = this.#db.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get();
     if (Number(result?.busy ?? 0) !== 0) {
@@ -52,7 +56,7 @@ export class Maintenance {
 
   /** Deletes records done (at or below `done`) with event time before `cutoff`; how many. */
   retention(cutoff: number, done: bigint): number {
-    const chunk = this.#budget.deleteChunkRows;
+    const chunk = this.#budget().deleteChunkRows;
     let deleted = 0;
     this.#relaxed(() => {
       for (;;) {
@@ -76,20 +80,26 @@ export class Maintenance {
 
   /**
    * Gives free pages back to the file system (auto_vacuum=INCREMENTAL), a step at a time so
-   * the WAL stays in its budget. Keeps a little slack for the next group commits.
+   * the WAL stays in its budget. Keeps a little slack for the next group commits. `maxStep`
+   * (a full disk): pages moved per step at most, the WAL checkpointed after each.
    */
-  vacuum(keepFree = 64): void {
-    const step = Math.max(8, Math.floor(this.#budget.walCheckpointBytes / this.#budget.pageSize));
+  vacuum(keepFree = 64, maxStep = Number.POSITIVE_INFINITY): void {
+    const budget = this.#budget();
+    const tight = Number.isFinite(maxStep);
+    const step = Math.max(
+      1,
+      Math.min(maxStep, Math.max(8, Math.floor(budget.walCheckpointBytes / budget.pageSize))),
+    );
     this.#relaxed(() => {
       let lastPages = Number.POSITIVE_INFINITY;
       for (;;) {
         const free = Number(this.#freelist.get()?.freelist_count ?? 0);
         const pages = Number(this.#pageCount.get()?.page_count ?? 0);
-        const surplus = Math.max(free - keepFree, pages - this.#budget.maxPages);
+        const surplus = Math.max(free - keepFree, pages - budget.maxPages);
         if (surplus <= 0 || free === 0 || pages >= lastPages) break; // done, or no progress
         lastPages = pages;
         this.#db.exec(`PRAGMA incremental_vacuum(${Math.min(step, surplus, free)})`);
-        this.checkpoint();
+        this.checkpoint(tight ? 0 : undefined);
       }
     });
     this.checkpoint(0);

@@ -22,6 +22,13 @@
  * in the same transaction, after the deletes, so it is never lost to its own round. A later
  * round may drop an older notice like any other event; its own notice then counts it and
  * names the oldest sequence kept, so the consumer still learns where the stream resumes.
+ *
+ * A full file system is the same limit (disk-space.ts has the rule): the budget is
+ * sizeBudget(effective), effective = min(max_bytes, capacity - DISK_SLACK) - reserve, where
+ * capacity is what the journal's files hold plus what the file system has available, and
+ * reserve the size of journal.reserve (reserveBytes below), counted inside max_bytes. So the
+ * order above (published first, then the oldest pending, announced) is the order at a full
+ * disk too, and the WAL's reserve is room that stays free on the disk.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { PAGE_SIZE } from "./store.ts";
@@ -34,6 +41,10 @@ export interface SizeBudget {
   pageSize: number;
   /** Hard stop for the main file (PRAGMA max_page_count). */
   maxPages: number;
+  /** Room kept for the WAL beside the main file. */
+  walReserveBytes: number;
+  /** Pages freed beyond the need once pending records must go (a round; 0: just the need). */
+  dropRoundPages: number;
   /** Checkpoint (TRUNCATE) once the WAL is bigger than this. */
   walCheckpointBytes: number;
   /** Estimated row bytes one group commit may insert. */
@@ -46,14 +57,48 @@ export function sizeBudget(maxBytes: number, pageSize = PAGE_SIZE): SizeBudget {
   const walReserve = Math.min(64 * MiB, Math.max(256 * KiB, Math.floor(maxBytes / 4)));
   const reserve = Math.min(walReserve, Math.floor(maxBytes / 2));
   const groupBytes = Math.floor(reserve / 8);
+  const maxPages = Math.max(16, Math.floor((maxBytes - reserve) / pageSize));
   return {
     maxBytes,
     pageSize,
-    maxPages: Math.max(16, Math.floor((maxBytes - reserve) / pageSize)),
+    maxPages,
+    walReserveBytes: reserve,
+    dropRoundPages: Math.ceil(maxPages / 32),
     walCheckpointBytes: Math.floor(reserve / 4),
     groupBytes,
     deleteChunkRows: Math.max(50, Math.min(5000, Math.floor(groupBytes / 200))),
   };
+}
+
+/** What the budget leaves outside of it on a full disk: -shm growth, journal.seq, rounding. */
+export const DISK_SLACK = 256 * KiB;
+/** The smallest budget the disk may set (below it every batch would be refused as too large). */
+const MIN_EFFECTIVE = 512 * KiB;
+
+/**
+ * The size of journal.reserve (disk-space.ts) for a journal of `maxBytes`: one group commit's
+ * WAL frames and room for the -shm file, between 256 KiB and 16 MiB.
+ */
+export function reserveBytes(maxBytes: number, pageSize = PAGE_SIZE): number {
+  const { groupBytes } = sizeBudget(maxBytes, pageSize);
+  const bytes = pagesFor(groupBytes, pageSize) * pageSize + 64 * KiB;
+  return Math.min(16 * MiB, Math.max(256 * KiB, bytes));
+}
+
+/**
+ * The budget on a file system that has `capacity` bytes for the journal (its files plus what
+ * is available; Infinity: the disk is no limit): max_bytes or the disk, whichever is smaller,
+ * less the reserve.
+ */
+export function effectiveBudget(
+  maxBytes: number,
+  capacity: number,
+  pageSize = PAGE_SIZE,
+): { budget: SizeBudget; reserve: number; diskBound: boolean } {
+  const reserve = reserveBytes(Math.min(maxBytes, capacity), pageSize);
+  const disk = capacity - DISK_SLACK;
+  const bound = Math.max(MIN_EFFECTIVE, Math.min(maxBytes, disk) - reserve);
+  return { budget: sizeBudget(bound, pageSize), reserve, diskBound: disk < maxBytes };
 }
 
 /** Pages an estimated number of row bytes may need (b-tree pages are not full). */
@@ -118,8 +163,7 @@ export function makeRoom(
   let need = needPages;
   while (usedPages(s) + need > budget.maxPages) {
     if (s.deleteDoneBelow.run(through + 1n, chunkRows).changes > 0) continue;
-    if (dropped === 0)
-      need = Math.min(budget.maxPages, needPages + Math.ceil(budget.maxPages / 32));
+    if (dropped === 0) need = Math.min(budget.maxPages, needPages + budget.dropRoundPages);
     const gone = s.deleteOldestFrom.all(through + 1n, chunkRows);
     if (gone.length === 0) break;
     deletedAbove += gone.length;

@@ -1,6 +1,7 @@
 /**
- * Turns node:sqlite and fs errors into the journal's user-facing GatewayErrors: a full disk or
- * a journal at its size limit is JOURNAL_FULL; anything else the disk refuses (read-only,
+ * Turns node:sqlite and fs errors into the journal's user-facing GatewayErrors: a full disk
+ * (SQLITE_FULL, ENOSPC, a -shm file that cannot grow) or a journal at its size limit is
+ * JOURNAL_FULL; anything else the disk refuses (read-only,
  * I/O error, locked by another process, cannot open) is JOURNAL_IO. Each names the file.
  */
 import { GatewayError } from "../lib/errors.ts";
@@ -28,10 +29,29 @@ export function isCorruption(err: unknown): boolean {
   return code === SQLITE.CORRUPT || code === SQLITE.NOTADB;
 }
 
+/** SQLITE_IOERR_SHMSIZE: the -shm file could not grow (what a full file system gives at open). */
+const IOERR_SHMSIZE = SQLITE.IOERR | (19 << 8);
+
+/** A write refused for want of room: SQLITE_FULL, ENOSPC, or the -shm file unable to grow. */
 export function isFull(err: unknown): boolean {
+  const errcode = (err as { errcode?: unknown } | null)?.errcode;
   return (
-    sqliteCode(err) === SQLITE.FULL || (err as NodeJS.ErrnoException | null)?.code === "ENOSPC"
+    sqliteCode(err) === SQLITE.FULL ||
+    errcode === IOERR_SHMSIZE ||
+    (err as NodeJS.ErrnoException | null)?.code === "ENOSPC"
   );
+}
+
+/** isFull(), also through a GatewayError made of one (JOURNAL_FULL). */
+export function isOutOfRoom(err: unknown): boolean {
+  if (err instanceof GatewayError) return err.code === "JOURNAL_FULL" || isOutOfRoom(err.cause);
+  return isFull(err);
+}
+
+/** Any SQLite I/O error (on a file system with no room left: a full disk in disguise). */
+export function isIoError(err: unknown): boolean {
+  if (err instanceof GatewayError) return isIoError(err.cause);
+  return sqliteCode(err) === SQLITE.IOERR;
 }
 
 /** Wraps a storage error for the user: what was being done, on which file, and why. */

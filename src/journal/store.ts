@@ -32,6 +32,9 @@
  *   journal.sqlite-wal    the write-ahead log (checkpointed with TRUNCATE to bound its size)
  *   journal.sqlite-shm    SQLite's WAL index (shared memory)
  *   journal.seq           the sequence ceiling (seq-file.ts): >= every committed sequence
+ *   journal.reserve       room kept for a full file system (disk-space.ts): random bytes,
+ *                         256 KiB to 16 MiB, counted inside max_bytes; deleted when a write
+ *                         meets a full disk, written again once the disk has room for it
  *   journal.check-failed  left by a background integrity check that found damage (check.ts):
  *                         the next open runs the full check and its recovery rule
  *   journal.sqlite.corrupt-<time>[-wal|-shm]   damaged files moved aside, never deleted by us
@@ -71,6 +74,13 @@
  *      it is sent again, with its id: a duplicate MQTT allows), the indexes but records_time
  *      are dropped, user_version becomes 2. Every open creates the set_aside table when it is
  *      missing.
+ *   6. On a full file system the open itself can fail for want of room (SQLite
+ *      cannot grow the -shm file: SQLITE_IOERR_SHMSIZE, or a WAL frame: SQLITE_FULL): then
+ *      journal.reserve is deleted and the open tried once more. The journal is then brought
+ *      under the budget the disk allows (full-disk.ts: published records first, then the
+ *      oldest pending, announced) before it takes appends. A folder with no reserve (a first
+ *      start, or a journal of an older version) on a disk with no room left cannot open:
+ *      JOURNAL_FULL, naming the file.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
@@ -80,7 +90,7 @@ import type { Logger } from "../lib/logger.ts";
 import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SET_ASIDE_SCHEMA } from "./set-aside.ts";
-import { isCorruption, journalError } from "./sqlite-errors.ts";
+import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-errors.ts";
 
 export const APPLICATION_ID = 0x706c6332;
 export const SCHEMA_VERSION = 2;
@@ -137,7 +147,30 @@ export interface OpenedStore {
 
 class NotAJournal extends Error {}
 
-export function openStore(dir: string, log: Logger): OpenedStore {
+/**
+ * Opens the journal in `dir` (the recovery rules above). `release`: called when the open failed
+ * for want of room (a full disk: the -shm file cannot grow, the WAL cannot take a frame); true
+ * when the disk is short and room was given back (journal.reserve, disk-space.ts): the open is
+ * tried once more.
+ */
+export function openStore(
+  dir: string,
+  log: Logger,
+  release: () => boolean = () => false,
+): OpenedStore {
+  try {
+    return openOnce(dir, log);
+  } catch (err) {
+    if (!(isOutOfRoom(err) || isIoError(err)) || !release()) throw err;
+    log.warn(
+      { err, dir },
+      "journal: opening on a full file system: trying again with the reserve's room",
+    );
+    return openOnce(dir, log);
+  }
+}
+
+function openOnce(dir: string, log: Logger): OpenedStore {
   const path = journalPath(dir);
   try {
     makeDir(dir, 32);

@@ -82,7 +82,7 @@ export interface JournalStats {
   lastSequence: bigint;
   /** Records not yet acknowledged by the broker. */
   pending: number;
-  /** Size of the journal on disk. */
+  /** Size of the journal on disk: database, WAL and reserve (what max_bytes bounds). */
   bytes: number;
   /** Event time of the oldest pending record. */
   oldestPendingTime?: number;
@@ -106,7 +106,10 @@ export interface Journal {
   readonly epoch: string;
   /**
    * Appends events; resolves once the group commit holding them completed (durable), with the
-   * records in order. Rejects (and keeps nothing of the batch) when the disk refuses the write.
+   * records in order. A full disk is the size limit like max_bytes (disk-space.ts): room is
+   * made by the size policy and the append goes through. Rejects (and keeps nothing of the
+   * batch) when the disk refuses the write even so (another writer took every byte the journal
+   * could free, its reserve included; read-only, I/O error).
    */
   append(events: readonly GatewayEvent[]): Promise<JournalRecord[]>;
   /**

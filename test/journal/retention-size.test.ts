@@ -1,7 +1,8 @@
 /**
  * Retention deletes only published records past the retention; the size policy keeps the
- * journal's files (main + WAL) under max_bytes, drops published records before pending ones,
- * and reports every pending event it drops in an overflow notice committed with the drop.
+ * journal's files (main + WAL + the full-disk reserve) under max_bytes, drops published
+ * records before pending ones, and reports every pending event it drops in an overflow notice
+ * committed with the drop.
  */
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -26,7 +27,7 @@ function onDisk(dir: string): number {
       return 0;
     }
   };
-  return size("journal.sqlite") + size("journal.sqlite-wal");
+  return size("journal.sqlite") + size("journal.sqlite-wal") + size("journal.reserve");
 }
 
 describe("retention", () => {
