@@ -173,7 +173,11 @@ describe("plc2mqtt events", () => {
     const stoppedTable = await runCli(["events", "-c", files.config, "--limit", "1000"]);
     expect(stoppedTable.stdout).not.toMatch(/pending$/m);
     // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
-    expect(readdirSync(files.dataDir).sort()).toEqual(["journal.seq", "journal.sqlite"]);
+    expect(readdirSync(files.dataDir).sort()).toEqual([
+      "journal.reserve",
+      "journal.seq",
+      "journal.sqlite",
+    ]);
 
     // a row damaged on disk is skipped and counted, like the journal does
     const damaged = stopped.docs[1]!;
