@@ -4,6 +4,7 @@
  * retries or names topics, and never imports another driver, the engine, the journal or the
  * publisher.
  */
+import type { DeviceConfig } from "../config/schema/root.ts";
 import type { TagSample } from "../events/sample.ts";
 import type { Logger } from "../lib/logger.ts";
 
@@ -46,8 +47,26 @@ export interface Driver {
    * samples that correct readings it already returned (Modbus: readings put in doubt).
    */
   subscribe?(ctx: DriverContext, onSamples: (samples: TagSample[]) => void): Promise<void>;
+  /**
+   * A reload changed this device's config. Applies a change of the tag map to the live
+   * connection (Modbus: re-plans its reads; OPC UA: adds, modifies and removes monitored items on
+   * the existing subscription) and resolves true; resolves false, touching nothing, when the
+   * change needs a new connection (endpoint, host, port, security, serial line, unit defaults
+   * that change framing): the runner then closes this driver and starts one for the new config.
+   * After true, the runner asks pollGroups() again. Never throws for a change it cannot apply:
+   * false.
+   */
+  updateTags?(next: DeviceConfig, ctx: DriverContext): Promise<boolean>;
+  /** Counters for /metrics, cumulative since the driver was created. */
+  stats?(): DriverStats;
   /** Whether the connection is up (after connect, before a loss or close). */
   readonly connected: boolean;
   /** Idempotent, never throws. */
   close(): Promise<void>;
+}
+
+/** What a driver counts for /metrics. */
+export interface DriverStats {
+  /** Transient failures (busy, gateway exceptions, a single timeout) retried within a poll. */
+  retries: number;
 }
