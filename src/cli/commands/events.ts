@@ -14,8 +14,7 @@
  */
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
-import { openJournalReader, type ReaderQuery } from "../../journal/reader.ts";
-import type { JournalRecord } from "../../journal/types.ts";
+import { type JournalRecord, openJournalReader, type ReaderQuery } from "../../journal/index.ts";
 import { GatewayError } from "../../lib/errors.ts";
 import { formatTable } from "../format-table.ts";
 
