@@ -46,6 +46,11 @@ export interface JournalReader {
   query(query: ReaderQuery): JournalRecord[];
   /** How many rows match (corrupt ones included: they are only found when read). */
   count(query: ReaderQuery): number;
+  /**
+   * The distinct values of a column over the whole journal, sorted, at most `limit` (to hint
+   * at what a filter that matched nothing could have been: `events --type telemetry`).
+   */
+  distinct(column: "type" | "device" | "subject", limit?: number): string[];
   /** Every matching record in ascending sequence order, read a page at a time. */
   scan(query: Omit<ReaderQuery, "limit" | "order">, pageSize?: number): Generator<JournalRecord>;
   close(): void;
@@ -187,6 +192,19 @@ class Reader implements JournalReader {
       return Number(n ?? 0);
     } catch (err) {
       throw journalError("counting journal records", this.path, err);
+    }
+  }
+
+  distinct(column: "type" | "device" | "subject", limit = 50): string[] {
+    this.#open();
+    if (!["type", "device", "subject"].includes(column)) throw new Error(`no column ${column}`);
+    try {
+      const rows = this.#db
+        .prepare(`SELECT DISTINCT ${column} AS v FROM records ORDER BY v LIMIT ?`)
+        .all(limit);
+      return rows.flatMap((row) => (typeof row.v === "string" ? [row.v] : []));
+    } catch (err) {
+      throw journalError(`listing the journal's ${column}s`, this.path, err);
     }
   }
 

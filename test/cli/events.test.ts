@@ -4,11 +4,12 @@
  * --json documents valid against the events schema, --pending against a gateway whose broker is
  * away, and a clear error for a missing journal.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openJournal } from "../../src/journal/index.ts";
 import {
   type GatewayFiles,
   type GatewayProcess,
@@ -17,6 +18,7 @@ import {
   startPlant,
   writeGatewayConfig,
 } from "../e2e/harness.ts";
+import { event, options } from "../journal/helpers.ts";
 import { runCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
 import { type Broker, freePort, startMosquitto } from "../support/mosquitto.ts";
@@ -156,7 +158,7 @@ describe("plc2mqtt events", () => {
     expect(lines.slice(2).every((l) => /\splc\/mode\s/.test(l))).toBe(true);
     expect(lines.slice(2)).toContainEqual(
       expect.stringMatching(
-        /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+"(idle|run|clean)" <- .*\s+(published|pending)$/,
+        /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+\S+ -> (idle|run|clean)\s+(published|pending)$/,
       ),
     );
 
@@ -227,5 +229,72 @@ describe("plc2mqtt events", () => {
     const badTime = await runCli(["events", "-c", config, "--from", "yesterday"]);
     expect(badTime.code).toBe(2);
     expect(badTime.stderr).toMatch(/--from "yesterday" is not a time/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("point 7: plc2mqtt events, as a new user meets it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-events-hints-"));
+  const config = join(dir, "gateway.yaml");
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  beforeAll(async () => {
+    writeFileSync(config, `version: 1\ngateway: { id: gw-1, data_dir: ${join(dir, "data")} }\n`);
+    const journal = await openJournal(options(join(dir, "data")));
+    const state = (previous: string | null, now: string) =>
+      event({
+        type: "plc2mqtt.state.changed",
+        subject: "machine_state",
+        topicClass: "state",
+        data: { state: now, previous_state: previous, raw: 1, previous_duration_ms: null },
+      });
+    await journal.append([state(null, "stopped"), state("stopped", "running"), event()]);
+    await journal.close();
+  });
+
+  it("shows a state change old -> new, as the demo does", async () => {
+    const table = await runCli(["events", "-c", config, "--tag", "machine_state"]);
+    expect(table.code, table.stderr).toBe(0);
+    const rows = table.stdout.trim().split("\n").slice(2);
+    expect(rows).toEqual([
+      expect.stringMatching(
+        /\splc2mqtt\.state\.changed\s+press-1\/machine_state\s+- -> stopped\s+pending$/,
+      ),
+      expect.stringMatching(
+        /\splc2mqtt\.state\.changed\s+press-1\/machine_state\s+stopped -> running\s+pending$/,
+      ),
+    ]);
+  });
+
+  it("hints the full type name when a short one matches nothing", async () => {
+    const result = await runCli(["events", "-c", config, "--type", "telemetry"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("no events match in");
+    expect(result.stderr).toContain(
+      'no event has type "telemetry": types are full names (did you mean --type plc2mqtt.telemetry?); in this journal: plc2mqtt.state.changed, plc2mqtt.telemetry',
+    );
+  });
+
+  it("names the devices the journal knows when --device matches none", async () => {
+    const result = await runCli(["events", "-c", config, "--device", "nosuch"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      'no event has device "nosuch"; devices in this journal: press-1',
+    );
+  });
+
+  it("gives no hint when each filter matches events, only not together", async () => {
+    const result = await runCli([
+      "events",
+      "-c",
+      config,
+      "--type",
+      "plc2mqtt.telemetry",
+      "--tag",
+      "machine_state",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stderr.trim()).toMatch(/^no events match in \S+$/);
   });
 });
