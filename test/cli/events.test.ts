@@ -68,6 +68,8 @@ async function eventually<T>(
 }
 
 const ALL = ["--from", "1970-01-01T00:00:00Z", "--limit", "1000000"];
+/** A daemon and some 20 CLI runs: 43 s seen on the shared 2-core machine under load. */
+const DAEMON_TEST_MS = 180_000;
 const seqs = (docs: readonly Doc[]) => docs.map((d) => BigInt(d.sequence));
 
 function expectAscending(docs: readonly Doc[]): void {
@@ -133,88 +135,96 @@ describe("plc2mqtt events", () => {
     await broker?.stop();
   });
 
-  it("queries by device, tag, type, time and limit while the daemon runs and after it stopped", async () => {
-    const files: GatewayFiles = writeGatewayConfig(plant.sim.port, broker.url);
-    const gateway = startGateway(files.config);
-    gateways.push(gateway);
-    plant.run(40);
-    await eventually(
-      () => events(["-c", files.config, "--type", "plc2mqtt.state.changed", ...ALL]),
-      (r) => r.docs.length >= 4,
-      20_000,
-      "state changes in the journal",
-    );
+  it(
+    "queries by device, tag, type, time and limit while the daemon runs and after it stopped",
+    async () => {
+      const files: GatewayFiles = writeGatewayConfig(plant.sim.port, broker.url);
+      const gateway = startGateway(files.config);
+      gateways.push(gateway);
+      plant.run(40);
+      await eventually(
+        () => events(["-c", files.config, "--type", "plc2mqtt.state.changed", ...ALL]),
+        (r) => r.docs.length >= 4,
+        20_000,
+        "state changes in the journal",
+      );
 
-    // while running: the daemon holds the journal open and keeps writing
-    const running = await events(["-c", files.config, ...ALL]);
-    expectAscending(running.docs);
-    await checkFilters(files.config, running.docs);
+      // while running: the daemon holds the journal open and keeps writing
+      const running = await events(["-c", files.config, ...ALL]);
+      expectAscending(running.docs);
+      await checkFilters(files.config, running.docs);
 
-    const table = await runCli(["events", "-c", files.config, "--tag", "mode", "--limit", "5"]);
-    expect(table.code, table.stderr).toBe(0);
-    const lines = table.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^time\s+sequence\s+type\s+device\/subject\s+data\s+status$/);
-    expect(lines.length).toBe(2 + 5);
-    expect(lines.slice(2).every((l) => /\splc\/mode\s/.test(l))).toBe(true);
-    expect(lines.slice(2)).toContainEqual(
-      expect.stringMatching(
-        /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+\S+ -> (idle|run|clean)\s+(published|pending)$/,
-      ),
-    );
+      const table = await runCli(["events", "-c", files.config, "--tag", "mode", "--limit", "5"]);
+      expect(table.code, table.stderr).toBe(0);
+      const lines = table.stdout.trim().split("\n");
+      expect(lines[0]).toMatch(/^time\s+sequence\s+type\s+device\/subject\s+data\s+status$/);
+      expect(lines.length).toBe(2 + 5);
+      expect(lines.slice(2).every((l) => /\splc\/mode\s/.test(l))).toBe(true);
+      expect(lines.slice(2)).toContainEqual(
+        expect.stringMatching(
+          /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+\S+ -> (idle|run|clean)\s+(published|pending)$/,
+        ),
+      );
 
-    plant.pause();
-    expect(await gateway.stop()).toBe(0);
+      plant.pause();
+      expect(await gateway.stop()).toBe(0);
 
-    // stopped: the same journal, read without the daemon; nothing is left pending
-    const stopped = await events(["-c", files.config, ...ALL]);
-    expect(stopped.docs.length).toBeGreaterThan(running.docs.length);
-    expect(stopped.docs.slice(0, running.docs.length)).toEqual(running.docs);
-    await checkFilters(files.config, stopped.docs);
-    const pending = await events(["-c", files.config, "--pending", ...ALL]);
-    expect(pending.docs).toEqual([]);
-    const stoppedTable = await runCli(["events", "-c", files.config, "--limit", "1000"]);
-    expect(stoppedTable.stdout).not.toMatch(/pending$/m);
-    // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
-    expect(readdirSync(files.dataDir).sort()).toEqual([
-      "journal.reserve",
-      "journal.seq",
-      "journal.sqlite",
-    ]);
+      // stopped: the same journal, read without the daemon; nothing is left pending
+      const stopped = await events(["-c", files.config, ...ALL]);
+      expect(stopped.docs.length).toBeGreaterThan(running.docs.length);
+      expect(stopped.docs.slice(0, running.docs.length)).toEqual(running.docs);
+      await checkFilters(files.config, stopped.docs);
+      const pending = await events(["-c", files.config, "--pending", ...ALL]);
+      expect(pending.docs).toEqual([]);
+      const stoppedTable = await runCli(["events", "-c", files.config, "--limit", "1000"]);
+      expect(stoppedTable.stdout).not.toMatch(/pending$/m);
+      // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
+      expect(readdirSync(files.dataDir).sort()).toEqual([
+        "journal.reserve",
+        "journal.seq",
+        "journal.sqlite",
+      ]);
 
-    // a row damaged on disk is skipped and counted, like the journal does
-    const damaged = stopped.docs[1]!;
-    const db = new DatabaseSync(join(files.dataDir, "journal.sqlite"));
-    db.prepare("UPDATE records SET payload = payload || ' ' WHERE id = ?").run(damaged.id);
-    db.close();
-    const skipped = await events(["-c", files.config, ...ALL]);
-    expect(skipped.docs).toEqual(stopped.docs.filter((d) => d.id !== damaged.id));
-    expect(skipped.stderr).toMatch(/skipped 1 corrupt journal record/);
-  });
+      // a row damaged on disk is skipped and counted, like the journal does
+      const damaged = stopped.docs[1]!;
+      const db = new DatabaseSync(join(files.dataDir, "journal.sqlite"));
+      db.prepare("UPDATE records SET payload = payload || ' ' WHERE id = ?").run(damaged.id);
+      db.close();
+      const skipped = await events(["-c", files.config, ...ALL]);
+      expect(skipped.docs).toEqual(stopped.docs.filter((d) => d.id !== damaged.id));
+      expect(skipped.stderr).toMatch(/skipped 1 corrupt journal record/);
+    },
+    DAEMON_TEST_MS,
+  );
 
-  it("lists pending events with --pending while the broker is away", async () => {
-    const away = `mqtt://127.0.0.1:${await freePort()}`;
-    const files = writeGatewayConfig(plant.sim.port, away);
-    const gateway = startGateway(files.config);
-    gateways.push(gateway);
-    plant.run(40);
-    const { docs: pending } = await eventually(
-      () => events(["-c", files.config, "--pending", ...ALL]),
-      (r) => r.docs.some((d) => d.type === "plc2mqtt.telemetry"),
-      20_000,
-      "pending telemetry",
-    );
-    expect(pending.every((d) => d.source.startsWith("plc2mqtt://e2e-gw"))).toBe(true);
-    plant.pause();
-    expect(await gateway.stop()).toBe(0);
-    const after = await events(["-c", files.config, "--pending", ...ALL]);
-    const everything = await events(["-c", files.config, ...ALL]);
-    expect(after.docs).toEqual(everything.docs); // nothing was ever acknowledged
-    const table = await runCli(["events", "-c", files.config, "--limit", "2"]);
-    expect(table.stdout.trim().split("\n").slice(2)).toEqual([
-      expect.stringMatching(/\spending$/),
-      expect.stringMatching(/\spending$/),
-    ]);
-  });
+  it(
+    "lists pending events with --pending while the broker is away",
+    async () => {
+      const away = `mqtt://127.0.0.1:${await freePort()}`;
+      const files = writeGatewayConfig(plant.sim.port, away);
+      const gateway = startGateway(files.config);
+      gateways.push(gateway);
+      plant.run(40);
+      const { docs: pending } = await eventually(
+        () => events(["-c", files.config, "--pending", ...ALL]),
+        (r) => r.docs.some((d) => d.type === "plc2mqtt.telemetry"),
+        20_000,
+        "pending telemetry",
+      );
+      expect(pending.every((d) => d.source.startsWith("plc2mqtt://e2e-gw"))).toBe(true);
+      plant.pause();
+      expect(await gateway.stop()).toBe(0);
+      const after = await events(["-c", files.config, "--pending", ...ALL]);
+      const everything = await events(["-c", files.config, ...ALL]);
+      expect(after.docs).toEqual(everything.docs); // nothing was ever acknowledged
+      const table = await runCli(["events", "-c", files.config, "--limit", "2"]);
+      expect(table.stdout.trim().split("\n").slice(2)).toEqual([
+        expect.stringMatching(/\spending$/),
+        expect.stringMatching(/\spending$/),
+      ]);
+    },
+    DAEMON_TEST_MS,
+  );
 
   it("names the path of a missing journal, and refuses a bad time", async () => {
     const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-events-"));
