@@ -47,11 +47,17 @@ describe("point 6: the house check catches each evasion", () => {
     ["a namespace import", 'import * as proc from "node:process";\nexport const e = proc.env;'],
     ["a dynamic import", 'export const e = (await import("node:process")).env;'],
     ["a re-export", 'export { env } from "node:process";'],
+    [
+      "a require",
+      'import { createRequire } from "node:module";\nexport const e = createRequire(import.meta.url)("process").env;',
+    ],
+    ["a plain require", 'export const e = require("process").env;'],
     ["destructuring the global", "const { env } = process;\nexport const e = env;"],
     ["an alias of the global", "const p = process;\nexport const e = p.env;"],
     ["the global passed on", "export const e = Object.keys(process);"],
     ["globalThis.process", "export const e = globalThis.process.env;"],
     ["globalThis['process']", 'export const e = globalThis["process"].env;'],
+    ["Reflect.get", 'export const e = Reflect.get(globalThis, "process");'],
     ["process inside a template expression", "export const e = `${process.pid}`;"],
   ])("%s outside cli/ and app/", (_name, text) => {
     expect(check({ "src/engine/leak.ts": text })).toEqual([

@@ -82,11 +82,10 @@ export function parseSource(path: string, text: string): SourceFile {
 function reachesProcess(text: string, imports: readonly string[]): boolean {
   if (imports.some((spec) => spec === "process" || spec === "node:process")) return true;
   const { code, withStrings } = stripSource(text);
-  // globalThis.process, global?.process, globalThis["process"]
+  // globalThis.process, global?.process
   if (/\b(?:globalThis|global)\s*(?:\?\.|\.)\s*process\b/.test(code)) return true;
-  if (/\b(?:globalThis|global)\s*(?:\?\.)?\s*\[\s*["'`]process["'`]\s*\]/.test(withStrings)) {
-    return true;
-  }
+  // the name as a string: globalThis["process"], createRequire(...)("process"), Reflect.get
+  if (/(["'`])(?:node:)?process\1/.test(withStrings)) return true;
   // the bare identifier: process.env, process[k], const { env } = process, f(process)...
   // but not a member named process (child.process) or an object key ({ process: 1 })
   for (const m of code.matchAll(/(?<![\w$])process(?![\w$])/g)) {
