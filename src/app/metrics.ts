@@ -16,7 +16,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EngineStats } from "../engine/index.ts";
 import type { GatewayEvent } from "../events/types.ts";
-import type { JournalStats } from "../journal/types.ts";
+import type { JournalStats } from "../journal/index.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { type PublisherStats, SET_ASIDE_CLASSES } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";

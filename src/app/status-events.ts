@@ -25,7 +25,7 @@
 
 import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
-import type { JournalRecord, Render, RenderedEvent } from "../journal/types.ts";
+import type { JournalRecord, Render, RenderedEvent } from "../journal/index.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
 
 export interface StatusContext {
