@@ -72,20 +72,23 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = options.secrets;
   const level = options.level ?? "info";
-  const levelValue = pino.levels.values[level] ?? Number.POSITIVE_INFINITY;
+  // an unknown level is left to pino (it throws); silent needs no throttle
+  const levelValue = pino.levels.values[level];
   const throttle =
-    options.repeatIntervalMs !== undefined && options.repeatIntervalMs > 0 && level !== "silent"
+    options.repeatIntervalMs !== undefined &&
+    options.repeatIntervalMs > 0 &&
+    Number.isFinite(levelValue)
       ? new RepeatThrottle({ intervalMs: options.repeatIntervalMs })
       : undefined;
   return pino(
     {
       // with a throttle, info lines are always seen (they end problems; see the header)
-      level: throttle && levelValue > INFO ? "info" : level,
+      level: throttle && levelValue !== undefined && levelValue > INFO ? "info" : level,
       base: { name: "plc2mqtt" },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: {
-        logMethod: logMethodHook(throttle, levelValue),
+        logMethod: logMethodHook(throttle, levelValue ?? 0),
         ...(secrets ? { streamWrite: (line: string) => scrub(line, secrets) } : {}),
       },
     },
