@@ -204,6 +204,7 @@ export class Gateway {
       device.id,
       intervals.length > 0 ? Math.min(...intervals) : undefined,
       this.now(),
+      () => driver.stats?.(),
     );
     const runner = new DriverRunner({
       driver,
@@ -338,7 +339,7 @@ export class Gateway {
   }
 
   private onStatus(device: string, asset: GatewayEvent["asset"], status: DeviceStatus): void {
-    this.devices.onStatus(device, status, this.now());
+    if (!this.devices.onStatus(device, status, this.now())) return; // a repeat: nothing new
     this.emit([deviceStatusEvent(device, asset, status, this.now())]);
   }
 
