@@ -14,7 +14,7 @@ import { type DataTypeBase, type DataTypeId, dataTypeBase } from "./data-types.t
 import type { Opcua } from "./load.ts";
 import { type PathSegment, parseBrowsePath, resolveNodeId } from "./node-ids.ts";
 import { connectMisfit, derivedType, type ServerType, serverTypeName } from "./type-fit.ts";
-import { typeOfDataType } from "./values.ts";
+import { gatewayTypeOfDataType } from "./values.ts";
 
 export interface TagTarget {
   name: string;
@@ -181,7 +181,7 @@ export async function resolveTags(
 
 /** The tag's type checked against its variable, or the reason it does not fit. */
 function typed(nodeId: string, tag: TagTarget, server: ServerType): Resolved {
-  const type = tag.type ?? derivedType(server, (id) => typeOfDataType(0, id));
+  const type = tag.type ?? derivedType(server, (id) => gatewayTypeOfDataType(0, id));
   const misfit = connectMisfit(server, type, tag.scalarOnly === true);
   if (misfit === undefined) return { nodeId, type };
   return { ...misfit, serverType: serverTypeName(server), configuredType: type };
