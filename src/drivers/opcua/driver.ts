@@ -337,7 +337,9 @@ export class OpcuaDriver implements Driver {
     );
   }
 
+  /** A subscription whose values go to the current onSamples, never to a later subscribe's. */
   private startMonitor(connection: Connection, opcua: Opcua, ctx: DriverContext) {
+    const onSamples = this.onSamples;
     return startMonitor({
       session: connection.session,
       opcua,
@@ -346,11 +348,10 @@ export class OpcuaDriver implements Driver {
       log: ctx.log,
       device: this.id,
       onValues: (values) => {
-        const deliver = this.onSamples;
-        if (deliver === undefined || !this.connected) return;
+        if (onSamples === undefined || this.onSamples !== onSamples || !this.connected) return;
         const readTime = Date.now();
         const samples = values.flatMap((v) => this.sample(v.tag, v.dataValue, readTime) ?? []);
-        for (const moment of moments(samples)) deliver(moment);
+        for (const moment of moments(samples)) onSamples(moment);
       },
     });
   }
