@@ -78,6 +78,8 @@ export class OpcuaDriver implements Driver {
   private monitor: Monitor | undefined;
   private onSamples: ((samples: TagSample[]) => void) | undefined;
   private lostReason = "not connected";
+  /** subscribe() and updateTags() in turn: a change never meets a half-made subscription. */
+  private turn: Promise<unknown> = Promise.resolve();
   /** Type misfits already logged (tag, server type, configured type). */
   private readonly misfitsLogged = new Set<string>();
 
@@ -187,7 +189,14 @@ export class OpcuaDriver implements Driver {
     return samples;
   }
 
-  async subscribe(ctx: DriverContext, onSamples: (samples: TagSample[]) => void): Promise<void> {
+  subscribe(ctx: DriverContext, onSamples: (samples: TagSample[]) => void): Promise<void> {
+    return this.oneAtATime(() => this.subscribeNow(ctx, onSamples));
+  }
+
+  private async subscribeNow(
+    ctx: DriverContext,
+    onSamples: (samples: TagSample[]) => void,
+  ): Promise<void> {
     const connection = this.connection;
     const opcua = this.opcua;
     const names = this.subscribedNames();
@@ -220,7 +229,11 @@ export class OpcuaDriver implements Driver {
    * only the tag map (or subscription settings) changed; false when the connection settings
    * changed or a service call failed (the runner then replaces the driver).
    */
-  async updateTags(next: DeviceConfig, ctx: DriverContext): Promise<boolean> {
+  updateTags(next: DeviceConfig, ctx: DriverContext): Promise<boolean> {
+    return this.oneAtATime(() => this.updateTagsNow(next, ctx));
+  }
+
+  private async updateTagsNow(next: DeviceConfig, ctx: DriverContext): Promise<boolean> {
     if (next.protocol !== "opcua" || next.id !== this.id) return false;
     if (connectionChanged(this.device, next)) return false;
     const nextTags = opcuaTags(next);
@@ -284,6 +297,12 @@ export class OpcuaDriver implements Driver {
     this.monitor = undefined;
     if (connection && connection.lost === undefined) await monitor?.terminate();
     await connection?.close();
+  }
+
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(work, work);
+    this.turn = run.catch(() => {});
+    return run;
   }
 
   /** Resolves `tags` on the session and logs each one that does not resolve or fit. */
