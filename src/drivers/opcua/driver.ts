@@ -227,7 +227,8 @@ export class OpcuaDriver implements Driver {
   /**
    * A reload's new config for this device: applied on the live session and subscription when
    * only the tag map (or subscription settings) changed; false when the connection settings
-   * changed or a service call failed (the runner then replaces the driver).
+   * changed or a service call failed or was aborted (the runner then replaces the driver).
+   * Never throws.
    */
   updateTags(next: DeviceConfig, ctx: DriverContext): Promise<boolean> {
     return this.oneAtATime(() => this.updateTagsNow(next, ctx));
@@ -247,7 +248,6 @@ export class OpcuaDriver implements Driver {
       try {
         resolved = await this.resolve(connection, opcua, fresh, ctx);
       } catch (err) {
-        if (isGatewayError(err, "ABORTED")) throw err;
         ctx.log.warn({ device: this.id, err }, "OPC UA tag map change not applied live");
         return false;
       }
@@ -282,7 +282,6 @@ export class OpcuaDriver implements Driver {
       this.monitor ??= await abortable(this.startMonitor(connection, opcua, ctx), ctx.signal);
       this.deliverFailures(await abortable(this.monitor.add(items), ctx.signal), ctx.log);
     } catch (err) {
-      if (isGatewayError(err, "ABORTED")) throw err;
       ctx.log.warn({ device: this.id, err }, "OPC UA tag map change not applied live");
       return false;
     }
