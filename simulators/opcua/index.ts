@@ -26,6 +26,7 @@ export type {
   OpcuaSimulatorOptions,
   ScalarValue,
   SetOptions,
+  SimulatorCounts,
   SimValue,
   TypedValue,
 } from "./types.ts";

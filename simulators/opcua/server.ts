@@ -214,6 +214,21 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
     stallNotifications(on) {
       store.freeze(on);
     },
+    counts() {
+      const engine = running?.server.engine;
+      // node-opcua keeps its sessions in ServerEngine._sessions; each counts its monitored items
+      const sessions = (engine as unknown as { _sessions?: object } | undefined)?._sessions ?? {};
+      const monitoredItems = Object.values(
+        sessions as Record<string, { currentMonitoredItemCount?: number }>,
+      ).reduce((n, session) => n + (session.currentMonitoredItemCount ?? 0), 0);
+      return {
+        sessions: engine?.currentSessionCount ?? 0,
+        sessionsCreated: engine?.cumulatedSessionCount ?? 0,
+        subscriptions: engine?.currentSubscriptionCount ?? 0,
+        subscriptionsCreated: engine?.cumulatedSubscriptionCount ?? 0,
+        monitoredItems,
+      };
+    },
     restart(opts = {}) {
       if (closing !== undefined) return Promise.reject(fail("restart() after close()"));
       restarting ??= (async () => {
