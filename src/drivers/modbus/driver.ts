@@ -28,10 +28,11 @@
  *   finish on the old plan.
  */
 import pLimit, { type LimitFunction } from "p-limit";
-import type { ModbusTable } from "../../config/modbus-address.ts";
+import { formatModbusAddress, type ModbusTable } from "../../config/modbus-address.ts";
 import { type ResolvedModbusTag, resolveModbusTag } from "../../config/modbus-tags.ts";
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 import type { DeviceConfig } from "../../config/schema/root.ts";
+import { formatDuration } from "../../config/units.ts";
 import { type ErrorCode, isGatewayError } from "../../lib/errors.ts";
 import type { Driver, DriverContext, DriverStats, PollGroup, TagSample } from "../types.ts";
 import { type CodecSpec, decodeRegisters } from "./codec.ts";
@@ -227,16 +228,21 @@ export class ModbusDriver implements Driver {
    * request size, with the option that pins it): for people (`plc2mqtt read`).
    */
   describePlan(): string[] {
+    const base = this.device.address_base;
+    const at = (table: ModbusTable, offset: number) => formatModbusAddress({ table, offset }, base);
     const lines: string[] = [];
     for (const group of this.groups) {
+      const every = formatDuration(group.interval);
       for (const req of group.plan) {
-        const what = describeRequest(req, this.link?.peer ?? "the device").replace(/^read /, "");
+        const names = req.tags.map((t) => t.name).join(", ");
         lines.push(
-          `every ${group.interval} ms: ${what} (${req.tags.map((t) => t.name).join(", ")})`,
+          `unit ${req.unitId} ${at(req.table, req.start)}+${req.count} every ${every}: ${names}`,
         );
       }
-      for (const tag of group.missing)
-        lines.push(`every ${group.interval} ms: ${tag.name} not read`);
+      for (const tag of group.missing) {
+        const where = at(tag.address.table, tag.address.offset);
+        lines.push(`unit ${tag.unitId} ${where} every ${every}: ${tag.name} not read (missing)`);
+      }
     }
     return [...lines, ...this.facts.describe()];
   }
