@@ -224,7 +224,7 @@ ${Array.from({ length: 10 }, (_, i) => `      - { name: r${i}, address: HR${i} }
     expect(plan).toContain("unit 1 HR100+1 every 1s: a");
     expect(plan).toContain("unit 1 HR102+2 every 1s: b, c");
     expect(plan).toContain("unit 1 HR106+1 every 1s: d");
-    expect(plan).toContain("ghost not read (missing)");
+    expect(plan).toContain("unit 1 HR105+1 every 1s: ghost (asked alone: missing)");
     expect(plan).toContain("unit 1: HR101, HR105 do not exist: reads go around them");
     // HR0..HR9 in one read of 10: refused (exception 3), then halved until the parts answer
     expect(stdout).toMatch(/^r9\s+9\s+good/m);

@@ -96,8 +96,35 @@ describe("Modbus register maps with holes and smaller request sizes", () => {
         /^HR101 does not exist on unit 1: the device answers exception 2 \(illegal data address\)/,
       );
     }
-    // the second poll asks nothing of the missing register
-    expect(seen(sim)).toEqual(["3:100+1", "3:102+1"]);
+    // the missing register is asked alone (so it can come back), never merged: no new probe
+    expect(seen(sim)).toEqual(["3:100+1", "3:101+1", "3:102+1"]);
+  });
+
+  it("point 9: a missing register that answers again is merged again, without a reconnect", async () => {
+    sim = await startModbusSimulator({ port: 0 });
+    sim.setRegisters(1, "HR100", [7, 8, 9]);
+    const { log } = capturingLogger();
+    const ctx = context(log);
+    driver = driverFor(sim, {
+      tags: [
+        { name: "before", address: "HR100" },
+        { name: "ghost", address: "HR101" },
+        { name: "after", address: "HR102" },
+      ],
+    });
+    await driver.connect(ctx);
+    sim.faults.exception(2, { address: 101 });
+    expect(byTag(await driver.read(ctx)).ghost!.quality).toBe("bad");
+    sim.clearRequests();
+    expect(byTag(await driver.read(ctx)).ghost!.quality).toBe("bad");
+    expect(seen(sim)).toEqual(["3:100+1", "3:101+1", "3:102+1"]);
+    sim.faults.clear(); // a new PLC program maps HR101
+    expect(byTag(await driver.read(ctx)).ghost).toMatchObject({ quality: "good", value: 8 });
+    sim.clearRequests();
+    const samples = await driver.read(ctx);
+    expect(samples.every((s) => s.quality === "good")).toBe(true);
+    expect(seen(sim)).toEqual(["3:100+3"]);
+    expect(sim.connections).toBe(1);
   });
 
   it("point 9: a device that refuses reads of more than 64 registers: halved until it answers, the size kept and logged with max_registers_per_request", async () => {
@@ -156,7 +183,9 @@ describe("Modbus register maps with holes and smaller request sizes", () => {
     await driver.read(ctx);
     const steady = sim.requests;
     expect(steady.every((r) => r.quantity <= 30)).toBe(true);
-    expect(steady.some((r) => r.address <= 40 && 40 < r.address + r.quantity)).toBe(false);
+    // HR40 only in its own request, asked alone
+    const onHole = steady.filter((r) => r.address <= 40 && 40 < r.address + r.quantity);
+    expect(onHole.map((r) => `${r.address}+${r.quantity}`)).toEqual(["40+1"]);
     expect(warnings(lines, HOLE_LOG)).toHaveLength(1);
     expect(warnings(lines, SIZE_LOG)).toHaveLength(1);
 

@@ -83,10 +83,9 @@ describe("Modbus RTU line guard", () => {
   });
 
   it("takes an exception reply as the device's answer: bad with its name, the line in step", async () => {
-    // exception 4: a missing register (2) would be remembered until reconnect (issue 13.9)
-    sim.faults.exception(4, { address: 10 });
+    sim.faults.exception(2, { address: 10 });
     const samples = byTag(await driver.read!(ctx()));
-    expect(samples.b!.reason).toMatch(/exception 4 \(server device failure\)/);
+    expect(samples.b!.reason).toMatch(/exception 2 \(illegal data address\)/);
     expect(samples.a).toMatchObject({ quality: "good", value: 111 });
     expect(driver.connected).toBe(true);
     sim.faults.clear();

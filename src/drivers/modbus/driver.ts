@@ -21,8 +21,9 @@
  * - A read refused with exception 2 or 3 is split until its parts answer (hole-probe.ts); what
  *   that teaches about the device (missing registers, a smaller request size) is kept for the
  *   connection (register-facts.ts) and every plan is made again around it. A tag on a missing
- *   register comes back bad with that reason at each read, without a request; the others are
- *   read as usual.
+ *   register is asked alone at each read, never merged: refused, it is bad with that reason
+ *   (without a new probe); answered, the device has the register after all, and the plans
+ *   merge it again. The other tags are read as usual.
  * - updateTags() applies a new tag map on the live connection (tag-update.ts says which
  *   settings need a new one): the groups and plans are replaced in one step, reads in progress
  *   finish on the old plan.
@@ -49,7 +50,7 @@ import {
   type ReadRequest,
   type TransactionIdMode,
 } from "./link.ts";
-import { type PlanLimits, type PlannedRead, planReads } from "./read-planner.ts";
+import { type PlanLimits, type PlannedRead, planReads, sortReads } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
 import { connectionChange } from "./tag-update.ts";
 import { withRetries } from "./transient-retry.ts";
@@ -61,8 +62,6 @@ export interface ModbusGroup extends PollGroup {
 
 interface Group extends ModbusGroup {
   members: readonly ResolvedModbusTag[];
-  /** Tags not read: a register of theirs does not exist (see RegisterFacts.missing). */
-  missing: readonly ResolvedModbusTag[];
 }
 
 export function codecSpecOf(tag: ResolvedModbusTag): CodecSpec {
@@ -111,6 +110,8 @@ export class ModbusDriver implements Driver {
   private emit: ((samples: TagSample[]) => void) | undefined;
   /** Requests answered in reads still in progress: the doubt that hit them since, if any. */
   private readonly answered = new Map<ReadRequest, { doubt?: string }>();
+  /** Requests of tags on a missing register (or refused): asked alone, never probed again. */
+  private readonly alone = new WeakSet<PlannedRead>();
 
   /** Validates and precomputes; throws an Error naming the tag when a tag cannot be planned. */
   constructor(device: ModbusDeviceConfig) {
@@ -202,16 +203,15 @@ export class ModbusDriver implements Driver {
 
   /** Reads a poll group, a list of tag names, or every tag. */
   async read(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]> {
-    const { plan, missing } = this.planFor(group);
+    const plan = this.planFor(group);
     try {
       const results = await Promise.all(
         plan.map((req) => this.limit(() => this.readOne(req, ctx))),
       );
-      const samples = plan.flatMap((req, i) => {
+      return plan.flatMap((req, i) => {
         const doubt = this.answered.get(req)?.doubt;
         return doubt === undefined ? results[i]! : this.doubtful(req, doubt);
       });
-      return missing.length === 0 ? samples : [...samples, ...this.missingSamples(missing)];
     } finally {
       for (const req of plan) this.answered.delete(req);
     }
@@ -235,13 +235,10 @@ export class ModbusDriver implements Driver {
       const every = formatDuration(group.interval);
       for (const req of group.plan) {
         const names = req.tags.map((t) => t.name).join(", ");
+        const alone = this.alone.has(req) ? " (asked alone: missing)" : "";
         lines.push(
-          `unit ${req.unitId} ${at(req.table, req.start)}+${req.count} every ${every}: ${names}`,
+          `unit ${req.unitId} ${at(req.table, req.start)}+${req.count} every ${every}: ${names}${alone}`,
         );
-      }
-      for (const tag of group.missing) {
-        const where = at(tag.address.table, tag.address.offset);
-        lines.push(`unit ${tag.unitId} ${where} every ${every}: ${tag.name} not read (missing)`);
       }
     }
     return [...lines, ...this.facts.describe()];
@@ -269,39 +266,48 @@ export class ModbusDriver implements Driver {
       interval,
       tags: members.map((t) => t.name),
       members,
-      ...this.plan(members, device),
+      plan: this.plan(members, device),
     }));
     if (options.forgetTags) this.facts.forgetTags();
     return { tags, groups };
   }
 
-  /** Plans what the device has; tags on a missing register are left out (and returned). */
+  /**
+   * Plans the tags around what the device's map taught; a tag on a missing register (or one
+   * the device refused) gets a request of its own, shared only with tags on the same registers.
+   */
   private plan(
     tags: readonly ResolvedModbusTag[],
     device: ModbusDeviceConfig = this.device,
-  ): { plan: PlannedRead[]; missing: ResolvedModbusTag[] } {
-    const missing = tags.filter((t) => this.facts.missing(t) !== undefined);
-    const read = missing.length === 0 ? tags : tags.filter((t) => !missing.includes(t));
-    return { plan: planReads(read, limitsOf(device), this.facts), missing };
+  ): PlannedRead[] {
+    const alone = new Map<string, PlannedRead>();
+    const merged: ResolvedModbusTag[] = [];
+    for (const tag of tags) {
+      if (this.facts.missing(tag) === undefined) {
+        merged.push(tag);
+        continue;
+      }
+      const { table, offset } = tag.address;
+      const count = Math.max(1, tag.span);
+      const key = `${tag.unitId}/${table}/${offset}/${count}`;
+      const req = alone.get(key) ?? { unitId: tag.unitId, table, start: offset, count, tags: [] };
+      req.tags.push(tag);
+      alone.set(key, req);
+      this.alone.add(req);
+    }
+    const plan = planReads(merged, limitsOf(device), this.facts);
+    return alone.size === 0 ? plan : sortReads([...plan, ...alone.values()]);
   }
 
   /** Plans every group again around what was learned (reads in progress keep their plan). */
   private replan(): void {
-    for (const group of this.groups) Object.assign(group, this.plan(group.members));
+    for (const group of this.groups) group.plan = this.plan(group.members);
   }
 
-  private planFor(group: PollGroup | undefined): {
-    plan: readonly PlannedRead[];
-    missing: readonly ResolvedModbusTag[];
-  } {
-    if (group === undefined) {
-      return {
-        plan: this.groups.flatMap((g) => g.plan),
-        missing: this.groups.flatMap((g) => g.missing),
-      };
-    }
+  private planFor(group: PollGroup | undefined): readonly PlannedRead[] {
+    if (group === undefined) return this.groups.flatMap((g) => g.plan);
     const own = this.groups.find((g) => g === group);
-    if (own) return own;
+    if (own) return own.plan;
     const wanted = new Set(group.tags);
     return this.plan(this.resolved.filter((t) => wanted.has(t.name)));
   }
@@ -313,9 +319,14 @@ export class ModbusDriver implements Driver {
     const outcome = await this.send(req, ctx);
     if (outcome.ok) {
       this.answered.set(req, {});
+      if (this.alone.has(req)) this.answersAgain(req, ctx);
       return this.decode(req, outcome.words);
     }
-    if (refusedByMap(outcome)) return this.resolveRefusal(req, outcome, ctx);
+    if (refusedByMap(outcome)) {
+      // known missing: bad with what was learned, no new probe
+      if (this.alone.has(req)) return this.missingSamples(req.tags);
+      return this.resolveRefusal(req, outcome, ctx);
+    }
     ctx.log.debug(
       { unit: req.unitId, start: req.start, reason: outcome.reason },
       "Modbus read failed",
@@ -385,7 +396,7 @@ export class ModbusDriver implements Driver {
       for (const { req: single, failure: refused } of result.refused) {
         for (const tag of single.tags) {
           if (this.facts.missing(tag) !== undefined) continue;
-          const reason = `${refused.reason}, though each of its registers answers alone: not read again until the device reconnects`;
+          const reason = `${refused.reason}, though each of its registers answers alone: asked alone from now on`;
           this.facts.refuse(tag, reason, ctx.log);
         }
       }
@@ -405,6 +416,12 @@ export class ModbusDriver implements Driver {
     } finally {
       for (const part of sent) this.answered.delete(part);
     }
+  }
+
+  /** A tag asked alone because its register was missing answered: merge it again. */
+  private answersAgain(req: PlannedRead, ctx: DriverContext): void {
+    this.facts.answered(req, ctx.log);
+    this.replan();
   }
 
   /**
@@ -447,7 +464,7 @@ export class ModbusDriver implements Driver {
     });
   }
 
-  /** Tags on a missing register: bad with the reason, no request sent. */
+  /** Tags on a missing register (or refused): bad with what was learned. */
   private missingSamples(tags: readonly ResolvedModbusTag[]): TagSample[] {
     const readTime = Date.now();
     return tags.map((tag) => ({

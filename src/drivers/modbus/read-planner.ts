@@ -108,6 +108,17 @@ export function planReads(
   return plan;
 }
 
+/** Sorts requests as planReads does: by unit id, table (function code order) and start. */
+export function sortReads(reads: PlannedRead[]): PlannedRead[] {
+  return reads.sort(
+    (a, b) =>
+      a.unitId - b.unitId ||
+      TABLE_ORDER[a.table] - TABLE_ORDER[b.table] ||
+      a.start - b.start ||
+      a.count - b.count,
+  );
+}
+
 /** Whether [from, to) holds a missing address. */
 function spansHole(holes: AddressSet | undefined, from: number, to: number): boolean {
   if (holes === undefined || holes.size === 0) return false;

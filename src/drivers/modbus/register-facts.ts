@@ -7,6 +7,7 @@
  * Invariants:
  * - Facts are kept for the connection: forgotten at each connect (a device that comes back may
  *   have been restarted with another map), kept when the tag map changes on the live connection.
+ *   A missing register that answers after all (asked alone, see driver.ts) is forgotten at once.
  * - A learned size only ever shrinks, and never goes above the configured one.
  * - Each fact is logged at warn the first time the driver learns it and at debug when it is
  *   learned again after a reconnect: one warning per missing address, not one per poll.
@@ -68,7 +69,7 @@ export class RegisterFacts implements PlanFacts {
     return this.#sizes.get(`${unitId}/${kindOf(table)}`)?.size;
   }
 
-  /** Why this tag is no longer read (a register of it does not exist), or undefined. */
+  /** Why this tag is asked alone (a register of it does not exist, or refused), or undefined. */
   missing(tag: ResolvedModbusTag): string | undefined {
     const refused = this.#refused.get(tag.name);
     if (refused !== undefined) return refused;
@@ -113,7 +114,34 @@ export class RegisterFacts implements PlanFacts {
     }
   }
 
-  /** A tag whose registers each answer, but not together: it is not read any more. */
+  /**
+   * A request asked alone because its registers were missing (or its tags refused) answered:
+   * the device has them now. Forgets those holes and refusals; logged once at info.
+   */
+  answered(
+    req: {
+      unitId: number;
+      table: ModbusTable;
+      start: number;
+      count: number;
+      tags: readonly ResolvedModbusTag[];
+    },
+    log: Logger,
+  ): void {
+    const holes = this.#holes.get(`${req.unitId}/${req.table}`);
+    const found: string[] = [];
+    for (let a = req.start; a < req.start + req.count; a++) {
+      if (holes?.delete(a)) found.push(this.#name(req.table, a));
+    }
+    if (holes?.size === 0) this.#holes.delete(`${req.unitId}/${req.table}`);
+    for (const tag of req.tags) this.#refused.delete(tag.name);
+    log.info(
+      { unit: req.unitId, answered: found, tags: req.tags.map((t) => t.name) },
+      "Modbus registers answer again: read with their neighbours again",
+    );
+  }
+
+  /** A tag whose registers each answer, but not together: it is read alone from now on. */
   refuse(tag: ResolvedModbusTag, reason: string, log: Logger): void {
     this.#refused.set(tag.name, reason);
     const warned = this.#warned.has(`tag/${tag.name}`);
