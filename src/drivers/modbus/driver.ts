@@ -50,7 +50,7 @@ import {
   type ReadRequest,
   type TransactionIdMode,
 } from "./link.ts";
-import { type PlanLimits, type PlannedRead, planReads, sortReads } from "./read-planner.ts";
+import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
 import { connectionChange } from "./tag-update.ts";
 import { withRetries } from "./transient-retry.ts";
@@ -280,23 +280,10 @@ export class ModbusDriver implements Driver {
     tags: readonly ResolvedModbusTag[],
     device: ModbusDeviceConfig = this.device,
   ): PlannedRead[] {
-    const alone = new Map<string, PlannedRead>();
-    const merged: ResolvedModbusTag[] = [];
-    for (const tag of tags) {
-      if (this.facts.missing(tag) === undefined) {
-        merged.push(tag);
-        continue;
-      }
-      const { table, offset } = tag.address;
-      const count = Math.max(1, tag.span);
-      const key = `${tag.unitId}/${table}/${offset}/${count}`;
-      const req = alone.get(key) ?? { unitId: tag.unitId, table, start: offset, count, tags: [] };
-      req.tags.push(tag);
-      alone.set(key, req);
-      this.alone.add(req);
-    }
-    const plan = planReads(merged, limitsOf(device), this.facts);
-    return alone.size === 0 ? plan : sortReads([...plan, ...alone.values()]);
+    const isAlone = (tag: ResolvedModbusTag) => this.facts.missing(tag) !== undefined;
+    const { plan, alone } = planAround(tags, limitsOf(device), this.facts, isAlone);
+    for (const req of alone) this.alone.add(req);
+    return plan;
   }
 
   /** Plans every group again around what was learned (reads in progress keep their plan). */

@@ -108,8 +108,39 @@ export function planReads(
   return plan;
 }
 
+/**
+ * Plans tags around what was learned: a tag `isAlone` says (on a missing register, or one the
+ * device refused) gets a request of its own, shared only with tags on the same registers, so
+ * that its refusal never takes a neighbour down. Returns the whole plan, sorted as planReads
+ * sorts, and those requests of their own.
+ */
+export function planAround(
+  tags: readonly ResolvedModbusTag[],
+  limits: PlanLimits,
+  facts: PlanFacts,
+  isAlone: (tag: ResolvedModbusTag) => boolean,
+): { plan: PlannedRead[]; alone: PlannedRead[] } {
+  const alone = new Map<string, PlannedRead>();
+  const merged: ResolvedModbusTag[] = [];
+  for (const tag of tags) {
+    if (!isAlone(tag)) {
+      merged.push(tag);
+      continue;
+    }
+    const { table, offset } = tag.address;
+    const count = Math.max(1, tag.span);
+    const key = `${tag.unitId}/${table}/${offset}/${count}`;
+    const req = alone.get(key) ?? { unitId: tag.unitId, table, start: offset, count, tags: [] };
+    req.tags.push(tag);
+    alone.set(key, req);
+  }
+  const plan = planReads(merged, limits, facts);
+  if (alone.size === 0) return { plan, alone: [] };
+  return { plan: sortReads([...plan, ...alone.values()]), alone: [...alone.values()] };
+}
+
 /** Sorts requests as planReads does: by unit id, table (function code order) and start. */
-export function sortReads(reads: PlannedRead[]): PlannedRead[] {
+function sortReads(reads: PlannedRead[]): PlannedRead[] {
   return reads.sort(
     (a, b) =>
       a.unitId - b.unitId ||
