@@ -179,8 +179,8 @@ export class ModbusDriver implements Driver {
     }
     let built: { tags: ResolvedModbusTag[]; groups: Group[] };
     try {
-      // a tag renamed or moved may read where another refused one was: ask the device again
-      built = this.build(next, { forgetTags: true });
+      // what the map taught stays: a tag asked alone that now answers is merged again
+      built = this.build(next);
     } catch (err) {
       ctx.log.debug({ err }, "Modbus tag map cannot be applied on the live connection");
       return false;
@@ -251,10 +251,7 @@ export class ModbusDriver implements Driver {
   }
 
   /** Resolves and plans a device's tags by poll interval; throws when a tag cannot be. */
-  private build(
-    device: ModbusDeviceConfig,
-    options: { forgetTags?: boolean } = {},
-  ): { tags: ResolvedModbusTag[]; groups: Group[] } {
+  private build(device: ModbusDeviceConfig): { tags: ResolvedModbusTag[]; groups: Group[] } {
     const tags = device.tags.map((tag) => resolveModbusTag(device, tag));
     const byInterval = new Map<number, ResolvedModbusTag[]>();
     for (const tag of tags) {
@@ -268,7 +265,6 @@ export class ModbusDriver implements Driver {
       members,
       plan: this.plan(members, device),
     }));
-    if (options.forgetTags) this.facts.forgetTags();
     return { tags, groups };
   }
 

@@ -56,11 +56,6 @@ export class RegisterFacts implements PlanFacts {
     this.#sizes.clear();
   }
 
-  /** A new tag map: tags refused by name are asked for again (a tag may have moved). */
-  forgetTags(): void {
-    this.#refused.clear();
-  }
-
   holes(unitId: number, table: ModbusTable): AddressSet | undefined {
     return this.#holes.get(`${unitId}/${table}`);
   }
