@@ -11,7 +11,7 @@ import { parseModbusAddress } from "../../config/modbus-address.ts";
 import type { DeviceConfig } from "../../config/schema/root.ts";
 import { formatInterpretations, interpretRegisters } from "../../drivers/modbus/decode-all.ts";
 import type { TagSample } from "../../drivers/types.ts";
-import { stateName } from "../../engine/states.ts";
+import { stateName } from "../../engine/index.ts";
 import { GatewayError } from "../../lib/errors.ts";
 import { createLogger, secretValuesIn } from "../../lib/logger.ts";
 import { formatTable } from "../format-table.ts";
