@@ -90,9 +90,7 @@ async function run(framing: string, kind: string, seconds: number) {
   const bad: Record<string, number> = {};
   for (const s of samples) {
     if (s.quality === "good") continue;
-    const key = values.reasons
-      ? (s.reason ?? "").replace(/\d+/g, "N")
-      : (s.reasonCode ?? "runner");
+    const key = values.reasons ? (s.reason ?? "").replace(/\d+/g, "N") : (s.reasonCode ?? "runner");
     bad[key] = (bad[key] ?? 0) + 1;
   }
   const { turnaround: _t, ...applied } = sim.faults.applied;
