@@ -34,13 +34,14 @@
  *   (issue 13.8: going through the runner's reconnect backoff made one garbled reply cost
  *   every tag's polls for up to reconnect_min; 3 % random bytes cost 41 % of the requests).
  *   The reply that broke the stream costs its request (malformed, or timed out); the other
- *   requests in flight were never answered on the old connection and are sent again on the
- *   new one, once, within their own timeouts. Nothing read on the old connection can reach
- *   the new one. A fresh connection starts on probation like any other.
- * - The link reopens at once only after a reset it made itself and only when the connection
- *   it resets had taken a reply: a device that garbles the first reply of every connection,
- *   or one that cannot be reached again, is closed and left to the runner's backoff. A
- *   connection the device closed is left to the runner as well.
+ *   requests in flight were never answered on the old connection (on one TCP stream they
+ *   wait behind the broken frame) and are sent again on the new one, once, each with a new
+ *   timeout. Nothing read on the old connection can reach the new one. A fresh connection
+ *   starts on probation like any other.
+ * - The link reopens at once only after a reset it made itself, and at most once in a row
+ *   for connections that took no reply: a device that garbles the first reply of every
+ *   connection, or one that cannot be reached again, is closed and left to the runner's
+ *   backoff. A connection the device closed is left to the runner as well.
  */
 import { abortError } from "../../lib/abort.ts";
 import { errorMessage, GatewayError } from "../../lib/errors.ts";
@@ -121,7 +122,7 @@ interface Pending {
   what: string;
   timeoutMs: number;
   signal: AbortSignal | undefined;
-  /** Runs from the first send; a request sent again after a reset keeps it. */
+  /** Runs from the send on the current connection. */
   timer: NodeJS.Timeout | undefined;
   /** Sent again after a reset already: the next reset fails it. */
   resent: boolean;
@@ -158,6 +159,8 @@ class MbapLink implements ModbusLink {
   /** Ends a fresh connection's opening when the link is closed. */
   readonly #closing = new AbortController();
   #reopening: Promise<void> | undefined;
+  /** Resets in a row of connections that took no reply. */
+  #barren = 0;
   #closed = false;
   #closeReason = "closed";
   readonly #closeListeners: ((reason: string) => void)[] = [];
@@ -260,7 +263,7 @@ class MbapLink implements ModbusLink {
       const pending = this.#unsent.shift()!;
       const id = this.#takeId();
       pending.id = id;
-      pending.timer ??= setTimeout(
+      pending.timer = setTimeout(
         () => afterPendingIo(() => this.#timedOut(pending)),
         pending.timeoutMs,
       );
@@ -475,7 +478,8 @@ class MbapLink implements ModbusLink {
     this.#pending.clear();
     this.#buffer = EMPTY;
     const reopen = this.#options.reopen;
-    if (reopen === undefined || this.#echoed === 0) {
+    this.#barren = this.#echoed > 0 ? 0 : this.#barren + 1;
+    if (reopen === undefined || this.#barren > 1) {
       this.#failAll([...inFlight, ...this.#unsent.splice(0)], code, reason);
       this.#markClosed(reason);
       void stream.close();
@@ -490,6 +494,7 @@ class MbapLink implements ModbusLink {
       reason,
     );
     for (const pending of again) {
+      clearTimeout(pending.timer);
       pending.resent = true;
       pending.id = undefined;
     }
