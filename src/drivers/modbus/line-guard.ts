@@ -184,6 +184,14 @@ export class LineLink implements ModbusLink {
     return this.#doubt?.reason;
   }
 
+  /**
+   * The silence the line must keep before the next request, counted from the later of the
+   * doubt and the last byte, ms (0: the line is in step). For tests and logs.
+   */
+  get quietNeededMs(): number {
+    return this.#doubt?.quietMs ?? 0;
+  }
+
   /** The silence a complete reply must be followed by before it is accepted, ms. */
   get guardMs(): number {
     const { guardMs: base, maxGuardMs } = this.#timing;
