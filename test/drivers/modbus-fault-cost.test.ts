@@ -24,7 +24,7 @@ const byTag = (samples: readonly TagSample[]) =>
 const TAGS = Array.from({ length: 8 }, (_, i) => ({ name: `t${i}`, address: `HR${i * 300}` }));
 const own = (i: number) => 1000 + i;
 
-describe("point 8: Modbus TCP, a garbled reply costs a reset and a fresh connection at once", () => {
+describe("point 8: Modbus TCP, a fault costs the request it hit", () => {
   let sim: ModbusSimulator;
   let driver: Driver;
   let baseline: Record<string, number>;
@@ -79,6 +79,19 @@ describe("point 8: Modbus TCP, a garbled reply costs a reset and a fresh connect
       for (const s of after) expect(s, s.reason).toMatchObject({ quality: "good" });
     });
   }
+
+  it("point 8: two replies lost in one poll are one silence: the unit is not skipped", async () => {
+    // t2 and t3 go out together with t0 and t1; both stay unanswered until their timeouts
+    sim.faults.silence({ address: 600 });
+    sim.faults.silence({ address: 900 });
+    const got = byTag(await driver.read!(ctx()));
+    for (const tag of ["t2", "t3"]) {
+      expect(got[tag]).toMatchObject({ quality: "bad", reasonCode: "MODBUS_TIMEOUT" });
+    }
+    sim.faults.clear();
+    const after = await driver.read!(ctx());
+    for (const s of after) expect(s, s.reason).toMatchObject({ quality: "good" });
+  });
 
   it("point 8: a device that garbles every reply is left to the runner's backoff", async () => {
     sim.faults.malformed("garbage");

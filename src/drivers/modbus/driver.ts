@@ -164,6 +164,7 @@ export class ModbusDriver implements Driver {
     const skipped = this.units.skipReason(req.unitId, Date.now());
     if (skipped) return this.bad(req, skipped, "MODBUS_TIMEOUT");
     if (!this.link?.isOpen) return this.bad(req, this.lostReason, "MODBUS_DISCONNECTED");
+    const sentAt = Date.now();
     try {
       const words = await this.link.read(req, this.device.request_timeout, ctx.signal);
       this.answered.set(req, {});
@@ -171,7 +172,9 @@ export class ModbusDriver implements Driver {
       return this.decode(req, words);
     } catch (err) {
       if (isGatewayError(err, "ABORTED")) throw err;
-      if (isGatewayError(err, "MODBUS_TIMEOUT")) this.units.timedOut(req.unitId, Date.now());
+      if (isGatewayError(err, "MODBUS_TIMEOUT")) {
+        this.units.timedOut(req.unitId, Date.now(), sentAt);
+      }
       const reason = err instanceof Error ? err.message : String(err);
       ctx.log.debug({ unit: req.unitId, start: req.start, reason }, "Modbus read failed");
       return this.bad(req, reason, err instanceof GatewayError ? err.code : "MODBUS_READ");
