@@ -36,19 +36,10 @@
  * - The line is in doubt when the link opens (a reply to a request sent before, by this
  *   gateway or its previous run, may still be on its way), after a timeout, an abort, a
  *   mismatch, or any frame nobody asked for. Before the next request a line in doubt is
- *   drained: received bytes are dropped until the line has been silent, counted from the
- *   moment of doubt and from the last byte, for
- *   - `quietMs` (the device's request_timeout, so a reply up to one more timeout late is
- *     caught) when a reply is overdue, that is, may come later than the device's turnaround
- *     allows: the link opened, a request timed out or was aborted;
- *   - the guard window otherwise (bytes after a whole reply, a reply that did not match,
- *     bytes while no request waited, the late reply of the request that timed out, come
- *     whole): the silence that makes a reply stand, and, counted from a byte that came after
- *     the request, longer than the turnaround of its own reply should that still come.
- *   Issue 13.8: every such doubt drained for request_timeout, and a device faulting 15 % of
- *   its replies got 18-25 % of its polls. A doubt never shortens a drain already owed
- *   (an overdue reply's), except its own late reply arriving whole. A line that does not go
- *   quiet within `maxDrainMs` is closed (the runner reconnects).
+ *   drained: received bytes are dropped until the line has been silent for `quietMs` (the
+ *   device's request_timeout, so a reply up to one more timeout late is caught) counted from
+ *   the moment of doubt and from the last byte. A line that does not go quiet within
+ *   `maxDrainMs` is closed (the runner reconnects).
  */
 import { abortError, sleep } from "../../lib/abort.ts";
 import { GatewayError } from "../../lib/errors.ts";
@@ -119,12 +110,7 @@ const EMPTY = Buffer.alloc(0);
 interface Doubt {
   reason: string;
   since: number;
-  /** The silence that ends it. */
-  quietMs: number;
 }
-
-/** overdue: a reply may come later than the turnaround allows; guard: nothing is owed so late. */
-type DoubtKind = "overdue" | "guard";
 
 interface Pending {
   request: ReadRequest;
@@ -170,7 +156,7 @@ export class LineLink implements ModbusLink {
     this.peer = stream.peer;
     this.#timing = timing;
     this.#framing = framing;
-    this.#setDoubt("opening the link", "overdue");
+    this.#setDoubt("opening the link");
     stream.onData((chunk) => this.#receive(chunk));
     stream.onClose(() => this.#markClosed("connection closed by the device"));
   }
@@ -182,14 +168,6 @@ export class LineLink implements ModbusLink {
   /** Why the line is in doubt (it drains before the next request), for tests and logs. */
   get doubt(): string | undefined {
     return this.#doubt?.reason;
-  }
-
-  /**
-   * The silence the line must keep before the next request, counted from the later of the
-   * doubt and the last byte, ms (0: the line is in step). For tests and logs.
-   */
-  get quietNeededMs(): number {
-    return this.#doubt?.quietMs ?? 0;
   }
 
   /** The silence a complete reply must be followed by before it is accepted, ms. */
@@ -234,15 +212,15 @@ export class LineLink implements ModbusLink {
     return replyValues(request, data);
   }
 
-  /** Drops whatever a line in doubt still carries, until it has been quiet long enough. */
+  /** Drops whatever a line in doubt still carries, until it has been quiet for quietMs. */
   async #drain(what: string, signal?: AbortSignal): Promise<void> {
     if (this.#doubt === undefined) return;
-    const { maxDrainMs } = this.#timing;
+    const { quietMs, maxDrainMs } = this.#timing;
     const started = performance.now();
     for (;;) {
       const doubt: Doubt | undefined = this.#doubt;
       const quietSince = Math.max(this.#lastByteAt, doubt?.since ?? 0);
-      const left = (doubt?.quietMs ?? 0) - (performance.now() - quietSince);
+      const left = quietMs - (performance.now() - quietSince);
       if (left <= 0) {
         // silent by the clock: read what already arrived before calling the line quiet
         await pendingIoRead();
@@ -276,7 +254,7 @@ export class LineLink implements ModbusLink {
     signal?: AbortSignal,
   ): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
-      const onAbort = () => this.#fail(abortError(signal), "a request was aborted", "overdue");
+      const onAbort = () => this.#fail(abortError(signal), "a request was aborted");
       const done = () => signal?.removeEventListener("abort", onAbort);
       const pending: Pending = {
         request,
@@ -314,7 +292,6 @@ export class LineLink implements ModbusLink {
       this.#fail(
         this.#malformed(pending, "unexpected bytes after the reply"),
         "bytes after a reply",
-        "guard",
         true,
       );
       return;
@@ -323,19 +300,13 @@ export class LineLink implements ModbusLink {
     const check = this.#framing.check(this.#buffer, pending.expected);
     if (check.kind === "need") return;
     if (check.kind === "mismatch") {
-      this.#fail(
-        this.#malformed(pending, check.reason),
-        "a reply that did not match",
-        "guard",
-        true,
-      );
+      this.#fail(this.#malformed(pending, check.reason), "a reply that did not match", true);
       return;
     }
     if (this.#buffer.length > check.size) {
       this.#fail(
         this.#malformed(pending, "unexpected bytes after the reply"),
         "bytes after a reply",
-        "guard",
         true,
       );
       return;
@@ -373,21 +344,19 @@ export class LineLink implements ModbusLink {
     if (overdue !== undefined) {
       const check = this.#framing.check(this.#idle, overdue);
       if (check.kind === "need") {
-        this.#setDoubt("a late reply arriving", "overdue");
+        this.#setDoubt("a late reply arriving");
         return;
       }
       if (check.kind !== "mismatch" && this.#idle.length === check.size) {
-        // what was owed came: the line now only has to be as quiet as after any reply
         this.#idle = EMPTY;
         this.#overdue = undefined;
-        this.#doubt = undefined;
-        this.#setDoubt("a late reply", "guard");
+        this.#setDoubt("a late reply");
         return;
       }
     }
     this.#idle = EMPTY;
     this.#overdue = undefined;
-    this.#setDoubt("bytes that arrived while no request was waiting", "guard");
+    this.#setDoubt("bytes that arrived while no request was waiting");
     this.#retract(`bytes that arrived on ${this.peer} while no request was waiting`);
   }
 
@@ -402,7 +371,6 @@ export class LineLink implements ModbusLink {
         `${pending.what} failed: no response within ${pending.timeoutMs} ms${suffix}`,
       ),
       "a request timed out",
-      "overdue",
     );
     if (partial.length > 0 && this.#framing.tornTimeoutCloses) {
       this.#markClosed("connection reset after a reply stalled mid-frame");
@@ -418,13 +386,13 @@ export class LineLink implements ModbusLink {
    * Settles the waiting request with `err` and puts the line in doubt; `foreign`: a frame
    * nobody asked for is on the line, so the readings since it was last quiet are in doubt.
    */
-  #fail(err: GatewayError, doubt: string, kind: DoubtKind, foreign = false): void {
+  #fail(err: GatewayError, doubt: string, foreign = false): void {
     const pending = this.#pending;
     this.#pending = undefined;
     this.#buffer = EMPTY;
     this.#idle = EMPTY;
     this.#overdue = undefined;
-    this.#setDoubt(doubt, kind);
+    this.#setDoubt(doubt);
     if (foreign) this.#retract(err.message);
     if (pending === undefined) return;
     clearTimeout(pending.timer);
@@ -449,14 +417,8 @@ export class LineLink implements ModbusLink {
     return new GatewayError("MODBUS_MALFORMED", `${pending.what} failed: ${reason}`);
   }
 
-  /** Puts the line in doubt now; the silence owed is the longer of this one's and any before. */
-  #setDoubt(reason: string, kind: DoubtKind): void {
-    const quietMs = kind === "overdue" ? this.#timing.quietMs : this.guardMs;
-    this.#doubt = {
-      reason,
-      since: performance.now(),
-      quietMs: Math.max(quietMs, this.#doubt?.quietMs ?? 0),
-    };
+  #setDoubt(reason: string): void {
+    this.#doubt = { reason, since: performance.now() };
   }
 
   #markClosed(reason: string): void {
@@ -469,7 +431,6 @@ export class LineLink implements ModbusLink {
         `${this.#pending?.what ?? "request"} failed: ${reason}`,
       ),
       reason,
-      "overdue",
     );
     for (const listener of this.#closeListeners.splice(0)) listener(reason);
   }
