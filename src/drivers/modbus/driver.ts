@@ -322,12 +322,17 @@ export class ModbusDriver implements Driver {
     const link = this.link;
     if (!link?.isOpen) return { ok: false, reason: this.lostReason, code: "MODBUS_DISCONNECTED" };
     const attempt = async (): Promise<number[]> => {
+      // a timeout counts toward the unit's skip only when its request was sent after the
+      // unit's last timeout: requests left unanswered together are one silence
+      const sentAt = Date.now();
       try {
         const words = await link.read(req, this.device.request_timeout, ctx.signal);
         this.units.succeeded(req.unitId);
         return words;
       } catch (err) {
-        if (isGatewayError(err, "MODBUS_TIMEOUT")) this.units.timedOut(req.unitId, Date.now());
+        if (isGatewayError(err, "MODBUS_TIMEOUT")) {
+          this.units.timedOut(req.unitId, Date.now(), sentAt);
+        }
         throw err;
       }
     };
