@@ -118,7 +118,9 @@ describe("Modbus driver against a hostile device", () => {
       expect(samples.u2_a!.quality).toBe("bad");
     }
     const toDead = sim.requests.filter((r) => r.unitId === 2).length;
-    expect(toDead).toBe(2); // two timeouts, then skipped until its retry time
+    // the first poll's request and its one retry (the same silence), the next poll's timeout
+    // (the second in a row), then skipped until its retry time
+    expect(toDead).toBe(3);
     expect(sim.requests.filter((r) => r.unitId === 1)).toHaveLength(6);
   });
 

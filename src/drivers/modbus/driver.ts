@@ -321,10 +321,13 @@ export class ModbusDriver implements Driver {
   private async send(req: ReadRequest, ctx: DriverContext): Promise<ReadOutcome> {
     const link = this.link;
     if (!link?.isOpen) return { ok: false, reason: this.lostReason, code: "MODBUS_DISCONNECTED" };
+    // A timeout counts toward the unit's skip only when its request was sent after the unit's
+    // last timeout: requests left unanswered together are one silence, and so is a request
+    // sent again after its own timeout (it carries its first sending's time). A unit that
+    // answers other requests between polls is never skipped for one register it ignores; a
+    // dead unit is skipped at its next poll's timeout.
+    const sentAt = Date.now();
     const attempt = async (): Promise<number[]> => {
-      // a timeout counts toward the unit's skip only when its request was sent after the
-      // unit's last timeout: requests left unanswered together are one silence
-      const sentAt = Date.now();
       try {
         const words = await link.read(req, this.device.request_timeout, ctx.signal);
         this.units.succeeded(req.unitId);
