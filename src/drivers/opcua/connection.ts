@@ -108,7 +108,8 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-function certificateManager(opcua: Opcua, pkiDir: string): OPCUACertificateManager {
+/** The gateway's certificate manager: rooted at pkiDir, trusting nothing unknown, no watchers. */
+export function certificateManager(opcua: Opcua, pkiDir: string): OPCUACertificateManager {
   return new opcua.OPCUACertificateManager({
     rootFolder: pkiDir,
     automaticallyAcceptUnknownCertificate: false,
