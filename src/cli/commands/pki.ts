@@ -12,7 +12,6 @@ import { writeFileSync } from "node:fs";
 import { extname, resolve } from "node:path";
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
-import { ensureOwnCertificate } from "../../drivers/opcua/own-certificate.ts";
 import {
   type CertificateInfo,
   listCertificates,
@@ -72,6 +71,8 @@ async function exportOwn(flags: PkiFlags): Promise<void> {
   }
   const dir = await pkiDirFrom(flags);
   const existed = ownCertificate(dir) !== undefined;
+  // loaded here only: the other pki commands stay file operations
+  const { ensureOwnCertificate } = await import("../../drivers/opcua/own-certificate.ts");
   const own = await ensureOwnCertificate(dir);
   const bytes = format === "der" ? own.der : Buffer.from(toPem(own.der));
   if (flags.output === undefined) process.stdout.write(bytes);
