@@ -156,7 +156,7 @@ describe("plc2mqtt browse", () => {
     expect(browsed.code).toBe(0);
     expect(browsed.stdout).toContain(`data_dir: ${JSON.stringify(fixture.dataDir)}`);
     expect(browsed.stdout).toContain("name: Types.Int16");
-  });
+  }, 120_000);
 
   it("point 1: with the default security, a None-only server gets the suggestion --security None", async () => {
     const noneOnly = await startOpcuaFixture({ security: ["None"] });
@@ -186,5 +186,5 @@ describe("plc2mqtt browse", () => {
     } finally {
       await noneOnly.close();
     }
-  });
+  }, 120_000);
 });

@@ -58,7 +58,7 @@ describe("point 7: the CLI's own OPC UA certificates live in a user-level folder
     expect(readdirSync(join(pki, "rejected")).length).toBe(1);
     expect(existsSync(join(pki, "own", "private", "private_key.pem"))).toBe(true);
     expect(readdirSync(where.cwd)).toEqual([]);
-  });
+  }, 120_000);
 
   it("point 7: browse without a config or XDG_DATA_HOME uses ~/.local/share/plc2mqtt/pki", async () => {
     const home = join(dir, "home-user", "home");
@@ -68,7 +68,7 @@ describe("point 7: the CLI's own OPC UA certificates live in a user-level folder
     expect(refused.stderr).toContain(`plc2mqtt pki trust --pki-dir ${pki} `);
     expect(readdirSync(join(pki, "rejected")).length).toBe(1);
     expect(readdirSync(where.cwd)).toEqual([]);
-  });
+  }, 120_000);
 
   it("point 7: simulate opcua without --pki-dir keeps its certificate stores under $XDG_DATA_HOME/plc2mqtt", async () => {
     const xdg = join(dir, "sim-user", "data");
@@ -101,5 +101,5 @@ describe("point 7: the CLI's own OPC UA certificates live in a user-level folder
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
     }
-  });
+  }, 120_000);
 });

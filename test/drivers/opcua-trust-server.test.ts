@@ -118,7 +118,7 @@ describe("point 1: an OPC UA server that does not trust plc2mqtt's certificate",
       expect(exported.stderr).toContain(`application URI ${own.uri}`);
       expect(readFileSync(target).equals(own.der)).toBe(true);
       await readsBatch(driver(f, config));
-    });
+    }, 120_000);
   }
 
   it("point 1: pki export before the first connect makes the certificate that connect then uses", async () => {
@@ -136,5 +136,5 @@ describe("point 1: an OPC UA server that does not trust plc2mqtt's certificate",
     const again = await runCli(["pki", "export", "-c", config, "--pem"]);
     expect(again.stdout).toBe(exported.stdout);
     expect(again.stderr).not.toContain("created now");
-  });
+  }, 120_000);
 });
