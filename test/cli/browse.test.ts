@@ -108,7 +108,7 @@ describe("plc2mqtt browse", () => {
     }
     for (const s of seen.values()) expect(s.quality, `${s.tag}: ${s.reason}`).not.toBe("bad");
     expect(seen.get("TestStand.Types.StatusCode")?.quality).toBe("good");
-  });
+  }, 120_000);
 
   it("filters, and refuses an untrusted server naming the trust command", async () => {
     const filtered = await runCli([
@@ -133,7 +133,7 @@ describe("plc2mqtt browse", () => {
     expect(refused.stderr).toMatch(
       new RegExp(`OPCUA_UNTRUSTED: .*plc2mqtt pki trust --pki-dir ${untrusted} [0-9a-f]{40}`),
     );
-  });
+  }, 120_000);
 
   it("point 7: browse -c gateway.yaml uses the gateway's PKI (<data_dir>/pki) and writes its data_dir", async () => {
     // the simulator is trusted in the gateway's PKI only: nothing else would let browse in
