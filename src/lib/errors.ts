@@ -17,6 +17,7 @@ export const ErrorCodes = {
   OPCUA_CONNECT: "OPC UA connect failed",
   OPCUA_SECURITY: "OPC UA endpoint offers no matching security",
   OPCUA_UNTRUSTED: "OPC UA server certificate not trusted",
+  OPCUA_CHANNEL_REFUSED: "OPC UA server refused the secure channel (it does not trust the gateway)",
   OPCUA_AUTH: "OPC UA login refused",
   OPCUA_BROWSE: "OPC UA browse failed",
   OPCUA_TYPE_MISMATCH: "OPC UA variable's data type does not match the configured type",

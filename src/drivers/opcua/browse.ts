@@ -31,6 +31,8 @@ export interface BrowseOptions {
   /** Name of the environment variable holding the password, written as ${env:...}. */
   passwordEnv?: string;
   pkiDir: string;
+  /** The gateway config whose PKI this is, named in the `pki trust`/`pki export` hints. */
+  configPath?: string;
   /** data_dir written into the gateway block. */
   dataDir: string;
   deviceId: string;
@@ -171,6 +173,7 @@ export async function browseToYaml(o: BrowseOptions): Promise<BrowseSummary> {
       security: o.security,
       auth: o.auth,
       pkiDir: o.pkiDir,
+      ...(o.configPath === undefined ? {} : { configPath: o.configPath }),
       requestTimeout: 10_000,
       sessionTimeout: 60_000,
       log: o.log,
