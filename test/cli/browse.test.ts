@@ -51,7 +51,7 @@ describe("plc2mqtt browse", () => {
     expect(browsed.code).toBe(0);
     const yaml = readFileSync(out, "utf8");
     expect(yaml).toContain(
-      `{ name: TestStand.Measurement1, node: "nsu=urn:plc2mqtt:teststand;s=TestStand.Measurement1", type: double, unit: "mm", range: { min: 0, max: 50 } }`,
+      `{ name: TestStand.Measurement1, node: "nsu=urn:plc2mqtt:teststand;s=TestStand.Measurement1", type: float64, unit: "mm", range: { min: 0, max: 50 } }`,
     );
     expect(yaml).toMatch(/name: TestStand.Curve, node: "[^"]+", type: json/);
     expect(yaml).toMatch(/name: TestStand.Types.Int64, node: "[^"]+", type: int64/);

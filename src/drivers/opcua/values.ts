@@ -31,7 +31,6 @@ import {
   type CanonicalOpcuaType,
   canonicalScalar,
   elementType,
-  OPCUA_TYPE_ALIASES,
   type OpcuaScalarName,
   type OpcuaScalarType,
   type OpcuaType,
@@ -60,23 +59,12 @@ const BUILT_IN: Record<number, OpcuaScalarType> = {
   21: "localizedtext",
 };
 
-/** The gateway's type of a DataType node id in namespace 0 (Double: float64); else json. */
+/**
+ * The gateway's type of a DataType node id in namespace 0 (Double: float64), as `browse` writes
+ * it and as a tag without `type` takes it; json for anything else.
+ */
 export function gatewayTypeOfDataType(namespace: number, id: unknown): CanonicalOpcuaType {
   return (namespace === 0 && typeof id === "number" ? BUILT_IN[id] : undefined) ?? "json";
-}
-
-const OPCUA_SPELLING = new Map<string, OpcuaScalarName>(
-  Object.entries(OPCUA_TYPE_ALIASES).map(([alias, name]) => [name, alias as OpcuaScalarName]),
-);
-
-/**
- * The config type of a DataType node id as `browse` writes it: the OPC UA spelling where one
- * exists (Double: double, an accepted alias of float64), else the gateway's name; json for
- * anything but a built-in type of namespace 0.
- */
-export function typeOfDataType(namespace: number, id: unknown): OpcuaType {
-  const type = gatewayTypeOfDataType(namespace, id);
-  return OPCUA_SPELLING.get(type) ?? type;
 }
 
 const INT64 = 8;
