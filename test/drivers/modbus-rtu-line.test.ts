@@ -79,7 +79,9 @@ describe("Modbus RTU line guard", () => {
       expect(samples.b).toMatchObject({ quality: "good", value: 222 });
       expect(samples.dead!.quality).toBe("bad");
     }
-    expect(sim.requests.filter((r) => r.unitId === 2)).toHaveLength(2);
+    // the first poll's request and its one retry (the same silence), the second poll's
+    // timeout (two in a row), then skipped until its retry time
+    expect(sim.requests.filter((r) => r.unitId === 2)).toHaveLength(3);
   });
 
   it("takes an exception reply as the device's answer: bad with its name, the line in step", async () => {
