@@ -135,6 +135,59 @@ ${extra}`;
     }
   });
 
+  it("point 3: a change of connection settings still opens a new connection, state afresh", async () => {
+    const first = await startModbusSimulator({ port: 0, recordRequests: false });
+    const second = await startModbusSimulator({ port: 0, recordRequests: false });
+    first.setRegisters(1, "HR0", [1]);
+    second.setRegisters(1, "HR0", [2]);
+    const base = `live-${Math.random().toString(36).slice(2, 8)}`;
+    const device = (port: number) => `  - id: plc
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${port}
+    poll_interval: 50ms
+    tags:
+      - { name: counter, address: HR0, type: uint16 }
+`;
+    let text = "";
+    const files = writeConfig((data) => {
+      text = head(data, base);
+      return text + device(first.port);
+    });
+    const sub = await startSubscriber(broker.url, `${base}/#`);
+    const daemon = startDaemon(["run", "-c", files.config]);
+    const audits = () => daemon.lines().filter((l) => l.audit === "config reload");
+    try {
+      await waitUntil(
+        () => of(sub.messages, "counter", "telemetry").length > 0,
+        20_000,
+        "the first value",
+      );
+      writeFileSync(files.config, text + device(second.port));
+      const mark = sub.messages.length;
+      daemon.child.kill("SIGHUP");
+      await waitUntil(() => audits().length === 1, 15_000, "the reload's audit line");
+      expect(audits()[0]).toMatchObject({ changed: ["plc"], updatedLive: [] });
+      await waitUntil(
+        () => of(sub.messages.slice(mark), "counter", "telemetry").length > 0,
+        15_000,
+        "the value from the new PLC",
+      );
+      // another PLC: its value starts afresh, as a first one
+      expect(of(sub.messages.slice(mark), "counter", "telemetry")[0]!.event.data).toMatchObject({
+        value: 2,
+        reason: "initial",
+      });
+      expect(second.connections).toBe(1);
+      expect(await daemon.stop()).toBe(0);
+    } finally {
+      await daemon.kill();
+      await sub.close();
+      await first.close();
+      await second.close();
+    }
+  });
+
   it("point 3: OPC UA: one tag added, no new session, the other tag's state kept", async () => {
     const files = writeConfig(() => "");
     const sim: OpcuaSimulator = await startOpcuaSimulator({ pkiDir: join(files.dir, "sim") });
