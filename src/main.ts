@@ -1,4 +1,17 @@
 #!/usr/bin/env node
-import { runCli } from "./cli/program.ts";
+/**
+ * The entry: checks the Node.js version, then runs the CLI. It imports nothing statically: the
+ * CLI's modules need Node.js 24 (node:sqlite, ...), and an older Node would fail while loading
+ * them with a stack trace instead of this one line (issue 13 point 7). Keep it that way: this
+ * file must parse and run on old Node versions.
+ */
+const NEEDED_MAJOR = 24;
+const found = process.versions.node;
 
-await runCli(process.argv);
+if (Number(found.split(".")[0]) < NEEDED_MAJOR) {
+  process.stderr.write(`plc2mqtt needs Node.js ${NEEDED_MAJOR} or later (found ${found})\n`);
+  process.exitCode = 1;
+} else {
+  const { runCli } = await import("./cli/program.ts");
+  await runCli(process.argv);
+}

@@ -26,11 +26,14 @@ import {
 import { malformedResponse } from "./malformed.ts";
 import type { Memory } from "./memory.ts";
 import { describeRequest, EXCEPTION, exceptionPdu, executeRequest, readReplyPdu } from "./pdu.ts";
+import type { RegisterMap } from "./register-map.ts";
 import type { Rng } from "./rng.ts";
 import type { InjectedReply, RequestRecord, Transport } from "./types.ts";
 
 export interface LinkContext {
   memory: Memory;
+  /** Holes and smaller request sizes of the simulated device (register-map.ts). */
+  map?: RegisterMap;
   faults: Faults;
   record(request: RequestRecord): void;
   answers(unit: number): boolean;
@@ -147,7 +150,7 @@ export class Link {
     let pdu: Buffer;
     if (action?.kind === "exception") pdu = exceptionPdu(request.functionCode, action.code);
     else if (!answers) pdu = exceptionPdu(request.functionCode, EXCEPTION.gatewayTargetFailed);
-    else pdu = executeRequest(memory, frame.unit, frame.pdu);
+    else pdu = executeRequest(memory, frame.unit, frame.pdu, this.#ctx.map);
     if (rtu && frame.unit === 0) return;
     const quirk = decision.transactionId;
     const replyTid = quirk === undefined ? frame.tid : quirkyTransactionId(quirk, frame.tid);

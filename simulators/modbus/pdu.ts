@@ -3,10 +3,12 @@
  * 1, 2, 3, 4 (read), 5, 6, 15, 16 (write) and 23 (write then read). Checks follow the
  * specification's order: unknown function -> exception 1; bad quantity, byte count or PDU
  * size -> exception 3 (reads 1..2000 bits or 1..125 registers; writes 1..1968 coils or
- * 1..123 registers; 23 writes 1..121); range past 65535 -> exception 2. A request that fails
- * a check changes nothing.
+ * 1..123 registers; 23 writes 1..121); range past 65535 -> exception 2; then the device's
+ * own register map (register-map.ts: a smaller read size -> exception 3, a missing register ->
+ * exception 2). A request that fails a check changes nothing.
  */
 import type { Memory, UnitTables } from "./memory.ts";
+import type { RegisterMap } from "./register-map.ts";
 
 export interface RequestInfo {
   functionCode: number;
@@ -41,7 +43,12 @@ export function exceptionPdu(functionCode: number, code: number): Buffer {
   return Buffer.from([(functionCode | 0x80) & 0xff, code]);
 }
 
-export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffer {
+export function executeRequest(
+  memory: Memory,
+  unit: number,
+  pdu: Buffer,
+  map?: RegisterMap,
+): Buffer {
   const fc = pdu[0] ?? 0;
   const fail = (code: number) => exceptionPdu(fc, code);
   if (BIT_READ.has(fc) || WORD_READ.has(fc)) {
@@ -51,6 +58,8 @@ export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffe
     const max = BIT_READ.has(fc) ? 2000 : 125;
     if (quantity < 1 || quantity > max) return fail(EXCEPTION.illegalValue);
     if (address + quantity > 65_536) return fail(EXCEPTION.illegalAddress);
+    const refused = map?.refuse(fc, address, quantity);
+    if (refused !== undefined) return fail(refused);
     const tables = memory.read(unit);
     if (fc === 1) return readBits(fc, tables.coil, address, quantity);
     if (fc === 2) return readBits(fc, tables.discrete_input, address, quantity);
@@ -65,6 +74,8 @@ export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffe
     if (pdu.length !== 5) return fail(EXCEPTION.illegalValue);
     const address = pdu.readUInt16BE(1);
     const value = pdu.readUInt16BE(3);
+    const refused = map?.refuse(fc, address, 1);
+    if (refused !== undefined) return fail(refused);
     if (fc === 5) {
       if (value !== 0xff00 && value !== 0) return fail(EXCEPTION.illegalValue);
       memory.write(unit).coil[address] = value === 0 ? 0 : 1;
@@ -73,8 +84,8 @@ export function executeRequest(memory: Memory, unit: number, pdu: Buffer): Buffe
     }
     return Buffer.from(pdu);
   }
-  if (fc === 15 || fc === 16) return writeMultiple(memory, unit, pdu);
-  if (fc === 23) return readWriteMultiple(memory, unit, pdu);
+  if (fc === 15 || fc === 16) return writeMultiple(memory, unit, pdu, map);
+  if (fc === 23) return readWriteMultiple(memory, unit, pdu, map);
   return fail(EXCEPTION.illegalFunction);
 }
 
@@ -109,7 +120,7 @@ function readWords(fc: number, words: Uint16Array, address: number, quantity: nu
   return out;
 }
 
-function writeMultiple(memory: Memory, unit: number, pdu: Buffer): Buffer {
+function writeMultiple(memory: Memory, unit: number, pdu: Buffer, map?: RegisterMap): Buffer {
   const fc = pdu[0]!;
   if (pdu.length < 6) return exceptionPdu(fc, EXCEPTION.illegalValue);
   const address = pdu.readUInt16BE(1);
@@ -122,6 +133,8 @@ function writeMultiple(memory: Memory, unit: number, pdu: Buffer): Buffer {
     return exceptionPdu(fc, EXCEPTION.illegalValue);
   }
   if (address + quantity > 65_536) return exceptionPdu(fc, EXCEPTION.illegalAddress);
+  const refused = map?.refuse(fc, address, quantity);
+  if (refused !== undefined) return exceptionPdu(fc, refused);
   const tables = memory.write(unit);
   writeData(tables, coils, address, quantity, pdu.subarray(6));
   return Buffer.from(pdu.subarray(0, 5));
@@ -140,7 +153,7 @@ function writeData(
   }
 }
 
-function readWriteMultiple(memory: Memory, unit: number, pdu: Buffer): Buffer {
+function readWriteMultiple(memory: Memory, unit: number, pdu: Buffer, map?: RegisterMap): Buffer {
   const fail = (code: number) => exceptionPdu(23, code);
   if (pdu.length < 10) return fail(EXCEPTION.illegalValue);
   const readAddress = pdu.readUInt16BE(1);
@@ -161,6 +174,9 @@ function readWriteMultiple(memory: Memory, unit: number, pdu: Buffer): Buffer {
   if (readAddress + readQuantity > 65_536 || writeAddress + writeQuantity > 65_536) {
     return fail(EXCEPTION.illegalAddress);
   }
+  const refused =
+    map?.refuse(23, readAddress, readQuantity) ?? map?.refuse(16, writeAddress, writeQuantity);
+  if (refused !== undefined) return fail(refused);
   const tables = memory.write(unit);
   writeData(tables, false, writeAddress, writeQuantity, pdu.subarray(10));
   return readWords(23, tables.holding_register, readAddress, readQuantity);

@@ -11,6 +11,7 @@ import { encodeRegisters } from "../../src/drivers/modbus/codec.ts";
 import { Faults } from "./faults.ts";
 import { Link, type LinkContext } from "./link.ts";
 import { checkUnit, Memory, parseAddress, type WordTable } from "./memory.ts";
+import { RegisterMap } from "./register-map.ts";
 import { createRng } from "./rng.ts";
 import { ScenarioRun, type ScenarioSink } from "./scenario.ts";
 import { loadScenario } from "./scenario-file.ts";
@@ -35,8 +36,10 @@ export async function startModbusSimulator(
   const faults = new Faults(createRng((options.seed ?? 1) ^ 0xfa175));
   const requests: RequestRecord[] = [];
   const frozen = new Set<string>();
+  const map = new RegisterMap(options);
   const ctx: LinkContext = {
     memory,
+    map,
     faults,
     record: options.recordRequests === false ? () => {} : (request) => requests.push(request),
     answers: (unit) => units === undefined || units.has(unit),

@@ -35,6 +35,16 @@ export interface ModbusSimulatorOptions {
   tickMs?: number;
   /** Keep every request in `requests` (default true); off for long runs, such as the CLI. */
   recordRequests?: boolean;
+  /**
+   * Addresses the device does not have ("HR101", "IR7", "C3", "DI12"; every unit id): a request
+   * that touches one is answered with exception 2 (illegal data address), as many devices with
+   * holes in their register map do.
+   */
+  holes?: readonly string[];
+  /** Register reads longer than this are answered with exception 3 (default 125). */
+  maxRegistersPerRequest?: number;
+  /** Coil and discrete input reads longer than this are answered with exception 3 (2000). */
+  maxBitsPerRequest?: number;
 }
 
 export interface RequestRecord {

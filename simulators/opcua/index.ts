@@ -3,9 +3,14 @@
  * status codes, advance the seeded test-stand schedule, restart, close. node-opcua (~70 MB,
  * ~0.5 s) is loaded on the first start, not on import.
  */
-import type { OpcuaSimulator, OpcuaSimulatorOptions } from "./types.ts";
+import type { OpcuaServerOptions } from "./server.ts";
+import type { OpcuaSimulator } from "./types.ts";
 
-export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
+export type { ClientRefusal } from "./client-trust.ts";
+export type { OpcuaServerOptions } from "./server.ts";
+
+/** Starts the simulator (options: the contract of types.ts and OpcuaServerOptions' own). */
+export async function startOpcuaSimulator(options: OpcuaServerOptions): Promise<OpcuaSimulator> {
   const { startOpcuaSimulator: start } = await import("./server.ts");
   return start(options);
 }
@@ -26,6 +31,7 @@ export type {
   OpcuaSimulatorOptions,
   ScalarValue,
   SetOptions,
+  SimulatorCounts,
   SimValue,
   TypedValue,
 } from "./types.ts";

@@ -5,11 +5,13 @@
  * new one on the port actually bound, optionally with one more padding namespace registered
  * before namespaceUri so its index changes. close() is idempotent and leaves no timers,
  * sockets or file watchers. Invalid options, unknown variable names, wrong value types and
- * unknown status codes throw with context.
+ * unknown status codes throw with context. With trustClientCertificates "none", an unknown
+ * client certificate is refused the way refuseUntrustedClientsBy says (client-trust.ts).
  */
 import { hostname } from "node:os";
 import type { OPCUAServer, UAVariable } from "node-opcua";
 import { buildStand, push, statusCodeOf } from "./address-space.ts";
+import { type ClientRefusal, refuseUntrustedClients } from "./client-trust.ts";
 import { specOf } from "./model.ts";
 import {
   APPLICATION_NAME,
@@ -23,6 +25,17 @@ import { ValueStore } from "./store.ts";
 import type { OpcuaSecurityMode, OpcuaSimulator, OpcuaSimulatorOptions } from "./types.ts";
 
 type Opcua = typeof import("node-opcua");
+
+/** The simulator's options: the public contract (types.ts) and the ones declared here. */
+export interface OpcuaServerOptions extends OpcuaSimulatorOptions {
+  /**
+   * How a client certificate that is not trusted is refused, with trustClientCertificates
+   * "none": "fault" (default) answers the open request with BadSecurityChecksFailed, as
+   * node-opcua and the specification do; "close" closes the connection right after the open
+   * request without an answer, as open62541 does. See client-trust.ts.
+   */
+  refuseUntrustedClientsBy?: ClientRefusal;
+}
 
 export const DEFAULT_NAMESPACE_URI = "urn:plc2mqtt:teststand";
 const DEFAULT_SECURITY: OpcuaSecurityMode[] = ["None", "Sign", "SignAndEncrypt"];
@@ -46,7 +59,7 @@ interface Running {
   namespaceIndex: number;
 }
 
-export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promise<OpcuaSimulator> {
+export async function startOpcuaSimulator(options: OpcuaServerOptions): Promise<OpcuaSimulator> {
   if (typeof options.pkiDir !== "string" || options.pkiDir === "") {
     throw fail("pkiDir is required (the certificate stores live there)");
   }
@@ -69,6 +82,11 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
   };
 
   const userCertificates = options.trustedUserCertificates?.map(readCertificateFile);
+  const refusal = options.refuseUntrustedClientsBy ?? "fault";
+  if (refusal !== "fault" && refusal !== "close") {
+    throw fail(`refuseUntrustedClientsBy ${refusal}: expected fault or close`);
+  }
+  const trustClients = options.trustClientCertificates !== "none";
 
   const opcua: Opcua = await import("node-opcua");
   const modes = security.map((mode) => {
@@ -115,7 +133,7 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
       opcua,
       options.pkiDir,
       advertised,
-      options.trustClientCertificates !== "none",
+      trustClients,
       userCertificates,
     );
     const server = new opcua.OPCUAServer({
@@ -146,6 +164,7 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
       await server.initialize();
       const addressSpace = server.engine.addressSpace;
       if (addressSpace === null) throw new Error("node-opcua built no address space");
+      if (!trustClients) refuseUntrustedClients(server, stores.server, refusal);
       for (let i = 1; i <= padding; i++)
         addressSpace.registerNamespace(`${namespaceUri}:padding:${i}`);
       const namespace = addressSpace.registerNamespace(namespaceUri);
@@ -213,6 +232,21 @@ export async function startOpcuaSimulator(options: OpcuaSimulatorOptions): Promi
     },
     stallNotifications(on) {
       store.freeze(on);
+    },
+    counts() {
+      const engine = running?.server.engine;
+      // node-opcua keeps its sessions in ServerEngine._sessions; each counts its monitored items
+      const sessions = (engine as unknown as { _sessions?: object } | undefined)?._sessions ?? {};
+      const monitoredItems = Object.values(
+        sessions as Record<string, { currentMonitoredItemCount?: number }>,
+      ).reduce((n, session) => n + (session.currentMonitoredItemCount ?? 0), 0);
+      return {
+        sessions: engine?.currentSessionCount ?? 0,
+        sessionsCreated: engine?.cumulatedSessionCount ?? 0,
+        subscriptions: engine?.currentSubscriptionCount ?? 0,
+        subscriptionsCreated: engine?.cumulatedSubscriptionCount ?? 0,
+        monitoredItems,
+      };
     },
     restart(opts = {}) {
       if (closing !== undefined) return Promise.reject(fail("restart() after close()"));

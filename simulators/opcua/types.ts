@@ -107,6 +107,24 @@ export interface OpcuaSimulator {
    * frozen builds the new address space from the current values.)
    */
   stallNotifications(on: boolean): void;
+  /**
+   * What the server holds now, and has created since this start (a restart() starts over):
+   * to check at the server that a client kept its session and subscription.
+   */
+  counts(): SimulatorCounts;
   /** Idempotent: closes the server, its sockets, timers and certificate stores. */
   close(): Promise<void>;
+}
+
+export interface SimulatorCounts {
+  /** Sessions open now. */
+  sessions: number;
+  /** Sessions created since this start. */
+  sessionsCreated: number;
+  /** Subscriptions alive now. */
+  subscriptions: number;
+  /** Subscriptions created since this start. */
+  subscriptionsCreated: number;
+  /** Monitored items of every session now. */
+  monitoredItems: number;
 }

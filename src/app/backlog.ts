@@ -17,7 +17,7 @@
  * `RecentCount` turns a running total (events dropped so far) into "how many in the last
  * window", from samples taken at each look.
  */
-import type { JournalStats } from "../journal/types.ts";
+import type { JournalStats } from "../journal/index.ts";
 
 export interface Backlog {
   /** Events waiting: the sink's queue, plus the journal's pending when a broker is configured. */

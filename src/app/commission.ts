@@ -40,7 +40,13 @@ export async function readTagsOnce(
   config: GatewayConfig,
   deviceId: string,
   tagNames: readonly string[],
-  ctx: { signal: AbortSignal; log: Logger; configPath?: string },
+  ctx: {
+    signal: AbortSignal;
+    log: Logger;
+    configPath?: string;
+    /** Modbus: the read plan after the read, with what the device's map taught (issue 13.9). */
+    onPlan?: (lines: readonly string[]) => void;
+  },
 ): Promise<TagSample[]> {
   const device = findDevice(config, deviceId);
   const known = new Set(device.tags.map((t) => t.name));
@@ -53,7 +59,11 @@ export async function readTagsOnce(
     ...(ctx.configPath === undefined ? {} : { configPath: ctx.configPath }),
   });
   const group = tagNames.length === 0 ? undefined : { interval: 0, tags: tagNames };
-  return withConnected(driver, ctx, () => driver.read!(ctx, group));
+  return withConnected(driver, ctx, async () => {
+    const samples = await driver.read!(ctx, group);
+    if (ctx.onPlan && driver instanceof ModbusDriver) ctx.onPlan(driver.describePlan());
+    return samples;
+  });
 }
 
 export interface RawRange {

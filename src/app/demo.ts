@@ -11,7 +11,7 @@ import { loadConfig } from "../config/load.ts";
 import type { GatewayConfig } from "../config/schema/root.ts";
 import type { Logger } from "../lib/logger.ts";
 import { packageRoot } from "../lib/package-root.ts";
-import { watchTopics } from "../publish/watch.ts";
+import { watchTopics } from "../publish/index.ts";
 import { formatEventLine } from "./demo-view.ts";
 import { type EmbeddedBroker, startEmbeddedBroker } from "./embedded-broker.ts";
 import { Gateway } from "./gateway.ts";

@@ -28,7 +28,7 @@
  */
 import { formatSequence } from "../events/cloudevent.ts";
 import { EVENT_TYPES, type GatewayEvent } from "../events/types.ts";
-import type { Journal, JournalRecord } from "../journal/types.ts";
+import type { Journal, JournalRecord } from "../journal/index.ts";
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, isGatewayError } from "../lib/errors.ts";

@@ -22,8 +22,7 @@ import { createDriver } from "../drivers/registry.ts";
 import type { Driver, TagSample } from "../drivers/types.ts";
 import { createEngine, type Engine, engineDeviceFromConfig } from "../engine/index.ts";
 import type { AssetContext, GatewayEvent } from "../events/types.ts";
-import { openJournal } from "../journal/index.ts";
-import type { Journal, JournalStats } from "../journal/types.ts";
+import { type Journal, type JournalStats, openJournal } from "../journal/index.ts";
 import { withTimeout } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -217,7 +216,7 @@ export class Gateway {
   private startRunner(device: DeviceConfig, driver: Driver): void {
     if (this.stopping) return; // a reload that outlived its shutdown step starts nothing
     this.assets.set(device.id, engineDeviceFromConfig(device, this.config.gateway.site).asset);
-    this.devices.add(device.id, shortestInterval(driver), this.now());
+    this.devices.add(device.id, shortestInterval(driver), this.now(), () => driver.stats?.());
     const runner = new DriverRunner({
       driver,
       log: this.log.child({ part: "driver", device: device.id }),
@@ -420,7 +419,7 @@ export class Gateway {
   }
 
   private onStatus(device: string, asset: GatewayEvent["asset"], status: DeviceStatus): void {
-    this.devices.onStatus(device, status, this.now());
+    if (!this.devices.onStatus(device, status, this.now())) return; // a repeat: nothing new
     this.emit([deviceStatusEvent(device, asset, status, this.now())]);
   }
 

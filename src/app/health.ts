@@ -41,7 +41,7 @@
  * The summary is JSON in snake_case; ages are seconds, times ISO 8601.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
-import type { JournalStats } from "../journal/types.ts";
+import type { JournalStats } from "../journal/index.ts";
 import { errorMessage } from "../lib/errors.ts";
 import type { PublisherStats } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";

@@ -9,43 +9,43 @@
  * - read on scrape from the parts' stats(): journal, publisher, engine, device liveness. Totals
  *   the parts already count (published, dropped...) are mirrored as counters.
  *
- * Read errors are counted per tag read that came back bad, by a bounded class of its reason:
- * timeout, exception, malformed, disconnected, decode, other (classifyReason). A read() that
- * threw counts once, by the class of its error.
+ * Read errors are counted per tag read that came back bad, by its reason code (TagSample.
+ * reasonCode): a code of the error catalogue (MODBUS_TIMEOUT, ...) or an OPC UA status name
+ * (BadNodeIdUnknown). A read() that threw counts once, by its error's code. The label set stays
+ * bounded (codeLabel): a code that is neither of those shapes, a missing one, and any new code
+ * past MAX_CODE_LABELS distinct ones are counted as `other`.
+ *
+ * Driver retries (DriverStats.retries: transient failures retried within a poll) are read from
+ * each device's driver at scrape time, through the device watch (device-watch.ts), and kept
+ * monotonic per device across a driver replaced by a reload.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { EngineStats } from "../engine/index.ts";
 import type { GatewayEvent } from "../events/types.ts";
-import type { JournalStats } from "../journal/types.ts";
-import { errorMessage } from "../lib/errors.ts";
+import type { JournalStats } from "../journal/index.ts";
+import { ErrorCodes } from "../lib/errors.ts";
 import { type PublisherStats, SET_ASIDE_CLASSES } from "../publish/index.ts";
 import type { DeviceState } from "./device-watch.ts";
 import type { PollReport } from "./driver-runner.ts";
 import type { OverloadStats } from "./overload.ts";
 
-export const REASON_CLASSES = [
-  "timeout",
-  "exception",
-  "malformed",
-  "disconnected",
-  "decode",
-  "other",
-] as const;
-export type ReasonClass = (typeof REASON_CLASSES)[number];
+/** Distinct reason codes counted under their own label; later new ones count as `other`. */
+export const MAX_CODE_LABELS = 64;
+
+/** An OPC UA status code name as node-opcua gives it (BadNodeIdUnknown, UncertainLastUsable...). */
+const OPCUA_STATUS_NAME = /^(Bad|Uncertain|Good)[A-Za-z0-9]{1,80}$/;
 
 /**
- * The class of a bad sample's reason. Drivers report reasons as text (TagSample.reason); these
- * patterns follow the Modbus driver's messages (link.ts, driver.ts, unit-health.ts).
+ * The `code` label of a read error: the reason code when it is a catalogue code or an OPC UA
+ * status name and the label set has room (`seen` holds the codes labelled so far), else `other`.
  */
-export function classifyReason(reason: string | undefined): ReasonClass {
-  if (reason === undefined) return "other";
-  if (/^decode /i.test(reason)) return "decode";
-  if (/\bexception \d+/i.test(reason)) return "exception";
-  if (/no response within|timed? ?out|not responding/i.test(reason)) return "timeout";
-  if (/not connected|connection lost|disconnected|closed|ECONNRESET|EPIPE/i.test(reason))
-    return "disconnected";
-  if (/malformed|response carries|CRC|unexpected|invalid/i.test(reason)) return "malformed";
-  return "other";
+export function codeLabel(code: string | undefined, seen: Set<string>): string {
+  if (code === undefined) return "other";
+  if (seen.has(code)) return code;
+  if (!(Object.hasOwn(ErrorCodes, code) || OPCUA_STATUS_NAME.test(code))) return "other";
+  if (seen.size >= MAX_CODE_LABELS) return "other";
+  seen.add(code);
+  return code;
 }
 
 export interface MetricsSources {
@@ -100,7 +100,9 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   private readonly polls: Counter<"device">;
   private readonly tagReads: Counter<"device" | "quality">;
-  private readonly readErrors: Counter<"device" | "reason">;
+  private readonly readErrors: Counter<"device" | "code">;
+  /** Reason codes that have a label of their own (bounded: codeLabel). */
+  private readonly codes = new Set<string>();
   private readonly readDuration: Histogram<"device">;
   private readonly events: Counter<"device" | "tag" | "type">;
   private readonly engineEvents: Counter<"type">;
@@ -131,8 +133,8 @@ export class GatewayMetrics {
     });
     this.readErrors = new Counter({
       name: "plc2mqtt_device_read_errors_total",
-      help: "Tag reads that came back bad, by device and reason class (timeout, exception, malformed, disconnected, decode, other)",
-      labelNames: ["device", "reason"],
+      help: "Tag reads that came back bad, by device and reason code (a catalogue code such as MODBUS_TIMEOUT, or an OPC UA status name such as BadNodeIdUnknown; other: no code, or past the bounded label set)",
+      labelNames: ["device", "code"],
       registers,
     });
     this.readDuration = new Histogram({
@@ -176,6 +178,17 @@ export class GatewayMetrics {
         this.reset();
         for (const d of sources.devices())
           this.set({ device: d.id }, d.status === "connected" ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: "plc2mqtt_driver_retries_total",
+      help: "Transient failures (busy, gateway exceptions, a single timeout) the driver retried within a poll, by device",
+      labelNames: ["device"],
+      registers,
+      collect() {
+        this.reset();
+        for (const d of sources.devices())
+          if (d.retries !== undefined) this.inc({ device: d.id }, d.retries);
       },
     });
     this.journalSeries(sources);
@@ -337,19 +350,23 @@ export class GatewayMetrics {
     this.polls.inc({ device });
     this.readDuration.observe({ device }, report.durationMs / 1000);
     if (report.error !== undefined) {
-      this.readErrors.inc({ device, reason: classifyReason(errorMessage(report.error)) });
+      const code = (report.error as { code?: unknown }).code;
+      this.readErrors.inc({
+        device,
+        code: codeLabel(typeof code === "string" ? code : undefined, this.codes),
+      });
       return;
     }
     const byQuality = new Map<string, number>();
-    const byReason = new Map<ReasonClass, number>();
+    const byCode = new Map<string, number>();
     for (const s of report.samples ?? []) {
       byQuality.set(s.quality, (byQuality.get(s.quality) ?? 0) + 1);
       if (s.quality !== "bad") continue;
-      const reason = classifyReason(s.reason);
-      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      const code = codeLabel(s.reasonCode, this.codes);
+      byCode.set(code, (byCode.get(code) ?? 0) + 1);
     }
     for (const [quality, n] of byQuality) this.tagReads.inc({ device, quality }, n);
-    for (const [reason, n] of byReason) this.readErrors.inc({ device, reason }, n);
+    for (const [code, n] of byCode) this.readErrors.inc({ device, code }, n);
   }
 
   /** Events on their way to the journal. */

@@ -31,7 +31,7 @@
  */
 import type { OverloadConfig } from "../config/schema/overload.ts";
 import { EVENT_TYPES, type GatewayEvent, type JsonValue } from "../events/types.ts";
-import type { JournalStats } from "../journal/types.ts";
+import type { JournalStats } from "../journal/index.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type Backlog, BacklogWatch, RecentCount } from "./backlog.ts";
 

@@ -3,7 +3,7 @@ import type { GatewayConfig } from "../config/schema/root.ts";
 import { fastRenderer } from "../events/render-fast.ts";
 import { buildTopic, DEFAULT_TOPIC_TEMPLATE, isRetained } from "../events/topic.ts";
 import type { GatewayEvent } from "../events/types.ts";
-import type { Render } from "../journal/types.ts";
+import type { Render } from "../journal/index.ts";
 
 /** Topics kept (one per device, class and tag): far above any tag map's size. */
 const MAX_TOPICS_CACHED = 100_000;

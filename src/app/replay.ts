@@ -18,12 +18,15 @@
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
 import { withReplay } from "../events/cloudevent.ts";
-import { openJournalReader, type ReaderQuery } from "../journal/reader.ts";
-import { clearSetAside } from "../journal/set-aside.ts";
-import type { JournalRecord } from "../journal/types.ts";
+import {
+  clearSetAside,
+  type JournalRecord,
+  openJournalReader,
+  type ReaderQuery,
+} from "../journal/index.ts";
 import { errorMessage, GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
-import { replayRecords } from "../publish/replay.ts";
+import { replayRecords } from "../publish/index.ts";
 
 export interface ReplayFilter {
   device?: string;

@@ -21,11 +21,15 @@
  *   (it took the CONNECT of an attempt the gateway then gave up on, and later the will of the
  *   session that followed): under one id, a consumer that de-duplicates on it would drop the
  *   second. The sequence is never reused, so the id is unique forever.
+ *
+ * Device status (issue 13.1): an event only when the status changes (the device watch tells a
+ * change from a repeat; a failed reconnect that says the same again publishes nothing), and its
+ * error text on one line (statusText), whatever the driver's error message carried.
  */
 
 import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
-import type { JournalRecord, Render, RenderedEvent } from "../journal/types.ts";
+import type { JournalRecord, Render, RenderedEvent } from "../journal/index.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
 
 export interface StatusContext {
@@ -87,6 +91,18 @@ export function gatewayStatusEvents(ctx: StatusContext, render: Render) {
   };
 }
 
+/**
+ * An error text for a status: on one line (the lines of a multi-line message joined by a
+ * space, each trimmed; a status is shown in one cell, one log field, one line of `events`).
+ */
+export function statusText(error: string): string {
+  return error
+    .split(/\r?\n|\r/)
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .join(" ");
+}
+
 export function deviceStatusEvent(
   device: string,
   asset: AssetContext,
@@ -101,7 +117,7 @@ export function deviceStatusEvent(
     data:
       status.status === "connected"
         ? { status: "connected" }
-        : { status: status.status, error: status.error },
+        : { status: status.status, error: statusText(status.error) },
     topicClass: "status",
     asset,
   };

@@ -1,11 +1,12 @@
 /**
  * What each configured OPC UA type is as a value: the one table the rule checks, the engine and
  * the driver share (integers carry their width and sign for state keys and alarm bits). An
- * array type (`double[]`) is a JSON array: kind json, `array` set.
+ * array type (`float64[]`) is a JSON array: kind json, `array` set. Every name the config may
+ * write has its row: the gateway's names and their OPC UA aliases (`double` as `float64`).
  */
 import {
-  OPCUA_SCALAR_TYPES,
-  type OpcuaArrayType,
+  canonicalType,
+  OPCUA_TYPES,
   type OpcuaScalarType,
   type OpcuaType,
 } from "./schema/opcua.ts";
@@ -21,17 +22,17 @@ export interface OpcuaValueInfo {
 }
 
 const SCALAR_KIND: Record<OpcuaScalarType, OpcuaValueInfo> = {
-  boolean: { kind: "bool" },
-  sbyte: { kind: "integer", bits: 8, signed: true },
-  byte: { kind: "integer", bits: 8, signed: false },
+  bool: { kind: "bool" },
+  int8: { kind: "integer", bits: 8, signed: true },
+  uint8: { kind: "integer", bits: 8, signed: false },
   int16: { kind: "integer", bits: 16, signed: true },
   uint16: { kind: "integer", bits: 16, signed: false },
   int32: { kind: "integer", bits: 32, signed: true },
   uint32: { kind: "integer", bits: 32, signed: false },
   int64: { kind: "integer", bits: 64, signed: true },
   uint64: { kind: "integer", bits: 64, signed: false },
-  float: { kind: "float" },
-  double: { kind: "float" },
+  float32: { kind: "float" },
+  float64: { kind: "float" },
   string: { kind: "string" },
   datetime: { kind: "string" },
   guid: { kind: "string" },
@@ -40,10 +41,13 @@ const SCALAR_KIND: Record<OpcuaScalarType, OpcuaValueInfo> = {
   bytestring: { kind: "json" },
 };
 
-export const OPCUA_VALUE_KIND: Record<OpcuaType, OpcuaValueInfo> = {
-  ...SCALAR_KIND,
-  ...(Object.fromEntries(
-    OPCUA_SCALAR_TYPES.map((t) => [`${t}[]`, { kind: "json", array: true }]),
-  ) as Record<OpcuaArrayType, OpcuaValueInfo>),
-  json: { kind: "json" },
-};
+function infoOf(type: OpcuaType): OpcuaValueInfo {
+  const canonical = canonicalType(type);
+  if (canonical === "json") return { kind: "json" };
+  if (canonical.endsWith("[]")) return { kind: "json", array: true };
+  return SCALAR_KIND[canonical as OpcuaScalarType];
+}
+
+export const OPCUA_VALUE_KIND: Record<OpcuaType, OpcuaValueInfo> = Object.fromEntries(
+  OPCUA_TYPES.map((t) => [t, infoOf(t)]),
+) as Record<OpcuaType, OpcuaValueInfo>;

@@ -74,17 +74,21 @@ export function duration(opts: { min: number; max: number; description: string }
     .describe(opts.description);
 }
 
+const range = (opts: { min: number; max: number }) =>
+  `must be between ${opts.min} and ${opts.max} bytes`;
+
 /** A zod schema for a size in bytes (a number, or a string such as 512MiB or 1GB). */
 export function size(opts: { min: number; max: number; description: string }) {
   return z
-    .union([z.number().int(), z.string().regex(SIZE_RE, "expected a size such as 512MiB or 1GB")])
+    .union([
+      // bounded here too, so the JSON Schema refuses what validate refuses (issue 13 point 7)
+      z.number().int().min(opts.min, range(opts)).max(opts.max, range(opts)),
+      z.string().regex(SIZE_RE, "expected a size such as 512MiB or 1GB"),
+    ])
     .transform((value, ctx) => {
       const bytes = parseSize(value);
       if (bytes === undefined || bytes < opts.min || bytes > opts.max) {
-        ctx.addIssue({
-          code: "custom",
-          message: `must be between ${opts.min} and ${opts.max} bytes`,
-        });
+        ctx.addIssue({ code: "custom", message: range(opts) });
         return z.NEVER;
       }
       return bytes;

@@ -1,8 +1,17 @@
 /**
  * The Driver contract: protocol I/O only. A driver connects, reads (or subscribes) and closes;
- * the runner in app/ owns timers, retries, backoff and device status. A driver never filters,
- * retries or names topics, and never imports another driver, the engine, the journal or the
- * publisher.
+ * the runner in app/ owns timers, retries, backoff and device status: it reconnects after a
+ * failed connect or a lost connection, and polls again at the next interval. A driver never
+ * filters or names topics, never retries a connect, a poll or a read as a whole, and never
+ * imports another driver, the engine, the journal or the publisher.
+ *
+ * One exception belongs to the wire, not the runner: inside one read() call, a single request
+ * that got a transient reply (Modbus: exception 5 acknowledge, 6 server device busy, 11 gateway
+ * target device failed to respond, or one timeout) may be sent again, bounded by a configured
+ * count, with a short backoff, and abortable by the context's signal, before its tags are
+ * returned bad. Such repeats are counted in stats().retries. Anything else that fails (the
+ * connection, a permanent exception, a repeat that failed too) is returned or thrown for the
+ * runner to handle.
  */
 import type { DeviceConfig } from "../config/schema/root.ts";
 import type { TagSample } from "../events/sample.ts";

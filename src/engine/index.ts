@@ -4,4 +4,6 @@
  */
 export { createEngine, type Engine, type EngineStats, type SnapshotRead } from "./engine.ts";
 export { engineDeviceFromConfig } from "./from-config.ts";
+/** A state tag's state name for a raw value (`plc2mqtt read` prints it beside the value). */
+export { stateName } from "./states.ts";
 export type { Deadband, EngineDevice, EngineTag, Range, TriggerRule, ValueType } from "./types.ts";

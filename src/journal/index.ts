@@ -1,5 +1,12 @@
-/** The journal's public face: open it, and the contract types. Everything else is internal. */
+/**
+ * The journal's public face: the only module other folders import from journal/. The daemon
+ * opens the journal (openJournal); other processes read it (openJournalReader: `events`,
+ * `replay`) and clear what a replay got through (clearSetAside). The contract types.
+ * Everything else is internal (test/architecture holds other folders to this file).
+ */
 export { openJournal } from "./journal.ts";
+export { type JournalReader, openJournalReader, type ReaderQuery } from "./reader.ts";
+export { clearSetAside } from "./set-aside.ts";
 export type {
   Journal,
   JournalOptions,

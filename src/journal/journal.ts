@@ -54,7 +54,8 @@ import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
 import { DiskRoom } from "./full-disk.ts";
 import { Maintenance } from "./maintenance.ts";
-import { decodeRow, prepareQuery, type Row } from "./records.ts";
+import { selectRecords } from "./record-query.ts";
+import { decodeRow, type Row } from "./records.ts";
 import { type Replacement, Replacements } from "./replacements.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SetAsideStatements, withSetAside } from "./set-aside.ts";
@@ -261,10 +262,12 @@ class SqliteJournal implements Journal {
 
   query(query: JournalQuery): JournalRecord[] {
     if (this.#closed) return [];
-    const { stmt, params } = prepareQuery(this.#ctx.db, query);
+    const { sql, params } = selectRecords(query, { hasSetAside: true });
     const out: JournalRecord[] = [];
     try {
-      for (const row of stmt.iterate(...params, query.limit ?? 1000)) {
+      const stmt = this.#ctx.db.prepare(sql);
+      stmt.setReadBigInts(true);
+      for (const row of stmt.iterate(...params)) {
         const decoded = decodeRow(row as Row);
         if (!decoded.ok) {
           this.#reportCorrupt(decoded.sequence);

@@ -18,29 +18,23 @@
  *   fail with an error; it never writes.)
  * - Rows are validated like the journal validates them (records.ts decodeRow: types and the
  *   payload's crc32); a damaged row is skipped and counted in `corruptSkipped`, never thrown.
- * - Filters: device, subject (the tag or trigger), type, event time range (inclusive), status
- *   (published or pending: at or below the publisher's cursor as last committed, or above it;
- *   in a journal of user_version 1, by its publish marks), sequences after a paging cursor;
- *   sequence order, asc or desc; a limit. Each record says whether it is published.
+ * - Filters: those of record-query.ts (the one query builder, shared with Journal.query), the
+ *   status judged by the publisher's cursor as last committed; a limit. Each record says
+ *   whether it is published.
  */
 import { existsSync } from "node:fs";
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { pathToFileURL } from "node:url";
 import { GatewayError } from "../lib/errors.ts";
-import { decodeRow, RECORD_COLUMNS, type Row } from "./records.ts";
-import { notSetAside, setAsideSource, withSetAside } from "./set-aside.ts";
+import { countRecords, type Done, type RecordFilter, selectRecords } from "./record-query.ts";
+import { decodeRow, type Row } from "./records.ts";
+import { withSetAside } from "./set-aside.ts";
 import { isCorruption, journalError } from "./sqlite-errors.ts";
 import { APPLICATION_ID, BUSY_TIMEOUT_MS, journalPath, MQTT_SINK } from "./store.ts";
-import type { JournalQuery, JournalRecord } from "./types.ts";
+import type { JournalRecord } from "./types.ts";
 
-export interface ReaderQuery extends JournalQuery {
-  /** Only records the broker acknowledged, or only those still waiting; default both. */
-  status?: "published" | "pending";
-  /** Only records with a sequence above this (a paging cursor, in ascending order). */
-  afterSequence?: bigint;
-  /** Only records with a sequence below this (a paging cursor, in descending order). */
-  beforeSequence?: bigint;
-}
+/** The filters of record-query.ts (the one query builder, shared with Journal.query). */
+export type ReaderQuery = RecordFilter;
 
 export interface JournalReader {
   readonly path: string;
@@ -52,6 +46,11 @@ export interface JournalReader {
   query(query: ReaderQuery): JournalRecord[];
   /** How many rows match (corrupt ones included: they are only found when read). */
   count(query: ReaderQuery): number;
+  /**
+   * The distinct values of a column over the whole journal, sorted, at most `limit` (to hint
+   * at what a filter that matched nothing could have been: `events --type telemetry`).
+   */
+  distinct(column: "type" | "device" | "subject", limit?: number): string[];
   /** Every matching record in ascending sequence order, read a page at a time. */
   scan(query: Omit<ReaderQuery, "limit" | "order">, pageSize?: number): Generator<JournalRecord>;
   close(): void;
@@ -112,50 +111,6 @@ function checkJournal(db: DatabaseSync, path: string): { epoch: string; hasSetAs
   return { epoch, hasSetAside: names.has("set_aside") };
 }
 
-/** How a file says a record is done for the publisher: its cursor, or (v1) a publish mark. */
-type Done = { cursor: bigint } | { marks: true };
-
-function whereClause(
-  query: ReaderQuery,
-  done: Done,
-  hasSetAside: boolean,
-): { where: string; from: string; columns: string; params: SQLInputValue[] } {
-  const source = setAsideSource(query.setAside === true, hasSetAside);
-  const where: string[] = [];
-  const params: SQLInputValue[] = [];
-  const add = (sql: string, value: SQLInputValue | undefined) => {
-    if (value === undefined) return;
-    where.push(sql);
-    params.push(value);
-  };
-  add("device = ?", query.device);
-  add("subject = ?", query.subject);
-  add("type = ?", query.type);
-  add("time >= ?", query.from);
-  add("time <= ?", query.to);
-  add("sequence > ?", query.afterSequence);
-  add("sequence < ?", query.beforeSequence);
-  if ("cursor" in done) {
-    // a set-aside record is below the cursor too, and not published
-    if (query.status === "published") {
-      add("sequence <= ?", done.cursor);
-      where.push(notSetAside(hasSetAside));
-    }
-    if (query.status === "pending") add("sequence > ?", done.cursor);
-  } else {
-    // published_at 0 marks a row the daemon skipped as corrupt: neither published nor pending.
-    if (query.status === "published") where.push("published_at > 0", notSetAside(hasSetAside));
-    if (query.status === "pending") where.push("published_at IS NULL");
-  }
-  if (source.where !== undefined) where.push(source.where);
-  return {
-    where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "",
-    from: source.from,
-    columns: source.columns,
-    params,
-  };
-}
-
 class Reader implements JournalReader {
   readonly path: string;
   readonly epoch: string;
@@ -196,15 +151,12 @@ class Reader implements JournalReader {
   #page(query: ReaderQuery): { records: JournalRecord[]; rows: number; last?: bigint } {
     this.#open();
     const done = this.#done();
-    const { where, from, columns, params } = whereClause(query, done, this.#hasSetAside);
-    const order = query.order === "desc" ? "DESC" : "ASC";
-    const marks = "marks" in done ? ", published_at" : "";
-    const sql = `SELECT ${RECORD_COLUMNS}${marks}, ${columns} FROM ${from}${where} ORDER BY sequence ${order} LIMIT ?`;
+    const { sql, params } = selectRecords(query, { done, hasSetAside: this.#hasSetAside });
     let rows: Row[];
     try {
       const stmt = this.#db.prepare(sql);
       stmt.setReadBigInts(true);
-      rows = stmt.all(...params, query.limit ?? 1000) as Row[];
+      rows = stmt.all(...params) as Row[];
     } catch (err) {
       if (!isCorruption(err)) throw journalError("querying the journal", this.path, err);
       // A damaged page: what it held cannot be read, so it is counted once and left out.
@@ -231,12 +183,28 @@ class Reader implements JournalReader {
 
   count(query: ReaderQuery): number {
     this.#open();
-    const { where, from, params } = whereClause(query, this.#done(), this.#hasSetAside);
+    const { sql, params } = countRecords(query, {
+      done: this.#done(),
+      hasSetAside: this.#hasSetAside,
+    });
     try {
-      const n = this.#db.prepare(`SELECT count(*) AS n FROM ${from}${where}`).get(...params)?.n;
+      const n = this.#db.prepare(sql).get(...params)?.n;
       return Number(n ?? 0);
     } catch (err) {
       throw journalError("counting journal records", this.path, err);
+    }
+  }
+
+  distinct(column: "type" | "device" | "subject", limit = 50): string[] {
+    this.#open();
+    if (!["type", "device", "subject"].includes(column)) throw new Error(`no column ${column}`);
+    try {
+      const rows = this.#db
+        .prepare(`SELECT DISTINCT ${column} AS v FROM records ORDER BY v LIMIT ?`)
+        .all(limit);
+      return rows.flatMap((row) => (typeof row.v === "string" ? [row.v] : []));
+    } catch (err) {
+      throw journalError(`listing the journal's ${column}s`, this.path, err);
     }
   }
 

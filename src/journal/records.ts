@@ -3,10 +3,9 @@
  * when every column has its type and the payload's crc32 matches: a row damaged on disk (or by
  * hand) is reported as corrupt instead, so a reader can skip and count it, never crash.
  */
-import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
 import { crc32 } from "node:zlib";
-import { setAsideSource } from "./set-aside.ts";
-import type { JournalQuery, JournalRecord, RenderedEvent } from "./types.ts";
+import type { JournalRecord, RenderedEvent } from "./types.ts";
 
 export const RECORD_COLUMNS =
   "sequence, id, type, device, subject, time, topic, retain, payload, crc";
@@ -103,42 +102,4 @@ export function estimateRowBytes(
 ): number {
   const keys = event.type.length + event.device.length + event.subject.length;
   return 64 + id.length + rendered.topic.length + rendered.payload.length * 1.05 + keys * 2 + 80;
-}
-
-/**
- * Builds the SELECT for a JournalQuery (records_time serves a time range; the rest filters).
- * Rows carry the set-aside columns (set-aside.ts withSetAside).
- */
-export function prepareQuery(
-  db: DatabaseSync,
-  query: JournalQuery,
-): { stmt: StatementSync; params: SQLInputValue[] } {
-  const where: string[] = [];
-  const params: SQLInputValue[] = [];
-  if (query.device !== undefined) {
-    where.push("device = ?");
-    params.push(query.device);
-  }
-  if (query.subject !== undefined) {
-    where.push("subject = ?");
-    params.push(query.subject);
-  }
-  if (query.type !== undefined) {
-    where.push("type = ?");
-    params.push(query.type);
-  }
-  if (query.from !== undefined) {
-    where.push("time >= ?");
-    params.push(query.from);
-  }
-  if (query.to !== undefined) {
-    where.push("time <= ?");
-    params.push(query.to);
-  }
-  const order = query.order === "desc" ? "DESC" : "ASC";
-  const source = setAsideSource(query.setAside === true);
-  const sql = `SELECT ${RECORD_COLUMNS}, ${source.columns} FROM ${source.from}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY sequence ${order} LIMIT ?`;
-  const stmt = db.prepare(sql);
-  stmt.setReadBigInts(true);
-  return { stmt, params };
 }

@@ -8,9 +8,16 @@
  *   message, a URL), in its raw and its JSON-escaped form. Values shorter than
  *   MIN_SECRET_LENGTH are left to path redaction: cutting them would mangle unrelated text.
  * - Repeats are throttled when `repeatIntervalMs` is set: a warning or error with the same
- *   message from the same device and part is logged at most once per interval; the next line
- *   after the interval carries `suppressed: <repeats held back>`. Audit lines (`audit` field)
+ *   message from the same source (device and part) about the same tag is logged at most once
+ *   per interval; the next line after the interval carries `suppressed: <repeats held back>`.
+ *   The first occurrence of a problem always passes: an info line of a source ("device
+ *   connected", "MQTT connected") ends that source's problems, so the first warning of its
+ *   next outage is logged at once (issue 13.7). Info lines are seen for this even when the
+ *   level is warn or error (they are then counted, not written). Audit lines (`audit` field)
  *   and fatal lines always pass. See log-throttle.ts.
+ * - A key is never written twice on one line: a field of the call's object that a child
+ *   logger already binds with the same value (a driver logging `{ device }` through its
+ *   runner's child logger bound to that device) is left out of the object (issue 13.7).
  * - Format: `json` (one JSON object a line, for journald) or `pretty` (pino-pretty, coloured
  *   when the destination is a terminal). Redaction and throttling apply to both.
  */
@@ -46,6 +53,7 @@ export const REDACT_PATHS = [
 export const MIN_SECRET_LENGTH = 4;
 const CENSOR = "[redacted]";
 const SECRET_KEYS = new Set(["password", "passphrase", "token", "secret", "authorization"]);
+const INFO = 30;
 const WARN = 40;
 const FATAL = 60;
 
@@ -63,18 +71,24 @@ export interface LoggerOptions {
 
 export function createLogger(options: LoggerOptions = {}): Logger {
   const secrets = options.secrets;
+  const level = options.level ?? "info";
+  // an unknown level is left to pino (it throws); silent needs no throttle
+  const levelValue = pino.levels.values[level];
   const throttle =
-    options.repeatIntervalMs !== undefined && options.repeatIntervalMs > 0
+    options.repeatIntervalMs !== undefined &&
+    options.repeatIntervalMs > 0 &&
+    Number.isFinite(levelValue)
       ? new RepeatThrottle({ intervalMs: options.repeatIntervalMs })
       : undefined;
   return pino(
     {
-      level: options.level ?? "info",
+      // with a throttle, info lines are always seen (they end problems; see the header)
+      level: throttle && levelValue !== undefined && levelValue > INFO ? "info" : level,
       base: { name: "plc2mqtt" },
       redact: { paths: REDACT_PATHS, censor: CENSOR },
       timestamp: pino.stdTimeFunctions.isoTime,
       hooks: {
-        ...(throttle ? { logMethod: throttledLogMethod(throttle) } : {}),
+        logMethod: logMethodHook(throttle, levelValue ?? 0),
         ...(secrets ? { streamWrite: (line: string) => scrub(line, secrets) } : {}),
       },
     },
@@ -101,10 +115,11 @@ function destinationFor(options: LoggerOptions): pino.DestinationStream {
 }
 
 /**
- * pino's logMethod hook: decides per call whether the line is a repeat to hold back. The key
- * is level, message, and the `device` and `part` of the call or of the child's bindings.
+ * pino's logMethod hook: leaves out fields the child's bindings already hold, and decides per
+ * call whether the line is a repeat to hold back. The key is level, message, the `device` and
+ * `part` of the call or of the child's bindings (the source), and the call's `tag`.
  */
-function throttledLogMethod(throttle: RepeatThrottle) {
+function logMethodHook(throttle: RepeatThrottle | undefined, levelValue: number) {
   return function logMethod(
     this: Logger,
     args: Parameters<pino.LogFn>,
@@ -112,19 +127,29 @@ function throttledLogMethod(throttle: RepeatThrottle) {
     level: number,
   ): void {
     const [first, ...rest] = args as unknown[];
-    const fields = typeof first === "object" && first !== null ? first : undefined;
+    const bound = boundFields(this);
+    const given = typeof first === "object" && first !== null ? first : undefined;
+    const fields = given === undefined ? undefined : withoutBound(given, bound);
+    const call = fields === given ? args : ([fields, ...rest] as Parameters<pino.LogFn>);
     const message = fields === undefined ? first : rest[0];
-    if (level < WARN || level >= FATAL || typeof message !== "string" || isAudit(fields)) {
-      method.apply(this, args);
+    if (!throttle) {
+      method.apply(this, call);
       return;
     }
-    const bound = this.bindings();
     const device = field(fields, "device") ?? bound.device;
-    const key = `${level}\u0000${message}\u0000${String(device ?? "")}\u0000${String(bound.part ?? "")}`;
-    const verdict = throttle.check(key, Date.now());
+    const source = `${String(device ?? "")}\u0000${String(bound.part ?? "")}`;
+    if (level === INFO) throttle.recovered(source);
+    if (level < levelValue) return; // seen for the throttle only
+    if (level < WARN || level >= FATAL || typeof message !== "string" || isAudit(fields)) {
+      method.apply(this, call);
+      return;
+    }
+    const tag = field(fields, "tag") ?? bound.tag;
+    const key = `${level}\u0000${message}\u0000${source}\u0000${String(tag ?? "")}`;
+    const verdict = throttle.check(key, Date.now(), source);
     if (verdict === false) return;
     if (verdict === 0) {
-      method.apply(this, args);
+      method.apply(this, call);
       return;
     }
     const base = fields instanceof Error ? { err: fields } : (fields ?? {});
@@ -135,6 +160,31 @@ function throttledLogMethod(throttle: RepeatThrottle) {
       ...tail,
     ]);
   };
+}
+
+/** A logger's bindings, parsed once per set of bindings. */
+const bindingsCache = new WeakMap<Logger, { chindings: unknown; bindings: pino.Bindings }>();
+
+function boundFields(log: Logger): pino.Bindings {
+  const chindings = (log as unknown as Record<symbol, unknown>)[pino.symbols.chindingsSym];
+  const cached = bindingsCache.get(log);
+  if (cached !== undefined && cached.chindings === chindings) return cached.bindings;
+  const bindings = log.bindings();
+  bindingsCache.set(log, { chindings, bindings });
+  return bindings;
+}
+
+/** The call's object without the fields the bindings hold with the same value (or itself). */
+function withoutBound(fields: object, bound: pino.Bindings): object {
+  if (fields instanceof Error) return fields;
+  const record = fields as Record<string, unknown>;
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(bound)) {
+    if (!Object.hasOwn(record, key) || record[key] !== bound[key]) continue;
+    out ??= { ...record };
+    delete out[key];
+  }
+  return out ?? fields;
 }
 
 function isAudit(fields: object | undefined): boolean {

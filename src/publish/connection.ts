@@ -13,6 +13,14 @@
  * Maximum Packet Size says which events it would refuse (the publisher sets those aside
  * unsent). A DISCONNECT's reason code is kept (`disconnectCode`): 0x95 after a publish names it.
  *
+ * Retained messages: with `retain: false` (mqtt.retain, for brokers without them, such as
+ * mosquitto's `retain_available false`) nothing goes out retained, the will neither: the flag
+ * is dropped here, on the wire, whatever the record or the caller says.
+ *
+ * A failed connect says what the operator can change (hint()): a certificate not verified
+ * (mqtt.ca, the host name), a plain mqtt:// connection closed before any answer (the port may
+ * expect TLS: mqtts://), a broker that refuses retained messages (mqtt.retain: false).
+ *
  * Sockets are built here, not by mqtt.js, to set TCP_NODELAY (a pipelined QoS 1 stream stalls
  * on Nagle plus delayed ACKs) and to pin TLS to verification: `rejectUnauthorized: true`, the
  * configured CA, and the host name (or IP SAN) checked by Node's checkServerIdentity.
@@ -67,12 +75,14 @@ export interface ConnectOptions {
   connectTimeoutMs: number;
   /** 5 (default); 4 (3.1.1) for brokers that refuse MQTT 5, such as aedes. */
   protocolVersion?: 4 | 5;
+  /** false: nothing is sent retained, the will neither (default true). */
+  retain?: boolean;
   /** The last will; a client without one (a replay) leaves nothing behind when it dies. */
   will?: { topic: string; payload: string; retain: boolean };
   onMessage: (topic: string, payload: Buffer) => void;
 }
 
-/** The config's part of ConnectOptions: credentials, TLS files and keep alive. */
+/** The config's part of ConnectOptions: credentials, TLS files, keep alive and retain. */
 export function fromMqttConfig(mqtt: {
   username?: string;
   password?: string;
@@ -80,7 +90,11 @@ export function fromMqttConfig(mqtt: {
   cert?: string;
   key?: string;
   keepalive: number;
-}): Pick<ConnectOptions, "username" | "password" | "ca" | "cert" | "key" | "keepaliveMs"> {
+  retain?: boolean;
+}): Pick<
+  ConnectOptions,
+  "username" | "password" | "ca" | "cert" | "key" | "keepaliveMs" | "retain"
+> {
   if (mqtt.password !== undefined && mqtt.username === undefined) {
     throw new GatewayError("CONFIG_INVALID", "mqtt.password is set but mqtt.username is not", {
       details: { path: "mqtt.username" },
@@ -93,6 +107,7 @@ export function fromMqttConfig(mqtt: {
     ...(mqtt.cert !== undefined ? { cert: mqtt.cert } : {}),
     ...(mqtt.key !== undefined ? { key: mqtt.key } : {}),
     keepaliveMs: mqtt.keepalive,
+    ...(mqtt.retain === false ? { retain: false } : {}),
   };
 }
 
@@ -136,14 +151,23 @@ function buildSocket(endpoint: Endpoint, tls: Tls): Socket {
   });
 }
 
-/** A hint for the errors an operator can fix in the config. */
-function hint(err: unknown): string {
-  const code = (err as { code?: unknown }).code;
-  if (typeof code !== "string") return "";
-  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code))
+/** A hint for the errors an operator can fix in the config (see the header). */
+function hint(err: unknown, endpoint: Endpoint): string {
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code))
     return " (the broker's certificate was not verified: check mqtt.ca and the host name)";
+  // CONNACK reason code 0x9A (MQTT 5); mqtt.js says "Connection refused: Retain not supported"
+  if (code === 0x9a || (typeof message === "string" && /retain not supported/i.test(message)))
+    return " (the broker does not keep retained messages: set mqtt.retain: false)";
+  if (
+    !endpoint.tls &&
+    (code === "ECONNRESET" || code === "EPIPE" || message === CLOSED_BEFORE_CONNACK)
+  )
+    return ` (the broker closed the connection without an answer: if port ${endpoint.port} expects TLS, use mqtts://)`;
   return "";
 }
+
+const CLOSED_BEFORE_CONNACK = "connection closed before CONNACK";
 
 /** Opens one connection; rejects with MQTT_CONNECT (reason and cause) or ABORTED. */
 export async function openConnection(
@@ -153,6 +177,7 @@ export async function openConnection(
   const tls = await readTls(opts);
   if (signal.aborted) throw abortError(signal);
   const { endpoint } = opts;
+  const retain = opts.retain ?? true;
   const options: IClientOptions = {
     protocolVersion: opts.protocolVersion ?? 5,
     clean: true,
@@ -166,7 +191,9 @@ export async function openConnection(
     manualConnect: true,
     // mqtt.js takes the ids above the ones publish() uses (publish-packet.ts)
     messageIdProvider: new ReservedIdProvider(),
-    ...(opts.will ? { will: { ...opts.will, qos: 1 as const } } : {}),
+    ...(opts.will
+      ? { will: { ...opts.will, retain: opts.will.retain && retain, qos: 1 as const } }
+      : {}),
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
   };
@@ -187,25 +214,25 @@ export async function openConnection(
       reject(
         new GatewayError(
           "MQTT_CONNECT",
-          `connect to ${endpoint.display} as ${opts.clientId} failed${hint(cause)}`,
+          `connect to ${endpoint.display} as ${opts.clientId} failed${hint(cause, endpoint)}`,
           { cause, details: { url: endpoint.display, clientId: opts.clientId } },
         ),
       );
     };
-    const onClose = () => fail(firstError ?? new Error("connection closed before CONNACK"));
+    const onClose = () => fail(firstError ?? new Error(CLOSED_BEFORE_CONNACK));
     const onAbort = () => fail(abortError(signal));
     const onConnect = (connack: {
       properties?: { receiveMaximum?: number; maximumPacketSize?: number };
     }) => {
       cleanup();
       resolve(
-        new Connection(
-          client,
+        new Connection(client, {
           endpoint,
-          connack.properties ?? {},
-          opts.onMessage,
-          opts.protocolVersion ?? 5,
-        ),
+          connack: connack.properties ?? {},
+          onMessage: opts.onMessage,
+          protocolVersion: opts.protocolVersion ?? 5,
+          retain,
+        }),
       );
     };
     const cleanup = () => {
@@ -254,15 +281,22 @@ export class Connection {
   private ending = false;
   private reason: Error | undefined;
   private disconnect: number | undefined;
+  /** false: the retain flag of every publish is dropped (mqtt.retain: false). */
+  private readonly retain: boolean;
 
   constructor(
     client: MqttClient,
-    endpoint: Endpoint,
-    connack: { receiveMaximum?: number; maximumPacketSize?: number },
-    onMessage: (topic: string, payload: Buffer) => void,
-    protocolVersion: 4 | 5,
+    options: {
+      endpoint: Endpoint;
+      connack: { receiveMaximum?: number; maximumPacketSize?: number };
+      onMessage: (topic: string, payload: Buffer) => void;
+      protocolVersion: 4 | 5;
+      retain: boolean;
+    },
   ) {
+    const { endpoint, connack, onMessage, protocolVersion } = options;
     this.client = client;
+    this.retain = options.retain;
     this.endpoint = endpoint;
     this.protocolVersion = protocolVersion;
     this.receiveMaximum = connack.receiveMaximum ?? 65_535;
@@ -324,7 +358,14 @@ export class Connection {
       this.waiting.set(id, { topic, resolve, reject });
       const topicBytes = Buffer.byteLength(topic);
       const payloadBytes = Buffer.byteLength(payload);
-      this.burst.push({ topic, topicBytes, payload, payloadBytes, retain, id });
+      this.burst.push({
+        topic,
+        topicBytes,
+        payload,
+        payloadBytes,
+        retain: retain && this.retain,
+        id,
+      });
       if (this.burst.length === 1) queueMicrotask(() => this.flush());
     });
   }

@@ -282,6 +282,8 @@ export class Publisher {
         },
         "MQTT connected",
       );
+      // the problem is over: the next one's first error is a warning, whatever its words
+      this.lastLoggedError = undefined;
       if (this.subscriptions.length > 0)
         void this.subscribeOn(
           conn,

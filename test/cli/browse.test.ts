@@ -3,10 +3,12 @@
  * trusted in the PKI folder: the YAML it writes passes `plc2mqtt validate` unchanged, carries
  * namespace-URI node ids, types, units and ranges, and run as a config under the DriverRunner
  * yields a good sample for every browsed variable; `plc2mqtt read` reads it once. An untrusted server is refused with the
- * trust command.
+ * trust command. Issue 13: `browse -c gateway.yaml` browses with the gateway's own PKI (point
+ * 7), and a None-only server browsed with the default security gets the flag that works
+ * (point 1).
  */
 import "node-opcua";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALL_VARIABLES } from "../../simulators/opcua/index.ts";
@@ -49,7 +51,7 @@ describe("plc2mqtt browse", () => {
     expect(browsed.code).toBe(0);
     const yaml = readFileSync(out, "utf8");
     expect(yaml).toContain(
-      `{ name: TestStand.Measurement1, node: "nsu=urn:plc2mqtt:teststand;s=TestStand.Measurement1", type: double, unit: "mm", range: { min: 0, max: 50 } }`,
+      `{ name: TestStand.Measurement1, node: "nsu=urn:plc2mqtt:teststand;s=TestStand.Measurement1", type: float64, unit: "mm", range: { min: 0, max: 50 } }`,
     );
     expect(yaml).toMatch(/name: TestStand.Curve, node: "[^"]+", type: json/);
     expect(yaml).toMatch(/name: TestStand.Types.Int64, node: "[^"]+", type: int64/);
@@ -106,7 +108,7 @@ describe("plc2mqtt browse", () => {
     }
     for (const s of seen.values()) expect(s.quality, `${s.tag}: ${s.reason}`).not.toBe("bad");
     expect(seen.get("TestStand.Types.StatusCode")?.quality).toBe("good");
-  });
+  }, 120_000);
 
   it("filters, and refuses an untrusted server naming the trust command", async () => {
     const filtered = await runCli([
@@ -131,5 +133,58 @@ describe("plc2mqtt browse", () => {
     expect(refused.stderr).toMatch(
       new RegExp(`OPCUA_UNTRUSTED: .*plc2mqtt pki trust --pki-dir ${untrusted} [0-9a-f]{40}`),
     );
-  });
+  }, 120_000);
+
+  it("point 7: browse -c gateway.yaml uses the gateway's PKI (<data_dir>/pki) and writes its data_dir", async () => {
+    // the simulator is trusted in the gateway's PKI only: nothing else would let browse in
+    const config = join(fixture.dir, "gateway-for-browse.yaml");
+    writeFileSync(
+      config,
+      `version: 1\ngateway: { id: gw, data_dir: ${fixture.dataDir} }\ndevices:\n  - { id: s, protocol: opcua, endpoint: "${fixture.sim.endpointUrl}", tags: [{ name: t, node: "i=2258" }] }\n`,
+    );
+    const browsed = await runCli([
+      "browse",
+      fixture.sim.endpointUrl,
+      "-c",
+      config,
+      "--root",
+      "/TestStand",
+      "--filter",
+      "Types/Int16",
+    ]);
+    expect(browsed.stderr).toMatch(/wrote 1 tags\n$/);
+    expect(browsed.code).toBe(0);
+    expect(browsed.stdout).toContain(`data_dir: ${JSON.stringify(fixture.dataDir)}`);
+    expect(browsed.stdout).toContain("name: Types.Int16");
+  }, 120_000);
+
+  it("point 1: with the default security, a None-only server gets the suggestion --security None", async () => {
+    const noneOnly = await startOpcuaFixture({ security: ["None"] });
+    try {
+      const refused = await runCli([
+        "browse",
+        noneOnly.sim.endpointUrl,
+        "--pki-dir",
+        noneOnly.pkiDir,
+      ]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("OPCUA_SECURITY");
+      expect(refused.stderr).toContain("it offers: None");
+      expect(refused.stderr).toContain("Browse it with --security None");
+      const args = ["--root", "/TestStand", "--filter", "Types/Int16"];
+      const browsed = await runCli([
+        "browse",
+        noneOnly.sim.endpointUrl,
+        "--pki-dir",
+        noneOnly.pkiDir,
+        "--security",
+        "None",
+        ...args,
+      ]);
+      expect(browsed.stderr).toMatch(/wrote 1 tags\n$/);
+      expect(browsed.code).toBe(0);
+    } finally {
+      await noneOnly.close();
+    }
+  }, 120_000);
 });

@@ -4,11 +4,12 @@
  * --json documents valid against the events schema, --pending against a gateway whose broker is
  * away, and a clear error for a missing journal.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openJournal } from "../../src/journal/index.ts";
 import {
   type GatewayFiles,
   type GatewayProcess,
@@ -17,6 +18,7 @@ import {
   startPlant,
   writeGatewayConfig,
 } from "../e2e/harness.ts";
+import { event, options } from "../journal/helpers.ts";
 import { runCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
 import { type Broker, freePort, startMosquitto } from "../support/mosquitto.ts";
@@ -66,6 +68,8 @@ async function eventually<T>(
 }
 
 const ALL = ["--from", "1970-01-01T00:00:00Z", "--limit", "1000000"];
+/** A daemon and some 20 CLI runs: 43 s seen on the shared 2-core machine under load. */
+const DAEMON_TEST_MS = 180_000;
 const seqs = (docs: readonly Doc[]) => docs.map((d) => BigInt(d.sequence));
 
 function expectAscending(docs: readonly Doc[]): void {
@@ -131,88 +135,96 @@ describe("plc2mqtt events", () => {
     await broker?.stop();
   });
 
-  it("queries by device, tag, type, time and limit while the daemon runs and after it stopped", async () => {
-    const files: GatewayFiles = writeGatewayConfig(plant.sim.port, broker.url);
-    const gateway = startGateway(files.config);
-    gateways.push(gateway);
-    plant.run(40);
-    await eventually(
-      () => events(["-c", files.config, "--type", "plc2mqtt.state.changed", ...ALL]),
-      (r) => r.docs.length >= 4,
-      20_000,
-      "state changes in the journal",
-    );
+  it(
+    "queries by device, tag, type, time and limit while the daemon runs and after it stopped",
+    async () => {
+      const files: GatewayFiles = writeGatewayConfig(plant.sim.port, broker.url);
+      const gateway = startGateway(files.config);
+      gateways.push(gateway);
+      plant.run(40);
+      await eventually(
+        () => events(["-c", files.config, "--type", "plc2mqtt.state.changed", ...ALL]),
+        (r) => r.docs.length >= 4,
+        20_000,
+        "state changes in the journal",
+      );
 
-    // while running: the daemon holds the journal open and keeps writing
-    const running = await events(["-c", files.config, ...ALL]);
-    expectAscending(running.docs);
-    await checkFilters(files.config, running.docs);
+      // while running: the daemon holds the journal open and keeps writing
+      const running = await events(["-c", files.config, ...ALL]);
+      expectAscending(running.docs);
+      await checkFilters(files.config, running.docs);
 
-    const table = await runCli(["events", "-c", files.config, "--tag", "mode", "--limit", "5"]);
-    expect(table.code, table.stderr).toBe(0);
-    const lines = table.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^time\s+sequence\s+type\s+device\/subject\s+data\s+status$/);
-    expect(lines.length).toBe(2 + 5);
-    expect(lines.slice(2).every((l) => /\splc\/mode\s/.test(l))).toBe(true);
-    expect(lines.slice(2)).toContainEqual(
-      expect.stringMatching(
-        /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+"(idle|run|clean)" <- .*\s+(published|pending)$/,
-      ),
-    );
+      const table = await runCli(["events", "-c", files.config, "--tag", "mode", "--limit", "5"]);
+      expect(table.code, table.stderr).toBe(0);
+      const lines = table.stdout.trim().split("\n");
+      expect(lines[0]).toMatch(/^time\s+sequence\s+type\s+device\/subject\s+data\s+status$/);
+      expect(lines.length).toBe(2 + 5);
+      expect(lines.slice(2).every((l) => /\splc\/mode\s/.test(l))).toBe(true);
+      expect(lines.slice(2)).toContainEqual(
+        expect.stringMatching(
+          /^\d{4}-\d\d-\d\dT[\d:.]+Z\s+\d+\s+plc2mqtt\.state\.changed\s+plc\/mode\s+\S+ -> (idle|run|clean)\s+(published|pending)$/,
+        ),
+      );
 
-    plant.pause();
-    expect(await gateway.stop()).toBe(0);
+      plant.pause();
+      expect(await gateway.stop()).toBe(0);
 
-    // stopped: the same journal, read without the daemon; nothing is left pending
-    const stopped = await events(["-c", files.config, ...ALL]);
-    expect(stopped.docs.length).toBeGreaterThan(running.docs.length);
-    expect(stopped.docs.slice(0, running.docs.length)).toEqual(running.docs);
-    await checkFilters(files.config, stopped.docs);
-    const pending = await events(["-c", files.config, "--pending", ...ALL]);
-    expect(pending.docs).toEqual([]);
-    const stoppedTable = await runCli(["events", "-c", files.config, "--limit", "1000"]);
-    expect(stoppedTable.stdout).not.toMatch(/pending$/m);
-    // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
-    expect(readdirSync(files.dataDir).sort()).toEqual([
-      "journal.reserve",
-      "journal.seq",
-      "journal.sqlite",
-    ]);
+      // stopped: the same journal, read without the daemon; nothing is left pending
+      const stopped = await events(["-c", files.config, ...ALL]);
+      expect(stopped.docs.length).toBeGreaterThan(running.docs.length);
+      expect(stopped.docs.slice(0, running.docs.length)).toEqual(running.docs);
+      await checkFilters(files.config, stopped.docs);
+      const pending = await events(["-c", files.config, "--pending", ...ALL]);
+      expect(pending.docs).toEqual([]);
+      const stoppedTable = await runCli(["events", "-c", files.config, "--limit", "1000"]);
+      expect(stoppedTable.stdout).not.toMatch(/pending$/m);
+      // a reader of a stopped journal leaves no -wal/-shm behind (they would belong to its user)
+      expect(readdirSync(files.dataDir).sort()).toEqual([
+        "journal.reserve",
+        "journal.seq",
+        "journal.sqlite",
+      ]);
 
-    // a row damaged on disk is skipped and counted, like the journal does
-    const damaged = stopped.docs[1]!;
-    const db = new DatabaseSync(join(files.dataDir, "journal.sqlite"));
-    db.prepare("UPDATE records SET payload = payload || ' ' WHERE id = ?").run(damaged.id);
-    db.close();
-    const skipped = await events(["-c", files.config, ...ALL]);
-    expect(skipped.docs).toEqual(stopped.docs.filter((d) => d.id !== damaged.id));
-    expect(skipped.stderr).toMatch(/skipped 1 corrupt journal record/);
-  });
+      // a row damaged on disk is skipped and counted, like the journal does
+      const damaged = stopped.docs[1]!;
+      const db = new DatabaseSync(join(files.dataDir, "journal.sqlite"));
+      db.prepare("UPDATE records SET payload = payload || ' ' WHERE id = ?").run(damaged.id);
+      db.close();
+      const skipped = await events(["-c", files.config, ...ALL]);
+      expect(skipped.docs).toEqual(stopped.docs.filter((d) => d.id !== damaged.id));
+      expect(skipped.stderr).toMatch(/skipped 1 corrupt journal record/);
+    },
+    DAEMON_TEST_MS,
+  );
 
-  it("lists pending events with --pending while the broker is away", async () => {
-    const away = `mqtt://127.0.0.1:${await freePort()}`;
-    const files = writeGatewayConfig(plant.sim.port, away);
-    const gateway = startGateway(files.config);
-    gateways.push(gateway);
-    plant.run(40);
-    const { docs: pending } = await eventually(
-      () => events(["-c", files.config, "--pending", ...ALL]),
-      (r) => r.docs.some((d) => d.type === "plc2mqtt.telemetry"),
-      20_000,
-      "pending telemetry",
-    );
-    expect(pending.every((d) => d.source.startsWith("plc2mqtt://e2e-gw"))).toBe(true);
-    plant.pause();
-    expect(await gateway.stop()).toBe(0);
-    const after = await events(["-c", files.config, "--pending", ...ALL]);
-    const everything = await events(["-c", files.config, ...ALL]);
-    expect(after.docs).toEqual(everything.docs); // nothing was ever acknowledged
-    const table = await runCli(["events", "-c", files.config, "--limit", "2"]);
-    expect(table.stdout.trim().split("\n").slice(2)).toEqual([
-      expect.stringMatching(/\spending$/),
-      expect.stringMatching(/\spending$/),
-    ]);
-  });
+  it(
+    "lists pending events with --pending while the broker is away",
+    async () => {
+      const away = `mqtt://127.0.0.1:${await freePort()}`;
+      const files = writeGatewayConfig(plant.sim.port, away);
+      const gateway = startGateway(files.config);
+      gateways.push(gateway);
+      plant.run(40);
+      const { docs: pending } = await eventually(
+        () => events(["-c", files.config, "--pending", ...ALL]),
+        (r) => r.docs.some((d) => d.type === "plc2mqtt.telemetry"),
+        20_000,
+        "pending telemetry",
+      );
+      expect(pending.every((d) => d.source.startsWith("plc2mqtt://e2e-gw"))).toBe(true);
+      plant.pause();
+      expect(await gateway.stop()).toBe(0);
+      const after = await events(["-c", files.config, "--pending", ...ALL]);
+      const everything = await events(["-c", files.config, ...ALL]);
+      expect(after.docs).toEqual(everything.docs); // nothing was ever acknowledged
+      const table = await runCli(["events", "-c", files.config, "--limit", "2"]);
+      expect(table.stdout.trim().split("\n").slice(2)).toEqual([
+        expect.stringMatching(/\spending$/),
+        expect.stringMatching(/\spending$/),
+      ]);
+    },
+    DAEMON_TEST_MS,
+  );
 
   it("names the path of a missing journal, and refuses a bad time", async () => {
     const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-events-"));
@@ -227,5 +239,72 @@ describe("plc2mqtt events", () => {
     const badTime = await runCli(["events", "-c", config, "--from", "yesterday"]);
     expect(badTime.code).toBe(2);
     expect(badTime.stderr).toMatch(/--from "yesterday" is not a time/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe("point 7: plc2mqtt events, as a new user meets it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-events-hints-"));
+  const config = join(dir, "gateway.yaml");
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  beforeAll(async () => {
+    writeFileSync(config, `version: 1\ngateway: { id: gw-1, data_dir: ${join(dir, "data")} }\n`);
+    const journal = await openJournal(options(join(dir, "data")));
+    const state = (previous: string | null, now: string) =>
+      event({
+        type: "plc2mqtt.state.changed",
+        subject: "machine_state",
+        topicClass: "state",
+        data: { state: now, previous_state: previous, raw: 1, previous_duration_ms: null },
+      });
+    await journal.append([state(null, "stopped"), state("stopped", "running"), event()]);
+    await journal.close();
+  });
+
+  it("shows a state change old -> new, as the demo does", async () => {
+    const table = await runCli(["events", "-c", config, "--tag", "machine_state"]);
+    expect(table.code, table.stderr).toBe(0);
+    const rows = table.stdout.trim().split("\n").slice(2);
+    expect(rows).toEqual([
+      expect.stringMatching(
+        /\splc2mqtt\.state\.changed\s+press-1\/machine_state\s+- -> stopped\s+pending$/,
+      ),
+      expect.stringMatching(
+        /\splc2mqtt\.state\.changed\s+press-1\/machine_state\s+stopped -> running\s+pending$/,
+      ),
+    ]);
+  });
+
+  it("hints the full type name when a short one matches nothing", async () => {
+    const result = await runCli(["events", "-c", config, "--type", "telemetry"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("no events match in");
+    expect(result.stderr).toContain(
+      'no event has type "telemetry": types are full names (did you mean --type plc2mqtt.telemetry?); in this journal: plc2mqtt.state.changed, plc2mqtt.telemetry',
+    );
+  });
+
+  it("names the devices the journal knows when --device matches none", async () => {
+    const result = await runCli(["events", "-c", config, "--device", "nosuch"]);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      'no event has device "nosuch"; devices in this journal: press-1',
+    );
+  });
+
+  it("gives no hint when each filter matches events, only not together", async () => {
+    const result = await runCli([
+      "events",
+      "-c",
+      config,
+      "--type",
+      "plc2mqtt.telemetry",
+      "--tag",
+      "machine_state",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stderr.trim()).toMatch(/^no events match in \S+$/);
   });
 });

@@ -103,7 +103,7 @@ describe("plc2mqtt pki", () => {
     expect(removed.code).toBe(0);
     expect(existsSync(first!.file)).toBe(false);
     expect((await list()).map((c) => c.subject)).toEqual(["other-server"]);
-  });
+  }, 120_000); // a dozen CLI runs: minutes on a shared, loaded machine, never a speed check
 
   it("refuses unknown thumbprints, non-certificates and a missing target with clear errors", async () => {
     const unknown = await runCli(["pki", "trust", "-c", config, "abcdef123456"]);

@@ -1,5 +1,6 @@
 /** The real CLI, as a child process: `validate` exit codes and output, `schema` output. */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { configJsonSchema } from "../../src/config/json-schema.ts";
@@ -57,5 +58,15 @@ describe("plc2mqtt schema", () => {
     const { code, stdout } = await run(["schema"]);
     expect(code).toBe(0);
     expect(JSON.parse(stdout)).toEqual(configJsonSchema());
+  });
+});
+
+describe("point 7: plc2mqtt schema --path", () => {
+  it("prints the path of the package's schema file, for the $schema= line", async () => {
+    const { code, stdout } = await run(["schema", "--path"]);
+    expect(code).toBe(0);
+    const path = stdout.trim();
+    expect(path).toMatch(/\/config\/plc2mqtt\.schema\.json$/);
+    expect(JSON.parse(readFileSync(path, "utf8"))).toEqual(configJsonSchema());
   });
 });

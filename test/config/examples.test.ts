@@ -146,3 +146,18 @@ describe("config/example.yaml", () => {
       ).toBe(true);
   });
 });
+
+describe("point 7: each example's header names every reference validate needs", () => {
+  it.each(examples)("%s", (name) => {
+    const lines = readFileSync(join(CONFIG_DIR, name), "utf8").split("\n");
+    const headerEnd = lines.findIndex((line) => !line.startsWith("#"));
+    const header = lines.slice(0, headerEnd).join("\n");
+    // the references the YAML makes (outside comments), as validate resolves them
+    const body = lines
+      .slice(headerEnd)
+      .map((line) => line.replace(/(^|\s)#.*$/, ""))
+      .join("\n");
+    const needed = [...body.matchAll(/\$\{(?:env|file):([^}]*)\}/g)].map((m) => m[1]!);
+    expect(needed.filter((ref) => !header.includes(ref))).toEqual([]);
+  });
+});

@@ -74,15 +74,24 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
       return values;
     }
 
-    /** One poll: every good sample carries the value held now; returns the samples by tag. */
-    async function poll(expected: Record<Tag, number>): Promise<Record<Tag, TagSample>> {
+    /**
+     * One poll: every good sample carries the value held now; returns the samples by tag.
+     * `retracted`: a good sample of another value is collected there instead of failing the
+     * poll, for the caller to check that the driver puts it in doubt (see the soak).
+     */
+    async function poll(
+      expected: Record<Tag, number>,
+      retracted?: TagSample[],
+    ): Promise<Record<Tag, TagSample>> {
       if (!driver.connected) await driver.connect(ctx()).catch(() => {});
       const samples = await driver.read!(ctx());
       const got = Object.fromEntries(samples.map((s) => [s.tag, s])) as Record<Tag, TagSample>;
       for (const tag of TAGS) {
         const s = got[tag];
         expect(s, `sample for ${tag}`).toBeDefined();
-        if (s.quality === "good") {
+        if (s.quality === "good" && retracted && s.value !== expected[tag]) {
+          retracted.push(s);
+        } else if (s.quality === "good") {
           expect(s.value, `${tag} is good: it must hold its own value`).toBe(expected[tag]);
         } else {
           expect(s.value).toBeNull();
@@ -212,7 +221,7 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
       await recovers(setValues());
     });
 
-    it("a soak with every fault at once: no good reading of another register or poll", async () => {
+    it("a soak with every fault at once: no good reading of another register or poll left standing", async () => {
       const { faults } = fixture.sim;
       faults.turnaround([5, 20]);
       faults.duplicate([4, 9], { probability: 0.05 });
@@ -230,15 +239,22 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
         900,
       );
       const counts = { polls: 0, good: 0, bad: 0 };
+      // Without transaction ids, an unsolicited frame shaped like the awaited reply, arriving
+      // while the device has not answered yet, cannot be told from the reply when the real one
+      // comes after the guard window (more often on a loaded host, whose timers run late). The
+      // README's promise for that case: the driver puts the reading in doubt at once, when the
+      // real reply shows up. Such readings are collected here and must each be followed by a
+      // doubt sample; over MBAP no wrong good reading is allowed at all.
+      const retracted: TagSample[] = [];
       const started = Date.now();
       try {
-        // poll() fails the test on any good sample that does not hold its tag's value now;
-        // at most one poll per 50 ms, as a runner would (a unit skipped after two timeouts
-        // answers at once)
+        // poll() fails the test on any good sample that does not hold its tag's value now
+        // (on a line without ids: unless it is put in doubt, below); at most one poll per
+        // 50 ms, as a runner would (a unit skipped after two timeouts answers at once)
         while (Date.now() - started < SOAK_MS) {
           const due = started + counts.polls * 50;
           if (due > Date.now()) await sleep(due - Date.now());
-          const got = await poll(setValues());
+          const got = await poll(setValues(), fixture.transactionIds ? undefined : retracted);
           counts.polls += 1;
           for (const tag of TAGS) counts[got[tag].quality === "good" ? "good" : "bad"] += 1;
         }
@@ -247,6 +263,13 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
         faults.clear();
       }
       expect(wrongGood(doubts)).toEqual([]);
+      const inDoubt = (s: TagSample) =>
+        doubts.some((d) => d.tag === s.tag && d.readTime >= s.readTime);
+      await eventually(
+        () => retracted.every(inDoubt),
+        5000,
+        `a doubt sample after each wrong good reading: ${JSON.stringify(retracted.filter((s) => !inDoubt(s)))}`,
+      );
       // the soak reached the faults it is about, and readings still came through
       const { turnaround, ...applied } = fixture.sim.faults.applied;
       expect(turnaround).toBeGreaterThan(0);

@@ -3,7 +3,8 @@
  * auto picking the strongest policy offered, an untrusted server certificate refused into
  * rejected/ with the exact `pki trust` command, which (run as the real CLI) makes the same
  * connection succeed; user name logins (a wrong password is refused with a clear error that
- * never shows the password) and the warning for mode None.
+ * never shows the password) and the warning for mode None at every connect (issue 13, point 1:
+ * through the daemon's repeat limiter too).
  */
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDriver } from "../../src/drivers/registry.ts";
 import type { Driver } from "../../src/drivers/types.ts";
 import { GatewayError } from "../../src/lib/errors.ts";
+import { createLogger } from "../../src/lib/logger.ts";
 import { runCli } from "../support/cli.ts";
 import { type OpcuaFixture, opcuaDevice, startOpcuaFixture } from "./opcua-fixture.ts";
 
@@ -122,12 +124,25 @@ describe("OPC UA security", () => {
     expect(JSON.stringify(lines)).not.toContain("s3cret");
   });
 
-  it("warns about mode None at every connect", async () => {
-    lines.length = 0;
+  it("point 1: warns about mode None at every connect, also through the daemon's repeat limiter", async () => {
+    // the daemon's logger holds back a repeated warning for a minute: the field saw the
+    // warning at the first connect only
+    const seen: Record<string, unknown>[] = [];
+    const limited = createLogger({
+      level: "info",
+      repeatIntervalMs: 60_000,
+      destination: { write: (line: string) => void seen.push(JSON.parse(line)) },
+    });
     const d = driver({ security: { mode: "None" } });
-    await readsBatch(d);
-    await readsBatch(d);
-    const warnings = lines.filter((l) => String(l.msg).includes("security mode None"));
-    expect(warnings).toHaveLength(2);
+    for (let i = 0; i < 3; i++) {
+      try {
+        await d.connect({ signal: new AbortController().signal, log: limited });
+      } finally {
+        await d.close();
+      }
+    }
+    const warnings = seen.filter((l) => String(l.msg).includes("security mode None"));
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatchObject({ level: 40, device: "stand-1" });
   });
 });

@@ -164,6 +164,7 @@ describe("OPC UA endpoints and node ids", () => {
     expect(resolveNodeId("nsu=urn:plant;s=A.B", ns)).toEqual({ id: "ns=3;s=A.B" });
     expect(resolveNodeId("nsu=urn:gone;i=5", ns)).toEqual({
       reason: "namespace urn:gone is not in the server's NamespaceArray",
+      reasonCode: "OPCUA_UNRESOLVED",
     });
     expect(resolveNodeId("ns=2;i=5", ns)).toEqual({ id: "ns=2;i=5" });
     expect(withNamespaceUri("ns=3;s=A.B", ns)).toBe("nsu=urn:plant;s=A.B");

@@ -5,7 +5,12 @@ import {
   resolveModbusTag,
 } from "../../src/config/modbus-tags.ts";
 import type { ModbusTagConfig } from "../../src/config/schema/modbus.ts";
-import { type PlanLimits, planReads } from "../../src/drivers/modbus/read-planner.ts";
+import {
+  type PlanFacts,
+  type PlanLimits,
+  planAround,
+  planReads,
+} from "../../src/drivers/modbus/read-planner.ts";
 
 const device: ModbusDeviceShape = {
   unit_id: 1,
@@ -162,5 +167,43 @@ describe("planReads", () => {
     expect(planReads([], limits)).toEqual([]);
     expect(() => planReads([], { ...limits, maxRegisters: 0 })).toThrow(/maxRegisters/);
     expect(() => planReads([], { ...limits, maxGap: -1 })).toThrow(/maxGap/);
+  });
+});
+
+describe("planning around what the device taught (issue 13 point 9)", () => {
+  const facts = (holes: number[], size?: number): PlanFacts => ({
+    holes: (_unit, table) => (table === "holding_register" ? new Set(holes) : undefined),
+    maxRequest: () => size,
+  });
+  const compact = (plan: { start: number; count: number }[]) =>
+    plan.map((r) => `${r.start}+${r.count}`);
+
+  it("point 9: a request never spans a missing register; what is contiguous stays merged", () => {
+    const tags = ["HR100", "HR102", "HR103", "HR106"].map((a) => tag(a));
+    expect(compact(planReads(tags, limits))).toEqual(["100+7"]);
+    expect(compact(planReads(tags, limits, facts([101, 105])))).toEqual([
+      "100+1",
+      "102+2",
+      "106+1",
+    ]);
+  });
+
+  it("point 9: a learned size caps every request; a tag wider than it is read alone", () => {
+    const words = Array.from({ length: 10 }, (_, i) => tag(`HR${i}`));
+    expect(compact(planReads(words, limits, facts([], 4)))).toEqual(["0+4", "4+4", "8+2"]);
+    const wide = [tag("HR20", { type: "float64" }), tag("HR24")];
+    expect(compact(planReads(wide, limits, facts([], 2)))).toEqual(["20+4", "24+1"]);
+  });
+
+  it("point 9: a tag on a missing register gets a request of its own, shared only on its registers", () => {
+    const ghost = tag("HR101");
+    const ghostBit = tag("HR101.3");
+    const tags = [tag("HR100"), ghost, ghostBit, tag("HR102")];
+    const { plan, alone } = planAround(tags, limits, facts([101]), (t) =>
+      [ghost, ghostBit].includes(t),
+    );
+    expect(compact(plan)).toEqual(["100+1", "101+1", "102+1"]);
+    expect(alone).toHaveLength(1);
+    expect(alone[0]!.tags).toEqual([ghost, ghostBit]);
   });
 });

@@ -136,3 +136,67 @@ describe("username and password", () => {
     expect(text).not.toContain(PASSWORD);
   });
 });
+
+describe("point 7: what a failed connect says", () => {
+  it("mqtt:// pointed at a TLS port says the broker may expect TLS (mqtts://)", async () => {
+    const pki = createTestPki();
+    const broker = await startMosquitto({ tls: pki });
+    cleanup.push(() => broker.stop());
+    const plain = broker.url.replace(/^mqtts:/, "mqtt:");
+    const captured = captureLog();
+    const pub = new Publisher({
+      journal: new MemoryJournal(),
+      mqtt: mqttConfig(plain),
+      clientId: "pub-plain-on-tls",
+      status: testStatus,
+      log: captured.log,
+    });
+    pub.start();
+    cleanup.push(() => pub.stop());
+    await eventually(() => pub.stats().lastError !== undefined, 10_000, "a failed attempt");
+    expect(pub.connected).toBe(false);
+    expect(pub.stats().lastError).toContain(`if port ${broker.port} expects TLS, use mqtts://`);
+    await pub.stop();
+    expect(captured.text()).toMatch(/"level":40.*expects TLS, use mqtts:/);
+  });
+
+  it("a broker without retained messages: the refusal says to set mqtt.retain: false, and with it the publisher connects and delivers status unretained", async () => {
+    const broker = await startMosquitto({ config: ["retain_available false"] });
+    cleanup.push(() => broker.stop());
+    const refused = new Publisher({
+      journal: new MemoryJournal(),
+      mqtt: mqttConfig(broker.url),
+      clientId: "pub-retain-refused",
+      status: testStatus,
+      log: silentLogger(),
+    });
+    refused.start();
+    await eventually(() => refused.stats().lastError !== undefined, 10_000, "a refusal");
+    expect(refused.stats().lastError).toMatch(/Retain not supported/i);
+    expect(refused.stats().lastError).toContain("set mqtt.retain: false");
+    await refused.stop();
+
+    const sub = await subscribe(broker.url, "test/#");
+    cleanup.push(() => sub.close());
+    const journal = new MemoryJournal();
+    await journal.append([telemetry(1)]);
+    const pub = new Publisher({
+      journal,
+      mqtt: mqttConfig(broker.url, { retain: false }),
+      clientId: "pub-no-retain",
+      status: testStatus,
+      log: silentLogger(),
+    });
+    pub.start();
+    cleanup.push(() => pub.stop());
+    // the online status (retained in the journal's eyes) and the telemetry: both acknowledged
+    await eventually(() => journal.pending === 0, 10_000, "everything published");
+    await sub.waitFor(2);
+    expect(sub.messages.map((m) => m.topic)).toContain("test/status/gateway");
+    expect(sub.messages.every((m) => !m.retain)).toBe(true);
+    const status = await pub.publishStatus({ topic: "test/health", payload: "{}", retain: true });
+    expect(status).toBe(true);
+    expect(pub.connected).toBe(true);
+    expect(pub.stats().reconnects).toBe(0);
+  });
+});

@@ -101,6 +101,49 @@ describe("GET /healthz and the health topic", () => {
   });
 });
 
+describe("the health topic at start and stop", () => {
+  it("point 7: is published as soon as the broker connection is up (not one interval later), and a clean stop replaces it with stopped", async () => {
+    const broker = await startMosquitto();
+    let run: Running | undefined;
+    try {
+      const started = Date.now();
+      // an interval no test waits for: only the publish at start can bring a message
+      run = await runGateway({ brokerUrl: broker.url, health: "{ topic_interval: 1h }" });
+      const topic = `${run.base}/testsite/status/obs-gw/health`;
+      const live = await subscribe(broker.url, topic);
+      try {
+        await live.waitFor(1, 15_000);
+        const first = JSON.parse(live.messages[0]!.payload);
+        expect(first.status).not.toBe("stopped");
+        expect(first.gateway.id).toBe("obs-gw");
+        expect(Date.parse(first.checked_at)).toBeGreaterThanOrEqual(started - 1000);
+      } finally {
+        await live.close();
+      }
+      await run.stop();
+      run = undefined;
+      const after = await subscribe(broker.url, topic);
+      try {
+        await after.waitFor(1, 15_000);
+        const retained = after.messages[0]!;
+        expect(retained.retain).toBe(true);
+        const body = JSON.parse(retained.payload);
+        expect(body).toMatchObject({
+          status: "stopped",
+          reasons: [],
+          gateway: { id: "obs-gw", version: "0.0.0-test" },
+        });
+        expect(Date.parse(body.checked_at)).toBeGreaterThanOrEqual(started);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await run?.stop();
+      await broker.stop();
+    }
+  });
+});
+
 describe("the health verdict", () => {
   const now = 1_000_000;
   const limits = {

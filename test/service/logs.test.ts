@@ -172,6 +172,62 @@ describe("daemon logs", () => {
   });
 });
 
+describe("daemon logs across broker outages", () => {
+  it("point 7: every broker outage logs its warning, even a few seconds after the previous one (the once-a-minute limiter)", async () => {
+    const sim = await startModbusSimulator({ port: 0 });
+    const broker = await startMosquitto();
+    try {
+      const config = writeConfig(
+        (data) => `version: 1
+gateway: { id: logs-gw, data_dir: ${data} }
+mqtt: { url: "${broker.url}", reconnect_min: 100ms, reconnect_max: 300ms }
+journal: { commit_interval: 20ms }
+http: { listen: "127.0.0.1:0" }
+devices:
+${modbusDevice("plc", sim.port)}`,
+      ).config;
+      // the default --log-repeat-interval: 60 s
+      const daemon = startDaemon(["run", "-c", config]);
+      try {
+        await waitUntil(
+          () => messages(daemon.lines(), "serving /healthz and /metrics").length > 0,
+          20_000,
+          "the HTTP endpoint",
+        );
+        const url = String(messages(daemon.lines(), "serving /healthz and /metrics")[0]!.url);
+        const mqttConnected = async () => {
+          const res = await fetch(`${url}/healthz`);
+          const body = (await res.json()) as { mqtt?: { connected: boolean } };
+          return body.mqtt?.connected === true;
+        };
+        const waitFor = async (connected: boolean, what: string) => {
+          const deadline = Date.now() + 20_000;
+          while ((await mqttConnected()) !== connected) {
+            if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        };
+        await waitFor(true, "the first connection");
+        const OUTAGES = 3;
+        for (let i = 1; i <= OUTAGES; i++) {
+          await broker.stop();
+          await waitFor(false, `outage ${i} noticed`);
+          await broker.start();
+          await waitFor(true, `connected after outage ${i}`);
+        }
+        expect(await daemon.stop()).toBe(0);
+        const lost = messages(daemon.lines(), "MQTT connection lost");
+        expect(lost.map((l) => l.level)).toEqual(Array(OUTAGES).fill(40));
+      } finally {
+        await daemon.kill();
+      }
+    } finally {
+      await broker.stop();
+      await sim.close();
+    }
+  });
+});
+
 describe("logger", () => {
   const capture = () => {
     const chunks: string[] = [];
@@ -216,6 +272,72 @@ describe("logger", () => {
     expect(messages(lines, "device connect failed").map((l) => l.device)).toEqual(["a", "b"]);
     expect(messages(lines, "config reloaded")).toHaveLength(3);
     expect(messages(lines, "device connected")).toHaveLength(3);
+  });
+
+  const linesOf = (text: string) =>
+    text
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as LogLine);
+
+  it("point 7: the limiter keys on the tag: six tags that do not resolve are six warnings", () => {
+    const out = capture();
+    const log = createLogger({ destination: out.destination, repeatIntervalMs: 60_000 });
+    const driver = log.child({ part: "driver", device: "ua" });
+    for (let round = 0; round < 3; round++)
+      for (let i = 0; i < 6; i++) driver.warn({ tag: `t${i}` }, "OPC UA tag unresolved");
+    const lines = messages(linesOf(out.text()), "OPC UA tag unresolved");
+    expect(lines.map((l) => l.tag)).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
+  });
+
+  it("point 7: the first warning of a new outage passes: a source that logged it connected starts over, also at level warn", () => {
+    for (const level of ["info", "warn"]) {
+      const out = capture();
+      const log = createLogger({ level, destination: out.destination, repeatIntervalMs: 60_000 });
+      const publish = log.child({ part: "publish" });
+      const plc = log.child({ part: "driver", device: "plc" });
+      publish.warn({}, "MQTT connection lost");
+      publish.warn({}, "MQTT connection lost"); // a repeat in the same outage: held back
+      plc.info({}, "device connected"); // another source: the broker outage is not over
+      publish.warn({}, "MQTT connection lost");
+      publish.info({}, "MQTT connected");
+      publish.warn({}, "MQTT connection lost"); // the next outage: its first warning
+      const lines = linesOf(out.text());
+      const lost = messages(lines, "MQTT connection lost");
+      expect(
+        lost.map((l) => l.suppressed),
+        level,
+      ).toEqual([undefined, 2]);
+      expect(messages(lines, "MQTT connected"), level).toHaveLength(level === "info" ? 1 : 0);
+    }
+  });
+
+  it("point 7: a driver's line carries device once, though the runner's child logger binds it too", () => {
+    const out = capture();
+    for (const repeatIntervalMs of [0, 60_000]) {
+      const log = createLogger({ destination: out.destination, repeatIntervalMs });
+      const runner = log.child({ part: "driver", device: "press-1" });
+      runner.warn({ device: "press-1", tag: "t", reason: "x" }, "OPC UA tag unresolved");
+      runner.debug({ device: "press-1" }, "not written at info");
+      runner.info({ device: "other" }, "device named differently: kept");
+    }
+    const raw = out.text().trim().split("\n");
+    expect(raw).toHaveLength(4);
+    for (const line of raw)
+      expect(line.match(/"device":/g)).toHaveLength(line.includes("other") ? 2 : 1);
+    expect(linesOf(out.text())[0]).toMatchObject({ device: "press-1", tag: "t", reason: "x" });
+  });
+
+  it("RepeatThrottle: a source that recovered starts over, with the count held back", () => {
+    const t = new RepeatThrottle({ intervalMs: 1000 });
+    expect(t.check("lost", 0, "publish")).toBe(0);
+    expect(t.check("lost", 10, "publish")).toBe(false);
+    t.recovered("driver:plc");
+    expect(t.check("lost", 20, "publish")).toBe(false);
+    t.recovered("publish");
+    expect(t.check("lost", 20, "publish")).toBe(2);
+    expect(t.check("lost", 30, "publish")).toBe(false);
   });
 
   it("RepeatThrottle: once per window, then the count of what it held back", () => {

@@ -1,19 +1,23 @@
 /**
  * GET /metrics of a gateway run in-process against the Modbus simulator and a real mosquitto:
  * the key series exist and move between two scrapes; a Modbus exception the simulator injects
- * is counted under its reason class. Plus the other paths and methods of the endpoint.
+ * is counted under its reason code. Plus the other paths and methods of the endpoint, the
+ * bounded label set of reason codes, and the drivers' retries read at scrape time.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DeviceWatch } from "../../src/app/device-watch.ts";
 import { assessHealth } from "../../src/app/health.ts";
 import { startHttpServer } from "../../src/app/http-server.ts";
-import { classifyReason } from "../../src/app/metrics.ts";
+import { GatewayMetrics, MAX_CODE_LABELS } from "../../src/app/metrics.ts";
+import type { TagSample } from "../../src/drivers/types.ts";
+import { GatewayError } from "../../src/lib/errors.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { type Running, runGateway, scrape } from "./observe-fixture.ts";
+import { parseMetrics, type Running, runGateway, scrape } from "./observe-fixture.ts";
 
 const POLLS = 'plc2mqtt_device_polls_total{device="plc"}';
 const GOOD_READS = 'plc2mqtt_device_tag_reads_total{device="plc",quality="good"}';
-const EXCEPTIONS = 'plc2mqtt_device_read_errors_total{device="plc",reason="exception"}';
+const EXCEPTIONS = 'plc2mqtt_device_read_errors_total{device="plc",code="MODBUS_EXCEPTION"}';
 const READ_COUNT = 'plc2mqtt_device_read_duration_seconds_count{device="plc"}';
 const COUNTER_EVENTS =
   'plc2mqtt_events_total{device="plc",tag="counter",type="plc2mqtt.telemetry"}';
@@ -132,21 +136,113 @@ describe("the HTTP endpoint", () => {
   });
 });
 
-describe("read error reason classes", () => {
-  // The Modbus driver's own messages (link.ts, driver.ts, unit-health.ts)
-  it.each([
-    ["read holding 0+2 on unit 1 at 10.0.0.5:502 failed: no response within 1000 ms", "timeout"],
-    ["unit 3 not responding (2 timeouts in a row); next try in 4 s", "timeout"],
-    ["read input 0+1 on unit 1 at h:502 failed: exception 2 (illegal data address)", "exception"],
-    [
-      "read holding 0+2 on unit 1 at h:502 failed: response carries 1 registers, expected 2",
-      "malformed",
-    ],
-    ["not connected: connection closed by the peer", "disconnected"],
-    ["decode float32 failed: expected 2 registers", "decode"],
-    ["something new", "other"],
-    [undefined, "other"],
-  ])("%s is %s", (reason, expected) => {
-    expect(classifyReason(reason)).toBe(expected);
+/** A GatewayMetrics over a device watch, with empty parts: for the series of one part. */
+function metricsOver(devices: DeviceWatch): GatewayMetrics {
+  return new GatewayMetrics(
+    {
+      journal: () => ({
+        lastSequence: 0n,
+        pending: 0,
+        bytes: 0,
+        dropped: 0,
+        corruptSkipped: 0,
+        lastCommitMs: 0,
+      }),
+      publisher: () => undefined,
+      queuedEvents: () => 0,
+      engine: () => ({ ignoredSamples: 0 }),
+      devices: () => devices.list(),
+      healthy: () => true,
+      now: Date.now,
+    },
+    { processMetrics: false },
+  );
+}
+
+const badRead = (tag: string, reasonCode?: string): TagSample => ({
+  device: "d",
+  tag,
+  value: null,
+  quality: "bad",
+  reason: "some text the driver chose",
+  ...(reasonCode === undefined ? {} : { reasonCode }),
+  readTime: Date.now(),
+});
+
+const errorsOf = async (metrics: GatewayMetrics) => {
+  const all = parseMetrics((await metrics.scrape()).body);
+  return new Map(
+    [...all].filter(([name]) => name.startsWith("plc2mqtt_device_read_errors_total{")),
+  );
+};
+
+describe("point 4: read errors by reason code", () => {
+  const poll = { group: { interval: 100, tags: [] }, durationMs: 1, endedAt: Date.now() };
+
+  it("counts bad reads under their code: catalogue codes and OPC UA status names, whatever the text", async () => {
+    const metrics = metricsOver(new DeviceWatch());
+    metrics.onPoll("d", {
+      ...poll,
+      samples: [
+        badRead("a", "BadNodeIdUnknown"),
+        badRead("b", "BadNodeIdUnknown"),
+        badRead("c", "MODBUS_TIMEOUT"),
+        badRead("d", "UncertainLastUsableValue"),
+        badRead("e"),
+      ],
+    });
+    // a read() that threw counts once, by its error's code
+    metrics.onPoll("d", {
+      ...poll,
+      error: new GatewayError("MODBUS_DISCONNECTED", "not connected: connection lost"),
+    });
+    const errors = await errorsOf(metrics);
+    const at = (code: string) =>
+      errors.get(`plc2mqtt_device_read_errors_total{device="d",code="${code}"}`);
+    expect(at("BadNodeIdUnknown")).toBe(2);
+    expect(at("MODBUS_TIMEOUT")).toBe(1);
+    expect(at("UncertainLastUsableValue")).toBe(1);
+    expect(at("MODBUS_DISCONNECTED")).toBe(1);
+    expect(at("other")).toBe(1);
+    expect([...errors.keys()].some((k) => k.includes("reason="))).toBe(false);
+  });
+
+  it("keeps the label set bounded: unknown shapes and codes past the limit count as other", async () => {
+    const metrics = metricsOver(new DeviceWatch());
+    const samples = [
+      badRead("x", "not a code at all"),
+      badRead("y", "SOME_NEW_CODE"),
+      ...Array.from({ length: MAX_CODE_LABELS + 10 }, (_, i) => badRead(`t${i}`, `BadThing${i}`)),
+    ];
+    metrics.onPoll("d", { ...poll, samples });
+    const errors = await errorsOf(metrics);
+    expect(errors.size).toBe(MAX_CODE_LABELS + 1);
+    expect(errors.get('plc2mqtt_device_read_errors_total{device="d",code="other"}')).toBe(12);
+    expect(errors.get('plc2mqtt_device_read_errors_total{device="d",code="BadThing0"}')).toBe(1);
+  });
+});
+
+describe("point 4: driver retries", () => {
+  it("are read from the device's driver at scrape time, and stay monotonic when a reload replaces the driver", async () => {
+    const devices = new DeviceWatch();
+    const metrics = metricsOver(devices);
+    const RETRIES = 'plc2mqtt_driver_retries_total{device="plc"}';
+    const driverStats = { retries: 0 };
+    devices.add("plc", 100, Date.now(), () => driverStats);
+    devices.add("no-stats", 100, Date.now(), () => undefined);
+    const scrapeNow = async () => parseMetrics((await metrics.scrape()).body);
+
+    expect((await scrapeNow()).get(RETRIES)).toBe(0);
+    driverStats.retries = 7;
+    expect((await scrapeNow()).get(RETRIES)).toBe(7);
+    expect((await scrapeNow()).has('plc2mqtt_driver_retries_total{device="no-stats"}')).toBe(false);
+
+    // a reload that restarts the device: a new driver counting from 0
+    devices.remove("plc");
+    const next = { retries: 0 };
+    devices.add("plc", 100, Date.now(), () => next);
+    expect((await scrapeNow()).get(RETRIES)).toBe(7);
+    next.retries = 2;
+    expect((await scrapeNow()).get(RETRIES)).toBe(9);
   });
 });

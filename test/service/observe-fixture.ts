@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { Gateway } from "../../src/app/gateway.ts";
 import { parseConfig } from "../../src/config/load.ts";
-import { silentLogger } from "../../src/lib/logger.ts";
+import { type Logger, silentLogger } from "../../src/lib/logger.ts";
 
 export { waitUntil } from "../e2e/harness.ts";
 
@@ -22,11 +22,16 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** `extraDevices` is YAML for more list items under `devices:`; `health` the http.health map. */
+/**
+ * `extraDevices` is YAML for more list items under `devices:`; `health` the http.health map;
+ * `mqtt` more keys of the mqtt map (`retain: false`); `log` the gateway's logger (silent).
+ */
 export async function runGateway(opts: {
   brokerUrl: string;
   health?: string;
   extraDevices?: string;
+  mqtt?: string;
+  log?: Logger;
 }): Promise<Running> {
   const sim = await startModbusSimulator({ port: 0 });
   sim.setRegisters(1, "HR0", [0]);
@@ -36,7 +41,7 @@ export async function runGateway(opts: {
   const base = `obs-${Math.random().toString(36).slice(2, 8)}`;
   const text = `version: 1
 gateway: { id: obs-gw, site: testsite, data_dir: ${join(dir, "data")} }
-mqtt: { url: "${opts.brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 500ms }
+mqtt: { url: "${opts.brokerUrl}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 500ms${opts.mqtt ? `, ${opts.mqtt}` : ""} }
 journal: { commit_interval: 10ms }
 http:
   listen: 127.0.0.1:0
@@ -56,7 +61,11 @@ ${opts.extraDevices ?? ""}`;
   const { config } = parseConfig(text, { file: join(dir, "gateway.yaml"), env: {}, baseDir: dir });
   let gateway: Gateway;
   try {
-    gateway = await Gateway.start({ config, log: silentLogger(), version: "0.0.0-test" });
+    gateway = await Gateway.start({
+      config,
+      log: opts.log ?? silentLogger(),
+      version: "0.0.0-test",
+    });
   } catch (err) {
     clearInterval(bump);
     await sim.close();

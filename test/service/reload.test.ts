@@ -55,7 +55,7 @@ describe("config reload on SIGHUP", () => {
 gateway: { id: reload-gw, site: s, data_dir: ${data} }
 mqtt: { url: "${broker.url}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
 journal: { commit_interval: 20ms }
-http: { listen: false }
+http: { listen: false, health: { topic_interval: false } }
 devices:
 `;
       return head + device("kept", sim("kept").port) + device("removed", sim("removed").port);

@@ -96,6 +96,27 @@ describe("Modbus TCP function codes", () => {
     expect(sim.getRegisters(1, "HR10", 1)).toEqual([0]);
   });
 
+  it("point 9: a device with holes answers 2 to any request touching one; a smaller size answers 3", async () => {
+    const { sim, client } = await start({
+      holes: ["HR101", "HR105", "C3"],
+      maxRegistersPerRequest: 64,
+      maxBitsPerRequest: 16,
+    });
+    sim.setRegisters(1, "HR100", [1, 0, 2]);
+    expect(await ask(client, 1, 1, pdu(3, 100, 7))).toBe("8302");
+    expect(await ask(client, 2, 1, pdu(3, 101, 1))).toBe("8302");
+    expect(await ask(client, 3, 1, pdu(3, 100, 1))).toBe("03020001");
+    expect(await ask(client, 4, 1, pdu(3, 102, 3))).toBe("0306000200000000");
+    expect(await ask(client, 5, 1, pdu(4, 101, 1))).toBe("04020000"); // input registers: no hole
+    expect(await ask(client, 6, 1, pdu(1, 0, 8))).toBe("8102");
+    expect(await ask(client, 7, 1, pdu(6, 105, 9))).toBe("8602"); // writes too
+    expect(await ask(client, 8, 1, pdu(3, 0, 64))).toBe(`0380${"0000".repeat(64)}`);
+    expect(await ask(client, 9, 1, pdu(3, 0, 65))).toBe("8303"); // size before address
+    expect(await ask(client, 10, 1, pdu(3, 90, 65))).toBe("8303");
+    expect(await ask(client, 11, 1, pdu(2, 0, 17))).toBe("8203");
+    expect(sim.getRegisters(1, "HR105", 1)).toEqual([0]);
+  });
+
   it("answers 0x0B for a unit id that is not served, and keeps units apart", async () => {
     const { sim, client } = await start({ units: [1, 2] });
     sim.setRegisters(2, "HR0", [22]);

@@ -147,6 +147,19 @@ describe("install.sh --root", () => {
     expect(result.stdout).toContain(": ok: gateway edge-01");
   });
 
+  it("point 7: the $schema path of the README and of the starter config exists after install", () => {
+    const named = [
+      readFileSync(join(ROOT, "README.md"), "utf8"),
+      readFileSync(join(SYSTEMD_DIR, "gateway.yaml"), "utf8"),
+    ].flatMap((text) => [...text.matchAll(/\$schema=(\/\S+)/g)].map((m) => m[1]!));
+    expect(named.length).toBeGreaterThanOrEqual(2);
+    for (const path of named) {
+      expect(existsSync(join(root, path)), `${path} after install.sh`).toBe(true);
+      const schema = JSON.parse(readFileSync(join(root, path), "utf8")) as { title?: string };
+      expect(schema.title).toBe("plc2mqtt gateway configuration");
+    }
+  });
+
   it("creates a root-only, empty credential for LoadCredential=", () => {
     expect(mode(join(root, "etc/plc2mqtt/credentials"))).toBe("0700");
     const secret = join(root, "etc/plc2mqtt/credentials/mqtt_password");

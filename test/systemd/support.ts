@@ -1,7 +1,7 @@
 /**
- * Helpers for the systemd tests: run a program to completion, find a tool on PATH (missing
- * under CI=true is a failure with the apt hint, elsewhere a skip), read a unit file's
- * directives, and parse `systemd-analyze security`'s overall exposure line.
+ * Helpers for the systemd tests: run a program to completion, find a tool on PATH (a missing
+ * systemd-analyze fails the test with the apt hint, everywhere: nothing is skipped), read a
+ * unit file's directives, and parse `systemd-analyze security`'s overall exposure line.
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
@@ -11,7 +11,6 @@ import { fileURLToPath } from "node:url";
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const SYSTEMD_DIR = join(ROOT, "systemd");
 export const UNIT_FILE = join(SYSTEMD_DIR, "plc2mqtt.service");
-export const IN_CI = process.env.CI === "true";
 
 export interface RunResult {
   code: number;
@@ -42,9 +41,9 @@ export function run(
   });
 }
 
-/** The tool's path on PATH, or undefined. */
-export function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+/** The tool's path on PATH (default: this process's), or undefined. */
+export function which(name: string, path = process.env.PATH ?? ""): string | undefined {
+  for (const dir of path.split(delimiter)) {
     if (dir === "") continue;
     const candidate = join(dir, name);
     try {
@@ -57,9 +56,15 @@ export function which(name: string): string | undefined {
   return undefined;
 }
 
-export const SYSTEMD_ANALYZE = which("systemd-analyze");
 export const SYSTEMD_ANALYZE_HINT =
   "systemd-analyze is missing: install the Debian package systemd (apt-get install -y systemd); .ci/run must list it";
+
+/** systemd-analyze on PATH, or an error with the install hint (the test fails, never skips). */
+export function systemdAnalyze(path?: string): string {
+  const found = which("systemd-analyze", path);
+  if (found === undefined) throw new Error(SYSTEMD_ANALYZE_HINT);
+  return found;
+}
 
 /** Directives of a unit file: section -> key -> every value in order (repeats kept). */
 export type UnitDirectives = Map<string, Map<string, string[]>>;

@@ -2,7 +2,7 @@
  * systemd/plc2mqtt.service: the product's "systemd-analyze security score 2.0 or lower", with
  * and without the serial-access.conf drop-in, the unit is valid for `systemd-analyze verify`,
  * and the settings the daemon and the config rely on are there. Without systemd-analyze the
- * score tests fail under CI=true (with the apt hint) and are skipped elsewhere.
+ * analyzer tests fail with the apt hint, in CI or not: nothing here is skipped.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,25 +10,19 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   directive,
-  IN_CI,
   overallExposure,
   readUnit,
   run,
-  SYSTEMD_ANALYZE,
   SYSTEMD_ANALYZE_HINT,
   SYSTEMD_DIR,
+  systemdAnalyze,
   UNIT_FILE,
 } from "./support.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "plc2mqtt-unit-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-const skipScore = SYSTEMD_ANALYZE === undefined && !IN_CI;
-
-function analyze(): string {
-  if (SYSTEMD_ANALYZE === undefined) throw new Error(SYSTEMD_ANALYZE_HINT);
-  return SYSTEMD_ANALYZE;
-}
+const analyze = () => systemdAnalyze();
 
 /** A root holding the unit and the given drop-ins under etc/systemd/system. */
 function stagedRoot(name: string, dropIns: Record<string, string>): string {
@@ -43,44 +37,38 @@ function stagedRoot(name: string, dropIns: Record<string, string>): string {
 }
 
 describe("systemd-analyze security --offline=yes", () => {
-  it.skipIf(skipScore)("scores the unit 2.0 or lower", async () => {
+  it("scores the unit 2.0 or lower", async () => {
     const result = await run(analyze(), ["security", "--offline=yes", UNIT_FILE]);
     expect(result.stderr).toBe("");
     expect(overallExposure(result.stdout)).toBeLessThanOrEqual(2.0);
   });
 
-  it.skipIf(skipScore)(
-    "scores the unit with the serial-access drop-in 2.0 or lower, above the plain unit",
-    async () => {
-      const serial = readFileSync(join(SYSTEMD_DIR, "serial-access.conf"), "utf8");
-      const plain = overallExposure(
-        (await run(analyze(), ["security", "--offline=yes", UNIT_FILE])).stdout,
-      );
-      const root = stagedRoot("serial", { "serial-access.conf": serial });
-      const result = await run(analyze(), [
-        "security",
-        "--offline=yes",
-        `--root=${root}`,
-        "plc2mqtt.service",
-      ]);
-      expect(result.stderr).toBe("");
-      // The drop-in is really applied: the device ACL lists the port.
-      expect(result.stdout).toMatch(/DeviceAllow=.*\/dev\/ttyUSB0:rw/);
-      const withSerial = overallExposure(result.stdout);
-      expect(withSerial).toBeGreaterThan(plain);
-      expect(withSerial).toBeLessThanOrEqual(2.0);
-    },
-  );
+  it("scores the unit with the serial-access drop-in 2.0 or lower, above the plain unit", async () => {
+    const serial = readFileSync(join(SYSTEMD_DIR, "serial-access.conf"), "utf8");
+    const plain = overallExposure(
+      (await run(analyze(), ["security", "--offline=yes", UNIT_FILE])).stdout,
+    );
+    const root = stagedRoot("serial", { "serial-access.conf": serial });
+    const result = await run(analyze(), [
+      "security",
+      "--offline=yes",
+      `--root=${root}`,
+      "plc2mqtt.service",
+    ]);
+    expect(result.stderr).toBe("");
+    // The drop-in is really applied: the device ACL lists the port.
+    expect(result.stdout).toMatch(/DeviceAllow=.*\/dev\/ttyUSB0:rw/);
+    const withSerial = overallExposure(result.stdout);
+    expect(withSerial).toBeGreaterThan(plain);
+    expect(withSerial).toBeLessThanOrEqual(2.0);
+  });
 
-  it.skipIf(skipScore)(
-    "flags MemoryDenyWriteExecute as the only memory setting left off (V8's JIT)",
-    async () => {
-      const result = await run(analyze(), ["security", "--offline=yes", UNIT_FILE]);
-      expect(result.stdout).toMatch(/✗ MemoryDenyWriteExecute=/);
-    },
-  );
+  it("flags MemoryDenyWriteExecute as the only memory setting left off (V8's JIT)", async () => {
+    const result = await run(analyze(), ["security", "--offline=yes", UNIT_FILE]);
+    expect(result.stdout).toMatch(/✗ MemoryDenyWriteExecute=/);
+  });
 
-  it.skipIf(skipScore)("verifies cleanly with the node drop-in install.sh writes", async () => {
+  it("verifies cleanly with the node drop-in install.sh writes", async () => {
     const root = stagedRoot("verify", {
       "10-node.conf": `[Service]\nExecStart=\nExecStart=${process.execPath} /opt/plc2mqtt/lib/node_modules/plc2mqtt/dist/src/main.js run -c /etc/plc2mqtt/gateway.yaml\n`,
     });
@@ -90,6 +78,13 @@ describe("systemd-analyze security --offline=yes", () => {
     ]);
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
+  });
+});
+
+describe("point 6: the analyzer tests run wherever systemd-analyze is, in CI or not", () => {
+  it("fails with the install hint where systemd-analyze is missing", () => {
+    const empty = mkdtempSync(join(tmp, "no-tools-"));
+    expect(() => systemdAnalyze(empty)).toThrow(SYSTEMD_ANALYZE_HINT);
   });
 });
 

@@ -7,6 +7,9 @@
  * than --limit: with --from, the first ones from there; otherwise the latest ones. Either way
  * printed in sequence order, with a note on stderr saying how many matched.
  *
+ * A state or quality change shows old -> new, as the demo does. When nothing matches, each
+ * of --type, --device and --tag that matches nothing in the journal gets a hint (events-hints.ts).
+ *
  * --set-aside lists the events set aside (the broker refused them for good; they are kept,
  * not published), each with the broker's reason in the status column.
  *
@@ -14,10 +17,10 @@
  */
 import type { Command } from "commander";
 import { loadConfig } from "../../config/load.ts";
-import { openJournalReader, type ReaderQuery } from "../../journal/reader.ts";
-import type { JournalRecord } from "../../journal/types.ts";
+import { type JournalRecord, openJournalReader, type ReaderQuery } from "../../journal/index.ts";
 import { GatewayError } from "../../lib/errors.ts";
 import { formatTable } from "../format-table.ts";
+import { noMatchHints } from "./events-hints.ts";
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,
@@ -129,8 +132,10 @@ export function registerEvents(program: Command): void {
               : "",
         );
         const matched = records.length < limit ? records.length : reader.count(query);
-        if (records.length === 0) process.stderr.write(`no events match in ${reader.path}\n`);
-        else if (matched > records.length) {
+        if (records.length === 0) {
+          const hints = noMatchHints(reader, query).map((line) => `  ${line}\n`);
+          process.stderr.write(`no events match in ${reader.path}\n${hints.join("")}`);
+        } else if (matched > records.length) {
           const which = order === "desc" ? "latest" : "first";
           process.stderr.write(
             `showing the ${which} ${records.length} of ${matched} matching events (--limit)\n`,
@@ -178,10 +183,12 @@ export function summarize(payload: string): string {
   const d = data as Record<string, unknown>;
   const show = (v: unknown) => JSON.stringify(v) ?? "";
   let text: string;
-  if ("state" in d) text = `${show(d.state)} <- ${show(d.previous_state)}`;
+  // old -> new, as the demo prints it (`-` for none)
+  const was = (v: unknown) => (v === null || v === undefined ? "-" : String(v));
+  if ("state" in d) text = `${was(d.previous_state)} -> ${was(d.state)}`;
   else if ("value" in d)
     text = `${show(d.value)} (${String(d.quality ?? "")}, ${String(d.reason ?? "")})`;
-  else if ("quality" in d) text = `${show(d.quality)} <- ${show(d.previous_quality)}`;
+  else if ("quality" in d) text = `${was(d.previous_quality)} -> ${was(d.quality)}`;
   else if ("status" in d) text = `${String(d.status)}${d.error ? `: ${String(d.error)}` : ""}`;
   else text = JSON.stringify(d);
   return text.length > SUMMARY_MAX ? `${text.slice(0, SUMMARY_MAX - 1)}…` : text;

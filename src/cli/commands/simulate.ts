@@ -4,14 +4,15 @@
  * server certificate's path on a second line), runs until SIGINT or SIGTERM, then closes.
  * Passwords given with --user are never printed.
  */
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { ModbusSimulatorOptions } from "../../../simulators/modbus/index.ts";
 import { startModbusSimulator } from "../../../simulators/modbus/index.ts";
-import type { OpcuaSimulator, OpcuaSimulatorOptions } from "../../../simulators/opcua/index.ts";
+import type { OpcuaServerOptions, OpcuaSimulator } from "../../../simulators/opcua/index.ts";
 import { startOpcuaSimulator } from "../../../simulators/opcua/index.ts";
 import { parseDuration } from "../../config/units.ts";
 import { GatewayError, isGatewayError } from "../../lib/errors.ts";
+import { userSimulatorPki } from "../user-data-dir.ts";
 
 interface ModbusFlags {
   host: string;
@@ -119,7 +120,8 @@ async function runModbus(flags: ModbusFlags): Promise<void> {
 interface OpcuaFlags {
   host: string;
   port: string;
-  pkiDir: string;
+  pkiDir?: string;
+  untrustedClients: "accept" | "fault" | "close";
   user: string[];
   anonymous: boolean;
   seed: string;
@@ -128,7 +130,7 @@ interface OpcuaFlags {
 
 const DEFAULT_OPCUA_PORT = 4840;
 
-export function opcuaOptions(flags: OpcuaFlags): OpcuaSimulatorOptions {
+export function opcuaOptions(flags: OpcuaFlags): OpcuaServerOptions {
   const tickMs = parseDuration(flags.tick);
   if (tickMs === undefined) throw usage(`--tick ${flags.tick}: expected a duration such as 100ms`);
   const users: Record<string, string> = {};
@@ -140,10 +142,14 @@ export function opcuaOptions(flags: OpcuaFlags): OpcuaSimulatorOptions {
   if (!flags.anonymous && flags.user.length === 0) {
     throw usage("--no-anonymous needs at least one --user name:password");
   }
+  const untrusted = flags.untrustedClients;
   return {
     host: flags.host,
     port: integer(flags.port, "--port", 0, 65_535),
-    pkiDir: resolve(flags.pkiDir),
+    pkiDir: resolve(flags.pkiDir ?? userSimulatorPki()),
+    ...(untrusted === "accept"
+      ? {}
+      : { trustClientCertificates: "none", refuseUntrustedClientsBy: untrusted }),
     users,
     allowAnonymous: flags.anonymous,
     seed: integer(flags.seed, "--seed", 0, 2 ** 32 - 1),
@@ -151,7 +157,7 @@ export function opcuaOptions(flags: OpcuaFlags): OpcuaSimulatorOptions {
   };
 }
 
-function describeOpcua(sim: OpcuaSimulator, options: OpcuaSimulatorOptions, tick: string): string {
+function describeOpcua(sim: OpcuaSimulator, options: OpcuaServerOptions, tick: string): string {
   const names = Object.keys(options.users ?? {});
   const login = [
     ...(options.allowAnonymous === false ? [] : ["anonymous"]),
@@ -179,6 +185,12 @@ async function runOpcua(flags: OpcuaFlags): Promise<void> {
   process.stdout.write(`${describeOpcua(simulator, options, flags.tick)}\n`);
   process.stdout.write(
     `server certificate: ${simulator.serverCertificateFile} (a client must trust it: copy it into the client's PKI trusted/certs/)\n`,
+  );
+  const trusted = join(options.pkiDir, "server", "trusted", "certs");
+  process.stdout.write(
+    options.trustClientCertificates === "none"
+      ? `client certificates: trusted in ${trusted}; an unknown one is refused (${options.refuseUntrustedClientsBy === "close" ? "connection closed" : "BadSecurityChecksFailed"}) and put in ${join(options.pkiDir, "server", "rejected")}\n`
+      : "client certificates: any is accepted (--untrusted-clients fault|close refuses unknown ones)\n",
   );
   await signals.stopped;
   await simulator.close();
@@ -222,8 +234,15 @@ export function registerSimulate(program: Command): void {
       .option("--port <port>", "TCP port (0 = a free port)", `${DEFAULT_OPCUA_PORT}`)
       .option(
         "--pki-dir <dir>",
-        "certificate stores (server certificate created once)",
-        "./opcua-sim-pki",
+        "certificate stores, server certificate created once (default $XDG_DATA_HOME/plc2mqtt/opcua-simulator-pki or ~/.local/share/plc2mqtt/opcua-simulator-pki)",
+      )
+      .addOption(
+        new Option(
+          "--untrusted-clients <how>",
+          "a client certificate not in <pki-dir>/server/trusted/certs: accept it, refuse it with BadSecurityChecksFailed (fault), or close the connection as open62541 does (close)",
+        )
+          .choices(["accept", "fault", "close"])
+          .default("accept"),
       )
       .option(
         "--user <name:password>",

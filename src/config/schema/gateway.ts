@@ -117,6 +117,12 @@ export const mqttSchema = z
       description:
         "Largest MQTT packet the broker takes (no default: the Maximum Packet Size an MQTT 5 broker announces; set it for MQTT 3.1.1 brokers and cloud limits such as AWS IoT Core's 128KB). An event whose PUBLISH would be larger is set aside, never sent",
     }).optional(),
+    retain: z
+      .boolean()
+      .default(true)
+      .describe(
+        "Publish status and state topics, the last will and the health message retained (default true); false for brokers without retained messages (mosquitto retain_available false, some cloud brokers): a new subscriber then waits for the next status instead of reading the last one",
+      ),
     batch: batchSchema.default(batchSchema.parse({})),
     ...reconnectFields("the broker connection", 500),
     keepalive: duration({

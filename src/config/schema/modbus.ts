@@ -153,6 +153,15 @@ const commonModbus = {
     .max(2000)
     .default(2000)
     .describe("Largest coil or discrete input read to send (2000 by the protocol)"),
+  transient_retries: z
+    .number()
+    .int()
+    .min(0)
+    .max(5)
+    .default(2)
+    .describe(
+      "Times one request is sent again within a poll after a transient answer: exception 5 (acknowledge), 6 (server device busy) or 11 (gateway target device failed to respond), and at most once after a timeout; 50 ms apart, doubling. Its tags go bad only when the last try fails (default 2; 0: never)",
+    ),
   ...reconnectFields("a connection", 500),
   tags: z.array(modbusTagSchema).min(1).max(100_000).describe("The tags to read"),
 };

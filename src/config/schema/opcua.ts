@@ -9,19 +9,23 @@ import { assetContext, identifier, reconnectFields } from "./common.ts";
 import { secretRef } from "./gateway.ts";
 import { deviceRuleFields, tagRuleFields } from "./rules.ts";
 
-/** The scalar value types of OPC UA tags, one per built-in data type the gateway converts. */
+/**
+ * The scalar value types of OPC UA tags, one per built-in data type the gateway converts, named
+ * in the gateway's one vocabulary (the Modbus names where a Modbus type exists: `bool`,
+ * `float32`, `float64`, ...).
+ */
 export const OPCUA_SCALAR_TYPES = [
-  "boolean",
-  "sbyte",
-  "byte",
+  "bool",
+  "int8",
+  "uint8",
   "int16",
   "uint16",
   "int32",
   "uint32",
   "int64",
   "uint64",
-  "float",
-  "double",
+  "float32",
+  "float64",
   "string",
   "datetime",
   "guid",
@@ -30,20 +34,55 @@ export const OPCUA_SCALAR_TYPES = [
   "statuscode",
 ] as const;
 export type OpcuaScalarType = (typeof OPCUA_SCALAR_TYPES)[number];
-/** A one-dimensional array of a scalar type (`double[]`): a JSON array of such values. */
-export type OpcuaArrayType = `${OpcuaScalarType}[]`;
-/** Scalars, their arrays, and json (any value, structures too, as JSON). */
-export type OpcuaType = OpcuaScalarType | OpcuaArrayType | "json";
 
-export const OPCUA_TYPES: readonly [OpcuaType, ...OpcuaType[]] = [
+/**
+ * The OPC UA spellings of the built-in types (issue 13.2): accepted as aliases of the gateway's
+ * names, and kept as written (messages name the type the way the config writes it).
+ */
+export const OPCUA_TYPE_ALIASES = {
+  boolean: "bool",
+  sbyte: "int8",
+  byte: "uint8",
+  float: "float32",
+  double: "float64",
+} as const satisfies Record<string, OpcuaScalarType>;
+export type OpcuaScalarAlias = keyof typeof OPCUA_TYPE_ALIASES;
+
+/** A scalar type as the config may write it: the gateway's name or its OPC UA alias. */
+export type OpcuaScalarName = OpcuaScalarType | OpcuaScalarAlias;
+/** A one-dimensional array of a scalar type (`float64[]`): a JSON array of such values. */
+export type OpcuaArrayType = `${OpcuaScalarName}[]`;
+/** Any type the config may write: scalars, their arrays, and json (anything, as JSON). */
+export type OpcuaType = OpcuaScalarName | OpcuaArrayType | "json";
+/** A type in the gateway's names only (no alias): what the driver and the engine work with. */
+export type CanonicalOpcuaType = OpcuaScalarType | `${OpcuaScalarType}[]` | "json";
+
+const SCALAR_NAMES: readonly OpcuaScalarName[] = [
   ...OPCUA_SCALAR_TYPES,
-  ...OPCUA_SCALAR_TYPES.map((t): OpcuaArrayType => `${t}[]`),
-  "json",
+  ...(Object.keys(OPCUA_TYPE_ALIASES) as OpcuaScalarAlias[]),
 ];
 
-/** The element type of an array type, undefined for a scalar type or json. */
+export const OPCUA_TYPES = [
+  ...SCALAR_NAMES,
+  ...SCALAR_NAMES.map((t): OpcuaArrayType => `${t}[]`),
+  "json",
+] as readonly OpcuaType[] as readonly [OpcuaType, ...OpcuaType[]];
+
+/** The gateway's name of a scalar type written either way (`double` -> `float64`). */
+export function canonicalScalar(type: OpcuaScalarName): OpcuaScalarType {
+  return (OPCUA_TYPE_ALIASES as Record<string, OpcuaScalarType>)[type] ?? (type as OpcuaScalarType);
+}
+
+/** The gateway's name of any type written either way (`double[]` -> `float64[]`). */
+export function canonicalType(type: OpcuaType): CanonicalOpcuaType {
+  const element = elementType(type);
+  if (element !== undefined) return `${element}[]`;
+  return type === "json" ? type : canonicalScalar(type as OpcuaScalarName);
+}
+
+/** The element type (gateway's name) of an array type, undefined for a scalar type or json. */
 export function elementType(type: OpcuaType): OpcuaScalarType | undefined {
-  return type.endsWith("[]") ? (type.slice(0, -2) as OpcuaScalarType) : undefined;
+  return type.endsWith("[]") ? canonicalScalar(type.slice(0, -2) as OpcuaScalarName) : undefined;
 }
 
 export const SECURITY_POLICIES = [
@@ -79,7 +118,7 @@ export const opcuaTagSchema = z
       .enum(OPCUA_TYPES)
       .optional()
       .describe(
-        "Value type of the events (default: the variable's data type, read at connect), checked against the variable's DataType at connect; double[] and the like for one-dimensional arrays; json for anything, structures too",
+        "Value type of the events, in the gateway's names (bool, int32, float64...; the OPC UA names boolean, sbyte, byte, float, double are aliases); default: the variable's DataType, read at connect; checked against the variable's DataType at connect; float64[] and the like for one-dimensional arrays; json for anything, structures too",
       ),
     mode: acquisition
       .optional()

@@ -14,8 +14,10 @@
  *   arriving alone, on a line drained after any doubt. Anything else fails the request with the
  *   reason: a value is never taken from another request's reply. Where a line cannot rule it
  *   out for readings already handed out, it says so (onDoubt).
- * - When the byte stream cannot be trusted any more, the link closes itself and the runner
- *   reconnects.
+ * - When the byte stream cannot be trusted any more, the link drops it. Modbus TCP with ids
+ *   opens a fresh connection at once (a fault costs the requests it hit, not the runner's
+ *   reconnect backoff; mbap-link.ts says when); otherwise the link closes itself and the
+ *   runner reconnects.
  */
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 import type { Logger } from "../../lib/logger.ts";
@@ -48,6 +50,8 @@ export async function openLink(
       mode: options.transactionIds ?? device.transaction_ids,
       timing: lineTiming(device.request_timeout),
       log: options.log,
+      reopen: (signal) =>
+        openByteStream(device, options.signal ? AbortSignal.any([options.signal, signal]) : signal),
       ...(options.onNoEcho ? { onNoEcho: options.onNoEcho } : {}),
     });
   }

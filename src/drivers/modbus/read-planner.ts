@@ -12,6 +12,10 @@
  *   Overlapping tags (HR100 uint32 and HR101 uint16, bits of one register) share a request.
  * - A tag wider than the limit on its own throws an Error naming the tag; the config checks
  *   report that earlier, with the YAML line.
+ * - With facts learned from the device (issue 13 point 9, register-facts.ts): a request never
+ *   spans a register (or bit) the device does not have, and is at most the smaller size the
+ *   device was found to take for its unit id and table kind (a tag wider than that learned
+ *   size is read alone). Tags on a missing register are the caller's to leave out.
  * - The output is sorted by unit id, table (function code order: coils, discrete inputs,
  *   holding registers, input registers) and start; each request's tags by address, bit, name.
  */
@@ -25,6 +29,20 @@ export interface PlanLimits {
   maxBits: number;
   /** Unused registers a request may span to join two tags; x16 in bits for bit tables. */
   maxGap: number;
+}
+
+/** A set of addresses (a Set, or a Map keyed by address). */
+export interface AddressSet {
+  readonly size: number;
+  has(address: number): boolean;
+}
+
+/** What was learned about the device's map (see register-facts.ts); absent: nothing. */
+export interface PlanFacts {
+  /** Addresses of this unit's table that do not exist: no request spans them. */
+  holes(unitId: number, table: ModbusTable): AddressSet | undefined;
+  /** A smaller request size this unit takes for this table's kind (registers or bits). */
+  maxRequest(unitId: number, table: ModbusTable): number | undefined;
 }
 
 export interface PlannedRead {
@@ -44,14 +62,20 @@ const TABLE_ORDER: Record<ModbusTable, number> = {
   input_register: 4,
 };
 
-export function planReads(tags: readonly ResolvedModbusTag[], limits: PlanLimits): PlannedRead[] {
+export function planReads(
+  tags: readonly ResolvedModbusTag[],
+  limits: PlanLimits,
+  facts?: PlanFacts,
+): PlannedRead[] {
   checkLimits(limits);
   const sorted = [...tags].sort(compareTags);
   const plan: PlannedRead[] = [];
   let current: PlannedRead | undefined;
   for (const tag of sorted) {
-    const registers = isRegisterTable(tag.address.table);
+    const { table } = tag.address;
+    const registers = isRegisterTable(table);
     const limit = registers ? limits.maxRegisters : limits.maxBits;
+    const learned = Math.min(limit, facts?.maxRequest(tag.unitId, table) ?? limit);
     const maxGap = registers ? limits.maxGap : limits.maxGap * 16;
     const start = tag.address.offset;
     const end = start + Math.max(1, tag.span);
@@ -63,9 +87,10 @@ export function planReads(tags: readonly ResolvedModbusTag[], limits: PlanLimits
     if (
       current !== undefined &&
       current.unitId === tag.unitId &&
-      current.table === tag.address.table &&
+      current.table === table &&
       start - (current.start + current.count) <= maxGap &&
-      Math.max(end, current.start + current.count) - current.start <= limit
+      Math.max(end, current.start + current.count) - current.start <= learned &&
+      !spansHole(facts?.holes(tag.unitId, table), current.start + current.count, start)
     ) {
       current.count = Math.max(end, current.start + current.count) - current.start;
       current.tags.push(tag);
@@ -81,6 +106,55 @@ export function planReads(tags: readonly ResolvedModbusTag[], limits: PlanLimits
     plan.push(current);
   }
   return plan;
+}
+
+/**
+ * Plans tags around what was learned: a tag `isAlone` says (on a missing register, or one the
+ * device refused) gets a request of its own, shared only with tags on the same registers, so
+ * that its refusal never takes a neighbour down. Returns the whole plan, sorted as planReads
+ * sorts, and those requests of their own.
+ */
+export function planAround(
+  tags: readonly ResolvedModbusTag[],
+  limits: PlanLimits,
+  facts: PlanFacts,
+  isAlone: (tag: ResolvedModbusTag) => boolean,
+): { plan: PlannedRead[]; alone: PlannedRead[] } {
+  const alone = new Map<string, PlannedRead>();
+  const merged: ResolvedModbusTag[] = [];
+  for (const tag of tags) {
+    if (!isAlone(tag)) {
+      merged.push(tag);
+      continue;
+    }
+    const { table, offset } = tag.address;
+    const count = Math.max(1, tag.span);
+    const key = `${tag.unitId}/${table}/${offset}/${count}`;
+    const req = alone.get(key) ?? { unitId: tag.unitId, table, start: offset, count, tags: [] };
+    req.tags.push(tag);
+    alone.set(key, req);
+  }
+  const plan = planReads(merged, limits, facts);
+  if (alone.size === 0) return { plan, alone: [] };
+  return { plan: sortReads([...plan, ...alone.values()]), alone: [...alone.values()] };
+}
+
+/** Sorts requests as planReads does: by unit id, table (function code order) and start. */
+function sortReads(reads: PlannedRead[]): PlannedRead[] {
+  return reads.sort(
+    (a, b) =>
+      a.unitId - b.unitId ||
+      TABLE_ORDER[a.table] - TABLE_ORDER[b.table] ||
+      a.start - b.start ||
+      a.count - b.count,
+  );
+}
+
+/** Whether [from, to) holds a missing address. */
+function spansHole(holes: AddressSet | undefined, from: number, to: number): boolean {
+  if (holes === undefined || holes.size === 0) return false;
+  for (let a = from; a < to; a++) if (holes.has(a)) return true;
+  return false;
 }
 
 function compareTags(a: ResolvedModbusTag, b: ResolvedModbusTag): number {

@@ -2,6 +2,10 @@
  * Per unit id health on a shared connection: a unit that timed out twice in a row is skipped
  * until its retry time (1 s, doubling to 30 s), so one dead unit on an RTU bus or behind a
  * gateway costs the others at most one timeout per retry, not one per poll.
+ * Requests in flight together that go unanswered together are one silence, not several in a
+ * row: a timeout counts only when its request was sent after the unit's last timeout (issue
+ * 13.8: two lost replies in one poll over Modbus TCP skipped the unit, every tag of it, for
+ * a second).
  */
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
@@ -10,6 +14,8 @@ const TIMEOUTS_BEFORE_SKIP = 2;
 interface State {
   timeouts: number;
   retryAt: number;
+  /** When the last timeout counted came. */
+  lastAt: number;
 }
 
 export class UnitHealth {
@@ -22,8 +28,11 @@ export class UnitHealth {
     return `unit ${unitId} not responding (${state.timeouts} timeouts in a row); next try in ${Math.ceil((state.retryAt - now) / 1000)} s`;
   }
 
-  timedOut(unitId: number, now: number): void {
-    const state = this.states.get(unitId) ?? { timeouts: 0, retryAt: 0 };
+  /** `sentAt`: when the request that timed out was sent (default: a request one at a time). */
+  timedOut(unitId: number, now: number, sentAt = now): void {
+    const state = this.states.get(unitId) ?? { timeouts: 0, retryAt: 0, lastAt: -Infinity };
+    if (sentAt < state.lastAt) return;
+    state.lastAt = now;
     state.timeouts += 1;
     const steps = state.timeouts - TIMEOUTS_BEFORE_SKIP;
     if (steps >= 0) state.retryAt = now + Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** steps);

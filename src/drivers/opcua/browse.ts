@@ -17,7 +17,7 @@ import { openConnection } from "./connection.ts";
 import { loadOpcua, type Opcua, quietOpcua } from "./load.ts";
 import { withNamespaceUri } from "./node-ids.ts";
 import { browseAll, chunks, resolveTags } from "./resolve.ts";
-import { typeOfDataType } from "./values.ts";
+import { gatewayTypeOfDataType } from "./values.ts";
 
 export interface BrowseOptions {
   endpoint: string;
@@ -31,6 +31,8 @@ export interface BrowseOptions {
   /** Name of the environment variable holding the password, written as ${env:...}. */
   passwordEnv?: string;
   pkiDir: string;
+  /** The gateway config whose PKI this is, named in the `pki trust`/`pki export` hints. */
+  configPath?: string;
   /** data_dir written into the gateway block. */
   dataDir: string;
   deviceId: string;
@@ -127,7 +129,7 @@ async function describeVariables(
       const dt = attrs[2 * i]?.value.value as { namespace: number; value: unknown } | null;
       const rank = attrs[2 * i + 1]?.value.value as number | null;
       const scalar = rank === -1 || rank === null || rank === undefined;
-      const type = dt && scalar ? typeOfDataType(dt.namespace, dt.value) : "json";
+      const type = dt && scalar ? gatewayTypeOfDataType(dt.namespace, dt.value) : "json";
       const fields = [
         `name: ${tagName(v.path, used)}`,
         `node: ${yamlString(withNamespaceUri(v.nodeId, namespaces))}`,
@@ -171,6 +173,7 @@ export async function browseToYaml(o: BrowseOptions): Promise<BrowseSummary> {
       security: o.security,
       auth: o.auth,
       pkiDir: o.pkiDir,
+      ...(o.configPath === undefined ? {} : { configPath: o.configPath }),
       requestTimeout: 10_000,
       sessionTimeout: 60_000,
       log: o.log,

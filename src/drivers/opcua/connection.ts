@@ -10,13 +10,18 @@
  *   per connect sees certificates trusted since.
  * - node-opcua's own reconnection is off (maxRetry 0): a lost connection is reported through
  *   onLost() once, and the runner's backoff owns reconnecting. Failed connects throw.
- * - Mode None is explicit and warned about at every connect; in a secure mode, the server and
+ * - Mode None is explicit and warned about at every connect (an audit line, so the logger's
+ *   repeat limiter never holds it back; issue 13); in a secure mode, the server and
  *   own certificates that expire within 30 days (or have expired) are warned about once per
  *   connect, each naming its subject, thumbprint and days left, before the session is opened.
  *   An own certificate put in own/ by the operator is used as it is (node-opcua takes the
  *   application URI of the session from it).
  * - A refused X.509 user identity names the certificate file, subject and thumbprint (never
  *   the key) and what to do about it.
+ * - A failed connect is one line with the real cause (connect-failure.ts): a hung server is a
+ *   timeout naming request_timeout; a secure channel refused by the server (closed right after
+ *   the open request, or BadSecurityChecksFailed) names the gateway's certificate, its SHA-1
+ *   thumbprint and application URI, and what to do on the server (OPCUA_CHANNEL_REFUSED).
  * - An abort during open() disconnects whatever was opened before rejecting with ABORTED.
  * - Passwords never reach a log line or an error message.
  */
@@ -32,6 +37,12 @@ import type { OpcuaDeviceConfig } from "../../config/schema/opcua.ts";
 import { abortError, throwIfAborted } from "../../lib/abort.ts";
 import { errorMessage, GatewayError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
+import {
+  causeOf,
+  channelRefusedError,
+  connectFailure,
+  refusedOurCertificate,
+} from "./connect-failure.ts";
 import type { Opcua } from "./load.ts";
 import {
   certificateDer,
@@ -97,7 +108,8 @@ export function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-function certificateManager(opcua: Opcua, pkiDir: string): OPCUACertificateManager {
+/** The gateway's certificate manager: rooted at pkiDir, trusting nothing unknown, no watchers. */
+export function certificateManager(opcua: Opcua, pkiDir: string): OPCUACertificateManager {
   return new opcua.OPCUACertificateManager({
     rootFolder: pkiDir,
     automaticallyAcceptUnknownCertificate: false,
@@ -143,9 +155,12 @@ async function discover(o: ConnectionOptions, signal: AbortSignal): Promise<Offe
     return offered(o.opcua, await abortable(client.getEndpoints(), signal));
   } catch (err) {
     if (signal.aborted) throw abortError(signal);
-    throw new GatewayError("OPCUA_CONNECT", `cannot reach OPC UA server ${o.endpoint}`, {
-      cause: err,
-    });
+    const failure = connectFailure(err, o.endpoint);
+    throw new GatewayError(
+      "OPCUA_CONNECT",
+      `cannot reach OPC UA server ${o.endpoint}: ${failure.text}`,
+      { cause: causeOf(err, failure) },
+    );
   } finally {
     await client.disconnect().catch(() => {});
   }
@@ -253,7 +268,7 @@ export async function openConnection(
   let serverCertificate: Buffer | undefined;
   if (mode === "None") {
     log.warn(
-      { device, endpoint: o.endpoint },
+      { audit: "insecure connection", device, endpoint: o.endpoint },
       "OPC UA security mode None: traffic is neither signed nor encrypted",
     );
     policy = "None";
@@ -281,12 +296,7 @@ export async function openConnection(
       session = await abortable(client.createSession(ident), signal);
     } catch (err) {
       if (signal.aborted) throw err;
-      const status = statusName(err);
-      throw new GatewayError(
-        "OPCUA_AUTH",
-        `${o.endpoint} refused the session for ${who(o.auth, ident)}: ${status}${userCertificateHint(o.auth, status)}`,
-        { cause: err },
-      );
+      throw sessionError(o, ident, err);
     }
     const values = await abortable(
       session.read([
@@ -316,9 +326,22 @@ export async function openConnection(
   }
 }
 
-function statusName(err: unknown): string {
-  const m = /Bad[A-Za-z]+/.exec(errorMessage(err));
-  return m ? m[0] : errorMessage(err);
+/** A refused session names the identity and status; a session that never came, the cause. */
+function sessionError(o: ConnectionOptions, ident: UserIdentityInfo, err: unknown): GatewayError {
+  const status = /Bad[A-Za-z]+/.exec(errorMessage(err))?.[0];
+  if (status === undefined) {
+    const failure = connectFailure(err, o.endpoint);
+    return new GatewayError(
+      "OPCUA_CONNECT",
+      `cannot open a session on ${o.endpoint} for ${who(o.auth, ident)}: ${failure.text}`,
+      { cause: causeOf(err, failure) },
+    );
+  }
+  return new GatewayError(
+    "OPCUA_AUTH",
+    `${o.endpoint} refused the session for ${who(o.auth, ident)}: ${status}${userCertificateHint(o.auth, status)}`,
+    { cause: err },
+  );
 }
 
 function connectError(
@@ -338,10 +361,24 @@ function connectError(
       );
     }
   }
+  const failure = connectFailure(err, o.endpoint);
+  if (mode !== "None" && refusedOurCertificate(failure)) {
+    return channelRefusedError(
+      {
+        endpoint: o.endpoint,
+        mode,
+        policy,
+        pkiDir: o.pkiDir,
+        ...(o.configPath === undefined ? {} : { configPath: o.configPath }),
+      },
+      failure,
+      err,
+    );
+  }
   return new GatewayError(
     "OPCUA_CONNECT",
-    `cannot open a ${mode}/${policy} channel to ${o.endpoint}: ${errorMessage(err)}`,
-    { cause: err },
+    `cannot open a ${mode}/${policy} channel to ${o.endpoint}: ${failure.text}`,
+    { cause: causeOf(err, failure) },
   );
 }
 

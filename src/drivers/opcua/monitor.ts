@@ -10,6 +10,9 @@
  *   subscription): the engine applies deadbands anyway and stays the only judge of what is an
  *   event; the server filter only saves traffic and is never stricter than the engine's.
  * - Any other per-item failure (BadNodeIdUnknown...) is returned as that tag's reason.
+ * - Items are keyed by tag name. add() and remove() change the items of the live subscription
+ *   (a reload's tag-map change, issue 13.3): a value of an item removed or replaced is never
+ *   delivered, even when it arrives after the removal.
  * - Values are delivered in batches: every value of one publish response in one call (node-opcua
  *   hands a response's DataChangeNotifications to the items' "changed" handlers in one
  *   synchronous loop, ClientSubscription.onNotificationMessage; a microtask closes the batch).
@@ -26,8 +29,8 @@ import type { Opcua } from "./load.ts";
 import { chunks } from "./resolve.ts";
 
 export interface MonitorItem {
-  /** Caller's index of the tag. */
-  index: number;
+  /** The tag the item delivers to (names are unique within a device). */
+  tag: string;
   nodeId: string;
   samplingInterval: number;
   queueSize: number;
@@ -38,17 +41,28 @@ export interface MonitorItem {
 export interface MonitorOptions {
   session: ClientSession;
   opcua: Opcua;
-  items: readonly MonitorItem[];
   publishingInterval: number;
   maxPerCall: number;
   log: Logger;
   device: string;
-  onValues(values: { index: number; dataValue: DataValue }[]): void;
+  onValues(values: { tag: string; dataValue: DataValue }[]): void;
+}
+
+export interface Failure {
+  reason: string;
+  reasonCode: string;
 }
 
 export interface Monitor {
-  /** Tags whose monitored item could not be created, with the reason and its status name. */
-  failures: Map<number, { reason: string; reasonCode: string }>;
+  /**
+   * Creates monitored items on the subscription (replacing the item of a tag that has one);
+   * resolves with the tags whose item the server refused, with the reason and its status name.
+   */
+  add(items: readonly MonitorItem[]): Promise<Map<string, Failure>>;
+  /** Deletes the items of these tags (a tag without one is ignored). */
+  remove(tags: readonly string[]): Promise<void>;
+  /** Asks the server for another publishing interval (ModifySubscription). */
+  setPublishingInterval(ms: number): Promise<void>;
   terminate(): Promise<void>;
 }
 
@@ -63,6 +77,15 @@ function key(item: MonitorItem): string {
   return `${item.samplingInterval}|${item.queueSize}|${item.deadband ?? ""}`;
 }
 
+/**
+ * node-opcua deletes single items of a group only through this method of the subscription
+ * (ClientMonitoredItemGroup.terminate deletes the whole group): it forgets the items and
+ * sends DeleteMonitoredItems.
+ */
+interface DeletingSubscription {
+  _delete_monitored_items(items: ClientMonitoredItemBase[], callback: (err?: Error) => void): void;
+}
+
 export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
   const { opcua, session } = o;
   const subscription: ClientSubscription = await session.createSubscription2({
@@ -73,8 +96,10 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
     publishingEnabled: true,
     priority: 1,
   });
-  let pending: { index: number; dataValue: DataValue }[] = [];
-  const deliver = (index: number, dataValue: DataValue) => {
+  /** The live item of each tag: values of any other item are dropped. */
+  const active = new Map<string, ClientMonitoredItemBase>();
+  let pending: { tag: string; dataValue: DataValue }[] = [];
+  const deliver = (tag: string, dataValue: DataValue) => {
     if (pending.length === 0) {
       queueMicrotask(() => {
         const batch = pending;
@@ -82,10 +107,26 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
         o.onValues(batch);
       });
     }
-    pending.push({ index, dataValue });
+    pending.push({ tag, dataValue });
   };
-  const failures = new Map<number, { reason: string; reasonCode: string }>();
-  const create = async (items: readonly MonitorItem[]): Promise<MonitorItem[]> => {
+  const remove = async (tags: readonly string[]): Promise<void> => {
+    const items = tags.flatMap((tag) => {
+      const item = active.get(tag);
+      active.delete(tag);
+      return item === undefined ? [] : [item];
+    });
+    for (const part of chunks(items, o.maxPerCall)) {
+      await new Promise<void>((resolve, reject) => {
+        (subscription as unknown as DeletingSubscription)._delete_monitored_items(part, (err) =>
+          err ? reject(err) : resolve(),
+        );
+      });
+    }
+  };
+  const create = async (
+    items: readonly MonitorItem[],
+    failures: Map<string, Failure>,
+  ): Promise<MonitorItem[]> => {
     const refused: MonitorItem[] = [];
     const groups = new Map<string, MonitorItem[]>();
     for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
@@ -110,17 +151,20 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
           },
           opcua.TimestampsToReturn.Both,
         );
-        monitored.on("changed", (_item: ClientMonitoredItemBase, dv: DataValue, i: number) => {
-          const tag = part[i];
-          if (tag) deliver(tag.index, dv);
+        monitored.on("changed", (item: ClientMonitoredItemBase, dv: DataValue, i: number) => {
+          const tag = part[i]?.tag;
+          if (tag !== undefined && active.get(tag) === item) deliver(tag, dv);
         });
         monitored.monitoredItems.forEach((item, i) => {
           const status = item.statusCode;
           const tag = part[i]!;
-          if (!status || status.isGood()) return;
+          if (!status || status.isGood()) {
+            active.set(tag.tag, item);
+            return;
+          }
           if (filter !== null && FILTER_REFUSED.has(status.name)) refused.push(tag);
           else
-            failures.set(tag.index, {
+            failures.set(tag.tag, {
               reason: `monitored item for ${tag.nodeId}: ${status.name}`,
               reasonCode: status.name,
             });
@@ -129,22 +173,30 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
     }
     return refused;
   };
-  try {
-    const refused = await create(o.items);
+  const add = async (items: readonly MonitorItem[]): Promise<Map<string, Failure>> => {
+    await remove(items.map((i) => i.tag).filter((tag) => active.has(tag)));
+    const failures = new Map<string, Failure>();
+    const refused = await create(items, failures);
     if (refused.length > 0) {
       o.log.info(
         { device: o.device, items: refused.length },
         "OPC UA server refused deadband filters; monitoring those items without a filter",
       );
-      await create(refused.map(({ deadband: _d, ...item }) => item));
+      await create(
+        refused.map(({ deadband: _d, ...item }) => item),
+        failures,
+      );
     }
-  } catch (err) {
-    await subscription.terminate().catch(() => {});
-    throw err;
-  }
+    return failures;
+  };
   return {
-    failures,
+    add,
+    remove,
+    async setPublishingInterval(ms) {
+      await subscription.modify({ requestedPublishingInterval: ms });
+    },
     async terminate() {
+      active.clear();
       await subscription.terminate().catch(() => {});
     },
   };

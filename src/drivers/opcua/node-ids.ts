@@ -20,11 +20,15 @@ export type NodeRef = { kind: "node"; id: string } | { kind: "path"; segments: P
 export function resolveNodeId(
   id: string,
   namespaces: readonly string[],
-): { id: string } | { reason: string } {
+): { id: string } | { reason: string; reasonCode: "OPCUA_UNRESOLVED" } {
   const m = /^nsu=([^;]+);(.+)$/.exec(id);
   if (!m) return { id };
   const index = namespaces.indexOf(m[1]!);
-  if (index < 0) return { reason: `namespace ${m[1]} is not in the server's NamespaceArray` };
+  if (index < 0)
+    return {
+      reason: `namespace ${m[1]} is not in the server's NamespaceArray`,
+      reasonCode: "OPCUA_UNRESOLVED",
+    };
   return { id: `ns=${index};${m[2]!}` };
 }
 

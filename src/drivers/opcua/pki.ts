@@ -65,7 +65,7 @@ function commonName(cert: X509Certificate): string {
   return /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1] ?? "certificate";
 }
 
-function toPem(der: Buffer): string {
+export function toPem(der: Buffer): string {
   const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
   return `-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`;
 }
@@ -188,6 +188,44 @@ export function daysLeft(der: Buffer, now = Date.now()): number {
 
 export function subjectOf(der: Buffer): string {
   return commonName(new X509Certificate(der));
+}
+
+/** The application URI of an OPC UA application certificate (its subjectAltName URI). */
+export function applicationUriOf(der: Buffer): string | undefined {
+  const names = new X509Certificate(der).subjectAltName ?? "";
+  return /(?:^|,\s*)URI:([^,]+)/.exec(names)?.[1]?.trim();
+}
+
+/** The gateway's own certificate, as a server's operator needs to recognise and trust it. */
+export interface OwnCertificate {
+  file: string;
+  der: Buffer;
+  /** SHA-1 of the DER, lower-case hex: what UA servers list as the thumbprint. */
+  thumbprint: string;
+  subject: string;
+  applicationUri: string | undefined;
+  validTo: Date;
+}
+
+/** The own certificate of a PKI folder; undefined before the first connect has created it. */
+export function ownCertificate(pkiDir: string): OwnCertificate | undefined {
+  const file = pkiPaths(pkiDir).ownCertificate;
+  let der: Buffer;
+  try {
+    der = certificateDer(readFileSync(file));
+    new X509Certificate(der);
+  } catch {
+    return undefined;
+  }
+  const cert = new X509Certificate(der);
+  return {
+    file,
+    der,
+    thumbprint: thumbprintOf(der),
+    subject: commonName(cert),
+    applicationUri: applicationUriOf(der),
+    validTo: new Date(cert.validTo),
+  };
 }
 
 /** The command an operator runs to trust a rejected server certificate. */

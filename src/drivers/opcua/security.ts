@@ -4,7 +4,9 @@
  * - The mode must match exactly. `auto` picks the strongest of the modern policies offered,
  *   in the order Aes256_Sha256_RsaPss > Aes128_Sha256_RsaOaep > Basic256Sha256; deprecated
  *   policies (Basic128Rsa15, Basic256) are used only when named.
- * - Nothing matching: an OPCUA_SECURITY error that lists what the server offers.
+ * - Nothing matching: an OPCUA_SECURITY error that lists what the server offers (also as
+ *   details.offered), and `alternative` names the best of it to suggest (issue 13: `browse`
+ *   with the default SignAndEncrypt against a None-only server suggests --security None).
  */
 import { GatewayError } from "../../lib/errors.ts";
 
@@ -52,5 +54,28 @@ export function chooseEndpoint(
   throw new GatewayError(
     "OPCUA_SECURITY",
     `${endpointUrl} offers no endpoint with ${asked}; it offers: ${describeOffer(offered)}`,
+    { details: { offered: offered.map((e) => ({ mode: e.mode, policy: e.policy })) } },
   );
+}
+
+/**
+ * What to ask for instead, when nothing offered matched `wanted`: the same mode with another
+ * policy (the strongest), else Sign, else None; undefined when nothing usable is offered.
+ */
+export function alternative(
+  offered: readonly Pick<OfferedEndpoint, "mode" | "policy">[],
+  wanted: { mode: SecurityMode },
+): { mode: SecurityMode; policy: string } | undefined {
+  const strongest = (mode: SecurityMode) => {
+    const inMode = offered.filter((e) => e.mode === mode);
+    const best = AUTO_ORDER.find((p) => inMode.some((e) => e.policy === p));
+    return best ?? inMode[0]?.policy;
+  };
+  const order: SecurityMode[] =
+    wanted.mode === "None" ? ["None"] : [wanted.mode, "SignAndEncrypt", "Sign", "None"];
+  for (const mode of order) {
+    const policy = strongest(mode);
+    if (policy !== undefined) return { mode, policy: mode === "None" ? "None" : policy };
+  }
+  return undefined;
 }

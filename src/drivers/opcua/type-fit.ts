@@ -5,10 +5,10 @@
  *
  * A server type FITS a configured type when every value it can hold is a value of the
  * configured type, unchanged: the same type, or a wider one of the same kind (Int16 into int32,
- * Float into double, Byte into float). Where only some values fit (a narrower integer, a
- * fractional into an integer, Double into float, Int64 into double) the fit is CHECK: each
+ * Float into float64, Byte into float32). Where only some values fit (a narrower integer, a
+ * fractional into an integer, Double into float32, Int64 into float64) the fit is CHECK: each
  * value is checked at run time, and one that would be cut, rounded or out of range is bad with
- * OPCUA_VALUE_RANGE. Across kinds (Int32 as boolean, String as double, Boolean as int32) it is
+ * OPCUA_VALUE_RANGE. Across kinds (Int32 as bool, String as float64, Boolean as int32) it is
  * NEVER: bad with OPCUA_TYPE_MISMATCH. json takes anything.
  *
  * At connect a concrete DataType must fit (CHECK is a mismatch there too: Double as int32 is
@@ -17,7 +17,13 @@
  * checked. Enumerations carry Int32 values; other DataTypes count as their nearest built-in
  * supertype (Duration as Double), structures only fit json.
  */
-import { elementType, type OpcuaScalarType, type OpcuaType } from "../../config/schema/opcua.ts";
+import {
+  type CanonicalOpcuaType,
+  canonicalType,
+  elementType,
+  type OpcuaScalarType,
+  type OpcuaType,
+} from "../../config/schema/opcua.ts";
 
 export type Fit = "always" | "check" | "never";
 
@@ -73,8 +79,8 @@ export const INT_RANGE: Readonly<Record<number, readonly [bigint, bigint]>> = {
 
 /** The configured integer types as built-in ids. */
 const INT_ID: Partial<Record<OpcuaScalarType, number>> = {
-  sbyte: 2,
-  byte: 3,
+  int8: 2,
+  uint8: 3,
   int16: 4,
   uint16: 5,
   int32: 6,
@@ -85,7 +91,7 @@ const INT_ID: Partial<Record<OpcuaScalarType, number>> = {
 
 /** The one built-in type each non-numeric configured type takes. */
 const EXACT: Partial<Record<OpcuaScalarType, number>> = {
-  boolean: 1,
+  bool: 1,
   string: 12,
   datetime: 13,
   guid: 14,
@@ -114,19 +120,19 @@ export function fitOf(id: number, type: OpcuaScalarType): Fit {
       return source[0] >= target[0] && source[1] <= target[1] ? "always" : "check";
     return id === FLOAT || id === DOUBLE ? "check" : "never";
   }
-  // float or double
+  // float32 or float64
   if (id === FLOAT) return "always";
-  if (id === DOUBLE) return type === "double" ? "always" : "check";
+  if (id === DOUBLE) return type === "float64" ? "always" : "check";
   if (source === undefined) return "never";
-  // integers exactly representable in every case: 24 bits of mantissa (float), 53 (double)
-  const bits = type === "float" ? 24n : 53n;
+  // integers exactly representable in every case: 24 bits of mantissa (float32), 53 (float64)
+  const bits = type === "float32" ? 24n : 53n;
   return source[0] >= -(2n ** bits) && source[1] <= 2n ** bits ? "always" : "check";
 }
 
 /** How an abstract DataType's values (BaseDataType, Number, Integer, UInteger) can fit `type`. */
 function abstractFit(id: number, type: OpcuaScalarType): Fit {
   if (id === 24) return "check";
-  const numeric = intRangeOf(type) !== undefined || type === "float" || type === "double";
+  const numeric = intRangeOf(type) !== undefined || type === "float32" || type === "float64";
   return numeric ? "check" : "never";
 }
 
@@ -147,13 +153,16 @@ export function serverTypeName(server: ServerType): string {
   return server.name;
 }
 
-/** The configured type a tag without one takes from its variable (arrays: T[], else json). */
-export function derivedType(server: ServerType, typeOf: (id: number) => OpcuaType): OpcuaType {
+/** The type a tag without one takes from its variable (arrays: T[], else json), gateway names. */
+export function derivedType(
+  server: ServerType,
+  typeOf: (id: number) => CanonicalOpcuaType,
+): CanonicalOpcuaType {
   const base = server.base === ENUMERATION ? 6 : server.base;
   const scalar = typeOf(base);
   if (scalar === "json" || ABSTRACT.has(base)) return "json";
   if (server.valueRank === -1) return scalar;
-  if (server.valueRank === 1 || server.valueRank === 0) return `${scalar}[]` as OpcuaType;
+  if (server.valueRank === 1 || server.valueRank === 0) return `${scalar}[]` as CanonicalOpcuaType;
   return "json";
 }
 
@@ -163,8 +172,9 @@ export interface ConnectMisfit {
 }
 
 /**
- * The connect check of a configured type against the variable. `scalarOnly`: the tag has
- * states, alarms or a trigger, which need one scalar value.
+ * The connect check of a configured type (either name: `double` is `float64`) against the
+ * variable; the reason names the type as configured. `scalarOnly`: the tag has states, alarms
+ * or a trigger, which need one scalar value.
  */
 export function connectMisfit(
   server: ServerType,
@@ -190,7 +200,7 @@ export function connectMisfit(
   // a scalar type takes -1 (or maybe -2, -3: each value is checked); an array type 1 (or 0,
   // -2, -3); never a matrix
   if (element === undefined ? rank >= 0 : rank === -1 || rank > 1) return mismatch;
-  const scalar = element ?? (type as OpcuaScalarType);
+  const scalar = element ?? (canonicalType(type) as OpcuaScalarType);
   const base = server.base === ENUMERATION ? 6 : server.base;
   const fit = ABSTRACT.has(base) ? abstractFit(base, scalar) : fitOf(base, scalar);
   if (fit === "never" || (fit === "check" && !ABSTRACT.has(base))) return mismatch;

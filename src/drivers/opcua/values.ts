@@ -2,10 +2,13 @@
  * DataValue -> TagSample. The configured type governs the value's JSON type (STYLE habit 7);
  * without one, the variable's DataType read at connect does (resolve.ts).
  *
- *   boolean                 true/false, from Boolean only
- *   sbyte..uint64           numbers (int64/uint64 beyond +-2^53 as decimal strings), from
+ * Types in the gateway's names; the OPC UA aliases (boolean, sbyte, byte, float, double) are
+ * the same types, and messages name the type as configured.
+ *
+ *   bool                    true/false, from Boolean only
+ *   int8..uint64            numbers (int64/uint64 beyond +-2^53 as decimal strings), from
  *                           integers whose value is in range and from whole Float/Double values
- *   float, double           numbers, from Float/Double and integers, when exact in that type
+ *   float32, float64        numbers, from Float/Double and integers, when exact in that type
  *   string, guid            strings, from String / Guid
  *   datetime                ISO 8601 string, from DateTime
  *   bytestring              base64 string, from ByteString
@@ -17,30 +20,37 @@
  *
  * Invariant (issue 11.8): a value that does not fit its configured type exactly is never good.
  * A variant of another kind (type-fit.ts), an array on a scalar type or the reverse is bad with
- * OPCUA_TYPE_MISMATCH; a value that would be cut, rounded or out of range (129 as sbyte, 58.7 as
+ * OPCUA_TYPE_MISMATCH; a value that would be cut, rounded or out of range (129 as int8, 58.7 as
  * int32) is bad with OPCUA_VALUE_RANGE; an array on a tag with states, alarms or a trigger is
  * bad with OPCUA_ARRAY_VALUE (issue 11.11). Each reason names the value's and the configured
  * type. Status: Good* -> good, Uncertain* -> uncertain (value kept), Bad* -> bad (value null);
  * a status other than plain Good is the reason and its name the reasonCode. The source timestamp
  * becomes sourceTime.
  */
-import { elementType, type OpcuaScalarType, type OpcuaType } from "../../config/schema/opcua.ts";
+import {
+  type CanonicalOpcuaType,
+  canonicalScalar,
+  elementType,
+  type OpcuaScalarName,
+  type OpcuaScalarType,
+  type OpcuaType,
+} from "../../config/schema/opcua.ts";
 import type { Quality, TagValue } from "../types.ts";
 import { BUILT_IN_NAMES, fitOf, intRangeOf } from "./type-fit.ts";
 
-/** Built-in DataType ids of OPC UA (ns=0) as the config's type names. */
-const BUILT_IN: Record<number, OpcuaType> = {
-  1: "boolean",
-  2: "sbyte",
-  3: "byte",
+/** Built-in DataType ids of OPC UA (ns=0) as the gateway's type names. */
+const BUILT_IN: Record<number, OpcuaScalarType> = {
+  1: "bool",
+  2: "int8",
+  3: "uint8",
   4: "int16",
   5: "uint16",
   6: "int32",
   7: "uint32",
   8: "int64",
   9: "uint64",
-  10: "float",
-  11: "double",
+  10: "float32",
+  11: "float64",
   12: "string",
   13: "datetime",
   14: "guid",
@@ -49,8 +59,11 @@ const BUILT_IN: Record<number, OpcuaType> = {
   21: "localizedtext",
 };
 
-/** The config type of a DataType node id in namespace 0; anything else is json. */
-export function typeOfDataType(namespace: number, id: unknown): OpcuaType {
+/**
+ * The gateway's type of a DataType node id in namespace 0 (Double: float64), as `browse` writes
+ * it and as a tag without `type` takes it; json for anything else.
+ */
+export function gatewayTypeOfDataType(namespace: number, id: unknown): CanonicalOpcuaType {
   return (namespace === 0 && typeof id === "number" ? BUILT_IN[id] : undefined) ?? "json";
 }
 
@@ -96,7 +109,7 @@ function nameOfType(dataType: number): string {
   return BUILT_IN_NAMES[dataType] ?? `DataType ${dataType}`;
 }
 
-function mismatch(dataType: number, array: boolean, type: OpcuaType): Misfit {
+function mismatch(dataType: number, array: boolean, type: string): Misfit {
   const shown = `${nameOfType(dataType)}${array ? "[]" : ""}`;
   return new Misfit(
     `value of type ${shown} does not fit configured type ${type}`,
@@ -104,7 +117,7 @@ function mismatch(dataType: number, array: boolean, type: OpcuaType): Misfit {
   );
 }
 
-function outOfRange(shown: string, dataType: number, type: OpcuaType, why: string): Misfit {
+function outOfRange(shown: string, dataType: number, type: string, why: string): Misfit {
   return new Misfit(
     `value ${shown.slice(0, 40)} of type ${nameOfType(dataType)} does not fit configured type ${type}: ${why}`,
     "OPCUA_VALUE_RANGE",
@@ -171,47 +184,55 @@ const NULLABLE = new Set<OpcuaScalarType>([
 ]);
 
 /** An integer variant (or a whole Float/Double) as an integer of `type`, range checked. */
-function integer(raw: unknown, dataType: number, type: OpcuaScalarType): TagValue {
+function integer(raw: unknown, dataType: number, type: OpcuaScalarType, shown: string): TagValue {
   let big = bigOf(raw, dataType);
   if (big === undefined && typeof raw === "number") {
-    if (!Number.isFinite(raw)) throw outOfRange(String(raw), dataType, type, "not a finite number");
-    if (!Number.isInteger(raw)) throw outOfRange(String(raw), dataType, type, "not a whole number");
+    if (!Number.isFinite(raw))
+      throw outOfRange(String(raw), dataType, shown, "not a finite number");
+    if (!Number.isInteger(raw))
+      throw outOfRange(String(raw), dataType, shown, "not a whole number");
     big = BigInt(raw);
   }
-  if (big === undefined) throw mismatch(dataType, false, type);
+  if (big === undefined) throw mismatch(dataType, false, shown);
   const [low, high] = intRangeOf(type)!;
   if (big < low || big > high)
-    throw outOfRange(String(big), dataType, type, `out of range ${low}..${high}`);
+    throw outOfRange(String(big), dataType, shown, `out of range ${low}..${high}`);
   return intValue(big);
 }
 
-/** A numeric variant as a float or double, when exact in that type. */
-function floating(raw: unknown, dataType: number, type: "float" | "double"): TagValue {
-  const exact = (n: number) => type === "double" || Number.isNaN(n) || Math.fround(n) === n;
-  const why = `not exact as a ${type === "float" ? 32 : 64}-bit float`;
+/** A numeric variant as a float32 or float64, when exact in that type. */
+function floating(
+  raw: unknown,
+  dataType: number,
+  type: "float32" | "float64",
+  shown: string,
+): TagValue {
+  const exact = (n: number) => type === "float64" || Number.isNaN(n) || Math.fround(n) === n;
+  const why = `not exact as a ${type === "float32" ? 32 : 64}-bit float`;
   const big = bigOf(raw, dataType);
   if (big !== undefined) {
     const n = Number(big);
-    if (BigInt(n) !== big || !exact(n)) throw outOfRange(String(big), dataType, type, why);
+    if (BigInt(n) !== big || !exact(n)) throw outOfRange(String(big), dataType, shown, why);
     return n;
   }
-  if (typeof raw !== "number") throw mismatch(dataType, false, type);
-  if (!exact(raw)) throw outOfRange(String(raw), dataType, type, why);
+  if (typeof raw !== "number") throw mismatch(dataType, false, shown);
+  if (!exact(raw)) throw outOfRange(String(raw), dataType, shown, why);
   return raw;
 }
 
-function scalar(raw: unknown, dataType: number, type: OpcuaScalarType): TagValue {
+/** One value as `type` (the gateway's name); messages name the type as configured (`shown`). */
+function scalar(raw: unknown, dataType: number, type: OpcuaScalarType, shown: string): TagValue {
   if (raw === null || raw === undefined || dataType === 0) {
     if (NULLABLE.has(type)) return null;
-    throw mismatch(0, false, type);
+    throw mismatch(0, false, shown);
   }
-  if (fitOf(dataType, type) === "never") throw mismatch(dataType, false, type);
+  if (fitOf(dataType, type) === "never") throw mismatch(dataType, false, shown);
   let value: TagValue | undefined;
   switch (type) {
-    case "float":
-    case "double":
-      return floating(raw, dataType, type);
-    case "boolean":
+    case "float32":
+    case "float64":
+      return floating(raw, dataType, type, shown);
+    case "bool":
       value = typeof raw === "boolean" ? raw : undefined;
       break;
     case "string":
@@ -233,9 +254,9 @@ function scalar(raw: unknown, dataType: number, type: OpcuaScalarType): TagValue
       value = nameOf(raw);
       break;
     default:
-      return integer(raw, dataType, type);
+      return integer(raw, dataType, type, shown);
   }
-  if (value === undefined) throw mismatch(dataType, false, type);
+  if (value === undefined) throw mismatch(dataType, false, shown);
   return value;
 }
 
@@ -270,10 +291,12 @@ export function convertValue(
   const element = elementType(type);
   if (array !== (element !== undefined) || options.arrayType === MATRIX)
     throw mismatch(dataType, array, type);
-  if (element === undefined) return scalar(raw, dataType, type as OpcuaScalarType);
+  if (element === undefined)
+    return scalar(raw, dataType, canonicalScalar(type as OpcuaScalarName), type);
+  const shownElement = type.slice(0, -2);
   return Array.from(raw as ArrayLike<unknown>, (item, i) => {
     try {
-      return scalar(item, dataType, element);
+      return scalar(item, dataType, element, shownElement);
     } catch (err) {
       if (err instanceof Misfit) throw new Misfit(`element ${i}: ${err.message}`, err.code);
       throw err;

@@ -110,6 +110,16 @@ async function reportJournal(
       "sequences assigned (plc2mqtt_journal_last_sequence)",
     );
   if (pending !== undefined) r.add(name, "journal_pending_at_end", pending, "events");
+  // Where the gateway's memory sits at the window's end: V8's heap (used, reserved) and the
+  // memory outside it (buffers, SQLite and other native allocations count in RSS only).
+  for (const [metricName, label] of [
+    ["nodejs_heap_size_used_bytes", "gateway_heap_used_mb"],
+    ["nodejs_heap_size_total_bytes", "gateway_heap_total_mb"],
+    ["nodejs_external_memory_bytes", "gateway_external_mb"],
+  ] as const) {
+    const bytes = await metric(httpBase, metricName);
+    if (bytes !== undefined) r.add(name, label, bytes / 2 ** 20, "MB", metricName);
+  }
 }
 
 /** RSS at about ten points of a long window, for the soak's table. */
