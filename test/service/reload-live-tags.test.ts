@@ -39,7 +39,7 @@ function head(data: string, base: string): string {
 gateway: { id: live-gw, data_dir: ${data} }
 mqtt: { url: "${broker.url}", base_topic: ${base}, reconnect_min: 100ms, reconnect_max: 1s }
 journal: { commit_interval: 20ms }
-http: { listen: false }
+http: { listen: false, health: { topic_interval: false } }
 devices:
 `;
 }
