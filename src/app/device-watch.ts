@@ -64,6 +64,14 @@ export class DeviceWatch {
     });
   }
 
+  /** A live reload changed the device's poll groups: its status and reads stay. */
+  retime(id: string, intervalMs: number | undefined): void {
+    const state = this.devices.get(id)?.state;
+    if (!state) return;
+    if (intervalMs === undefined) delete state.intervalMs;
+    else state.intervalMs = intervalMs;
+  }
+
   remove(id: string): void {
     this.retire(id);
     this.devices.delete(id);

@@ -21,13 +21,24 @@
  *   group: a read from the device, bounded by the driver's request timeout) and delivers the
  *   samples and the reads, marked `snapshotRead`, in ONE onSamples call. A read that throws
  *   or misses a tag gives bad reads with the reason: never an older value.
+ * - A live tag-map change (issue 13.3): updateTags(next) asks the driver to apply the new
+ *   device config on its live connection, bounded in time. true: the poll groups are asked for
+ *   again and restart at once (a read in flight finishes first, never aborted); the
+ *   subscription stays; the connection is not touched. false (no updateTags, a change that needs
+ *   a new connection, a driver that threw or took too long): nothing changed, the caller
+ *   replaces this runner.
+ * - What a consumer throws is its own failure, never the device's (issue 13.5): an exception of
+ *   onSamples (the engine, the sink) or of snapshotTags (the engine's query) is logged with the
+ *   part that threw and the connection stays; samples whose snapshot query threw are delivered
+ *   without reads. Only what driver.read or driver.subscribe throws counts as a lost connection.
  * - Deliveries of one runner keep arrival order: each waits behind the previous one (a
  *   promise chain), so subscription samples that arrive during a snapshot read come after it;
  *   a poll loop waits for its own delivery before its next poll; the loss's bad samples come
  *   after every earlier delivery; stop() returns only after the last delivery.
  */
+import type { DeviceConfig } from "../config/schema/root.ts";
 import type { Driver, DriverContext, PollGroup, TagSample } from "../drivers/types.ts";
-import { sleep } from "../lib/abort.ts";
+import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -71,18 +82,58 @@ export interface DriverRunnerOptions {
 export class DriverRunner {
   private readonly options: DriverRunnerOptions;
   private readonly stopper = new AbortController();
-  private readonly backoff: Backoff;
+  private backoff: Backoff;
   private loop: Promise<void> | undefined;
+  /** Aborted to restart the poll groups with the driver's new ones (after updateTags). */
+  private regroup: AbortController | undefined;
   /** The last delivery queued: every delivery waits for the one before (arrival order). */
   private delivery: Promise<void> = Promise.resolve();
 
   constructor(options: DriverRunnerOptions) {
     this.options = options;
-    this.backoff = new Backoff({
-      baseMs: options.reconnect.minMs,
-      maxMs: options.reconnect.maxMs,
-      ...(options.random ? { random: options.random } : {}),
+    this.backoff = this.backoffFor(options.reconnect);
+  }
+
+  private backoffFor(reconnect: { minMs: number; maxMs: number }): Backoff {
+    return new Backoff({
+      baseMs: reconnect.minMs,
+      maxMs: reconnect.maxMs,
+      ...(this.options.random ? { random: this.options.random } : {}),
     });
+  }
+
+  /**
+   * Applies `next` (the same device's new config) on the live connection when the driver can;
+   * true when it did (the poll groups restart with the driver's new ones), false when the
+   * caller must replace this runner. Never throws; gives up (false) after `timeoutMs`.
+   */
+  async updateTags(next: DeviceConfig, timeoutMs: number): Promise<boolean> {
+    const { driver, log } = this.options;
+    if (this.stopped || !driver.updateTags) return false;
+    const giveUp = new AbortController();
+    const signal = AbortSignal.any([this.stopper.signal, giveUp.signal]);
+    let applied: boolean;
+    try {
+      applied = await withTimeout(
+        driver.updateTags(next, { signal, log }),
+        timeoutMs,
+        () => new Error(`the driver did not apply the new tags within ${timeoutMs} ms`),
+        this.stopper.signal,
+      );
+    } catch (err) {
+      giveUp.abort(err);
+      log.warn({ err }, "tag update on the live connection failed; reconnecting instead");
+      return false;
+    }
+    if (!applied) return false;
+    this.backoff = this.backoffFor({ minMs: next.reconnect_min, maxMs: next.reconnect_max });
+    this.regroup?.abort();
+    return true;
+  }
+
+  /** The device's driver (after a live tag update, its poll groups are the new ones). */
+  get driver(): Driver {
+    return this.options.driver;
   }
 
   start(): void {
@@ -135,12 +186,27 @@ export class DriverRunner {
     const connection = new AbortController();
     const signal = AbortSignal.any([parent.signal, connection.signal]);
     const ctx: DriverContext = { ...parent, signal };
-    const groups = driver.read
-      ? (driver.pollGroups?.() ?? (driver.subscribe ? [] : [{ interval: 1000, tags: [] }]))
-      : [];
-    const work = groups.map((group) => this.pollGroup(ctx, group, connection));
+    const work = [this.pollGroupsWhileConnected(ctx, connection)];
     if (driver.subscribe) work.push(this.subscribeWhileConnected(ctx, connection));
     await Promise.all(work);
+  }
+
+  /** Polls the driver's groups; after a live tag update, its new groups (see updateTags). */
+  private async pollGroupsWhileConnected(ctx: DriverContext, connection: AbortController) {
+    const { driver } = this.options;
+    if (!driver.read) return;
+    while (!ctx.signal.aborted) {
+      const regroup = new AbortController();
+      this.regroup = regroup;
+      const until = AbortSignal.any([ctx.signal, regroup.signal]);
+      const groups =
+        driver.pollGroups?.() ?? (driver.subscribe ? [] : [{ interval: 1000, tags: [] }]);
+      const ended = new Promise<void>((resolve) => {
+        if (until.aborted) resolve();
+        else until.addEventListener("abort", () => resolve(), { once: true });
+      });
+      await Promise.all([...groups.map((g) => this.pollGroup(ctx, g, connection, until)), ended]);
+    }
   }
 
   /**
@@ -172,10 +238,16 @@ export class DriverRunner {
     }
   }
 
-  private async pollGroup(ctx: DriverContext, group: PollGroup, connection: AbortController) {
+  /** One group's fixed-rate polls until the connection ends or `until` (a regroup) fires. */
+  private async pollGroup(
+    ctx: DriverContext,
+    group: PollGroup,
+    connection: AbortController,
+    until: AbortSignal,
+  ) {
     const { driver, log } = this.options;
     let due = performance.now();
-    while (!ctx.signal.aborted) {
+    while (!until.aborted) {
       const started = performance.now();
       try {
         const samples = await driver.read!(ctx, group);
@@ -196,7 +268,7 @@ export class DriverRunner {
       due += group.interval;
       if (due < now) due += Math.ceil((now - due) / group.interval) * group.interval;
       try {
-        await sleep(due - now, ctx.signal);
+        await sleep(due - now, until);
       } catch {
         return;
       }
@@ -220,14 +292,30 @@ export class DriverRunner {
     return this.delivery;
   }
 
-  /** Reads the snapshot tags the samples' triggers need, then delivers both in one call. */
+  /**
+   * Reads the snapshot tags the samples' triggers need, then delivers both in one call. What the
+   * engine or the sink throws is theirs: logged as such, and the connection stays.
+   */
   private async handOver(ctx: DriverContext, samples: TagSample[]): Promise<void> {
-    const tags = this.options.snapshotTags?.(samples) ?? [];
-    if (tags.length === 0) {
-      this.options.onSamples(samples);
-      return;
+    const { log } = this.options;
+    let tags: readonly string[] = [];
+    try {
+      tags = this.options.snapshotTags?.(samples) ?? [];
+    } catch (err) {
+      log.error(
+        { err, part: "engine" },
+        "snapshot query threw; samples delivered without snapshot reads",
+      );
     }
-    this.options.onSamples([...samples, ...(await this.readAtTrigger(ctx, tags))]);
+    const reads = tags.length === 0 ? [] : await this.readAtTrigger(ctx, tags);
+    try {
+      this.options.onSamples(reads.length === 0 ? samples : [...samples, ...reads]);
+    } catch (err) {
+      log.error(
+        { err, part: "samples consumer" },
+        "samples not taken: the engine or the sink threw, not the device; the connection stays",
+      );
+    }
   }
 
   /** Reads `tags` from the device now; a tag not read comes back bad with the reason. */

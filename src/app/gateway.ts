@@ -9,12 +9,19 @@
  * overload stage lets its held telemetry go (overload.ts), queued
  * events are committed, the publisher finishes what is in flight and replaces its last will
  * with a clean offline status, the journal commits and closes.
+ *
+ * Reload (issue 13): a changed device's driver is asked first to apply the new config on its
+ * live connection (a tag-map change); only when it cannot is the device stopped and started
+ * anew. Every wait of a reload on a device (a driver applying tags, a runner stopping) is
+ * bounded by `reloadStepTimeoutMs`: a device that hangs is named in the log and left behind,
+ * and the reload goes on, so one hung close never blocks later reloads nor systemd's
+ * RELOADING/READY pair. Shutdown waits for such a runner too, within its own bound.
  */
 import type { DeviceConfig, GatewayConfig } from "../config/schema/root.ts";
 import { createDriver } from "../drivers/registry.ts";
 import type { Driver, TagSample } from "../drivers/types.ts";
 import { createEngine, type Engine, engineDeviceFromConfig } from "../engine/index.ts";
-import type { GatewayEvent } from "../events/types.ts";
+import type { AssetContext, GatewayEvent } from "../events/types.ts";
 import { type Journal, type JournalStats, openJournal } from "../journal/index.ts";
 import { withTimeout } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
@@ -29,7 +36,7 @@ import { HealthTopic } from "./health-topic.ts";
 import { type HttpServer, startHttpServer } from "./http-server.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { OverloadStage } from "./overload.ts";
-import { diffConfigs, type ReloadReport } from "./reload-diff.ts";
+import { diffConfigs, type ReloadReport, tagsToRestart } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
 
@@ -40,7 +47,11 @@ export interface GatewayOptions {
   log: Logger;
   version: string;
   now?: () => number;
+  /** Longest wait of a reload on one device (applying tags, stopping); default 5 s. */
+  reloadStepTimeoutMs?: number;
 }
+
+const RELOAD_STEP_TIMEOUT_MS = 5_000;
 
 export class Gateway {
   readonly journal: Journal;
@@ -57,6 +68,11 @@ export class Gateway {
   private readonly sink: EventSink;
   private readonly overload: OverloadStage;
   private readonly runners = new Map<string, DriverRunner>();
+  /** Each running device's asset context (as its config says now). */
+  private readonly assets = new Map<string, AssetContext>();
+  /** Runners a reload stopped that did not finish stopping in time: shutdown waits for them. */
+  private readonly leaving = new Set<Promise<void>>();
+  private readonly reloadStepTimeoutMs: number;
   private config: GatewayConfig;
   private readonly configPath: string | undefined;
   private reloading: Promise<unknown> = Promise.resolve();
@@ -72,6 +88,7 @@ export class Gateway {
     this.config = config;
     this.configPath = options.configPath;
     this.now = options.now ?? Date.now;
+    this.reloadStepTimeoutMs = options.reloadStepTimeoutMs ?? RELOAD_STEP_TIMEOUT_MS;
     this.version = options.version;
     this.startedAt = this.now();
     this.journal = journal;
@@ -198,25 +215,19 @@ export class Gateway {
 
   private startRunner(device: DeviceConfig, driver: Driver): void {
     if (this.stopping) return; // a reload that outlived its shutdown step starts nothing
-    const asset = engineDeviceFromConfig(device, this.config.gateway.site).asset;
-    const intervals = driver.read ? (driver.pollGroups?.() ?? []).map((g) => g.interval) : [];
-    this.devices.add(
-      device.id,
-      intervals.length > 0 ? Math.min(...intervals) : undefined,
-      this.now(),
-      () => driver.stats?.(),
-    );
+    this.assets.set(device.id, engineDeviceFromConfig(device, this.config.gateway.site).asset);
+    this.devices.add(device.id, shortestInterval(driver), this.now(), () => driver.stats?.());
     const runner = new DriverRunner({
       driver,
       log: this.log.child({ part: "driver", device: device.id }),
-      onSamples: (samples) => this.onSamples(samples),
+      onSamples: (samples) => this.onSamples(device.id, samples),
       // snapshots are read at the trigger: the engine says which tags, the runner reads them
       snapshotTags: (samples) =>
         this.engine
           .snapshotReads(samples)
           .filter((r) => r.device === device.id)
           .flatMap((r) => r.tags),
-      onStatus: (status) => this.onStatus(device.id, asset, status),
+      onStatus: (status) => this.onStatus(device.id, this.assets.get(device.id) ?? {}, status),
       onPoll: (report) => this.metrics.onPoll(device.id, report),
       reconnect: { minMs: device.reconnect_min, maxMs: device.reconnect_max },
     });
@@ -226,9 +237,10 @@ export class Gateway {
 
   /**
    * Live reload: applies only the difference in devices. Unchanged devices keep their
-   * connections and engine state; removed ones stop; added ones start; a changed one restarts.
-   * The journal and the MQTT session stay: changes outside `devices` need a restart and are
-   * reported as such. Reloads run one at a time.
+   * connections and engine state; removed ones stop; added ones start; a changed one keeps its
+   * connection when its driver applies the change live (a tag-map change: the engine keeps the
+   * state of its unchanged tags), else it restarts. The journal and the MQTT session stay:
+   * changes outside `devices` need a restart and are reported as such. Reloads run one at a time.
    */
   reload(next: GatewayConfig): Promise<ReloadReport> {
     const run = this.reloading.then(() => this.applyReload(next));
@@ -240,34 +252,81 @@ export class Gateway {
     if (this.stopping)
       throw new GatewayError("USAGE", "the gateway is shutting down: reload ignored");
     const report = diffConfigs(this.config, next);
-    const starting = next.devices.filter(
+    const site = this.config.gateway.site;
+    const changedOrAdded = next.devices.filter(
       (d) => report.added.includes(d.id) || report.changed.includes(d.id),
     );
     // every new driver is built (validated, planned) before anything running is touched: a
     // device that cannot be built refuses the whole reload and the running config stays
-    const drivers = starting.map((d) => this.createDeviceDriver(d));
-    const restart = [...report.removed, ...report.changed];
-    await Promise.all(restart.map((id) => this.runners.get(id)?.stop()));
-    for (const id of restart) {
-      this.runners.delete(id);
-      this.devices.remove(id);
+    const drivers = new Map(changedOrAdded.map((d) => [d.id, this.createDeviceDriver(d)]));
+    for (const device of changedOrAdded) {
+      if (report.changed.includes(device.id) && (await this.updateLive(device)))
+        report.updatedLive.push(device.id);
     }
+    const starting = changedOrAdded.filter((d) => !report.updatedLive.includes(d.id));
+    const restart = [
+      ...report.removed,
+      ...report.changed.filter((id) => !report.updatedLive.includes(id)),
+    ];
+    await Promise.all(restart.map((id) => this.stopRunner(id)));
     // a removed device's retained status must not say "connected" for ever
     for (const id of report.removed) {
       const old = this.config.devices.find((d) => d.id === id)!;
-      const asset = engineDeviceFromConfig(old, this.config.gateway.site).asset;
+      const asset = engineDeviceFromConfig(old, site).asset;
+      this.assets.delete(id);
       this.onStatus(id, asset, { status: "disconnected", error: "removed from the config" });
     }
     this.engine.setDevices(
-      starting.map((d) => engineDeviceFromConfig(d, this.config.gateway.site)),
-      new Set(report.unchanged),
+      starting.map((d) => engineDeviceFromConfig(d, site)),
+      new Set([...report.unchanged, ...report.updatedLive]),
       this.now(),
     );
     this.config = { ...this.config, devices: next.devices };
-    for (const [i, device] of starting.entries()) this.startRunner(device, drivers[i]!);
+    for (const device of starting) this.startRunner(device, drivers.get(device.id)!);
     this.scheduleTick();
     this.log.info({ audit: "config reload", ...report }, "config reloaded");
     return report;
+  }
+
+  /**
+   * Asks a changed device's driver to apply its new config on the live connection. The engine
+   * learns the new tag map first (a subscription's first values of new tags must find them);
+   * when the driver cannot, the device is restarted by the caller, engine state and all.
+   */
+  private async updateLive(device: DeviceConfig): Promise<boolean> {
+    const runner = this.runners.get(device.id);
+    const old = this.config.devices.find((d) => d.id === device.id);
+    if (runner === undefined || old === undefined || old.protocol !== device.protocol) return false;
+    const site = this.config.gateway.site;
+    const engineDevice = engineDeviceFromConfig(device, site);
+    this.engine.retagDevice(engineDevice, tagsToRestart(old, device), this.now());
+    if (!(await runner.updateTags(device, this.reloadStepTimeoutMs))) return false;
+    this.assets.set(device.id, engineDevice.asset);
+    this.devices.retime(device.id, shortestInterval(runner.driver));
+    return true;
+  }
+
+  /**
+   * Stops a device's runner, waiting at most reloadStepTimeoutMs: a runner that does not stop
+   * in time (a close that hangs on a PLC) is named in the log and left to finish on its own.
+   */
+  private async stopRunner(id: string): Promise<void> {
+    const runner = this.runners.get(id);
+    this.runners.delete(id);
+    this.devices.remove(id);
+    if (runner === undefined) return;
+    const stopped = runner.stop();
+    const timeoutMs = this.reloadStepTimeoutMs;
+    try {
+      await withTimeout(stopped, timeoutMs, () => new Error(`did not stop within ${timeoutMs} ms`));
+    } catch (err) {
+      this.log.error(
+        { err, device: id, timeoutMs },
+        "device did not stop in time; the reload goes on without waiting for it",
+      );
+      const leaving = stopped.finally(() => this.leaving.delete(leaving));
+      this.leaving.add(leaving);
+    }
   }
 
   /**
@@ -332,9 +391,30 @@ export class Gateway {
     this.overload.push(events);
   }
 
-  private onSamples(samples: TagSample[]): void {
+  /**
+   * A device's samples through the engine to the sink. What throws is attributed to its part
+   * and logged; it is never the device's failure (its connection stays, see driver-runner.ts).
+   */
+  private onSamples(device: string, samples: TagSample[]): void {
     this.devices.onSamples(samples);
-    this.emit(this.engine.apply(samples, this.now()));
+    let events: GatewayEvent[];
+    try {
+      events = this.engine.apply(samples, this.now());
+    } catch (err) {
+      this.log.error(
+        { err, device, part: "engine", samples: samples.length },
+        "engine threw on a device's samples; they are dropped",
+      );
+      return;
+    }
+    try {
+      this.emit(events);
+    } catch (err) {
+      this.log.error(
+        { err, device, part: "sink", events: events.length },
+        "event sink threw; these events are lost",
+      );
+    }
     this.scheduleTick();
   }
 
@@ -352,7 +432,11 @@ export class Gateway {
     if (this.tickTimer) clearTimeout(this.tickTimer);
     this.tickTimer = setTimeout(() => {
       this.tickTimer = undefined;
-      this.emit(this.engine.tick(this.now()));
+      try {
+        this.emit(this.engine.tick(this.now()));
+      } catch (err) {
+        this.log.error({ err, part: "engine" }, "engine tick threw");
+      }
       this.scheduleTick();
     }, delay);
   }
@@ -380,7 +464,7 @@ export class Gateway {
       await this.reloading;
     });
     await step("drivers", async () => {
-      await Promise.all([...this.runners.values()].map((r) => r.stop()));
+      await Promise.all([...[...this.runners.values()].map((r) => r.stop()), ...this.leaving]);
     });
     this.emit(this.engine.flush(this.now()));
     this.overload.stop(); // held telemetry goes to the sink before it stops
@@ -389,4 +473,10 @@ export class Gateway {
     await step("journal", () => this.journal.close());
     this.log.info({}, "gateway stopped");
   }
+}
+
+/** A driver's shortest poll interval (for health); undefined for a driver that is not polled. */
+function shortestInterval(driver: Driver): number | undefined {
+  const intervals = driver.read ? (driver.pollGroups?.() ?? []).map((g) => g.interval) : [];
+  return intervals.length > 0 ? Math.min(...intervals) : undefined;
 }

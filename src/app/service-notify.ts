@@ -10,8 +10,14 @@
  *
  * The watchdog ping runs on a timer of the event loop: a blocked loop stops it by itself. The
  * `alive` check adds what a timer cannot see (a publisher making no progress while connected).
- * At most one WATCHDOG waits in the queue: a slow systemd-notify never piles pings up. A
- * missing binary is reported once and then nothing more is spawned.
+ * At most one WATCHDOG waits in the queue: a slow systemd-notify never piles pings up.
+ *
+ * A failed spawn (the binary missing for a moment during an upgrade, EAGAIN, EMFILE) or a
+ * systemd-notify that exits non-zero is never a permanent state (issue 13.5): a failed WATCHDOG
+ * is dropped (the next ping comes half a timeout later), any other message is tried again with
+ * a backoff (RETRY_MS, capped) until it goes, messages behind it keep their order. The first
+ * failure of a run of failures is logged, and the recovery. drain() (at shutdown) tries each
+ * message still failing once more, then gives up on it: a stop never waits on a missing binary.
  */
 import { spawn } from "node:child_process";
 import type { Logger } from "../lib/logger.ts";
@@ -27,7 +33,10 @@ export interface ServiceNotifier {
    * restarts a gateway stuck for about three timeouts, never one that is merely slow.
    */
   startWatchdog(alive: (stuckAfterMs: number) => boolean): void;
-  /** Resolves once every message queued so far was handed to systemd. */
+  /**
+   * Resolves once every message queued so far was handed to systemd, or, for one that keeps
+   * failing, tried once more (at shutdown: never a wait on a missing binary).
+   */
   drain(): Promise<void>;
 }
 
@@ -38,6 +47,9 @@ export interface NotifierOptions {
   /** The binary; default systemd-notify from PATH. */
   command?: string;
 }
+
+/** Waits before a failed message is tried again; the last one repeats. */
+const RETRY_MS = [100, 250, 500, 1000, 2000, 5000];
 
 const NOOP: ServiceNotifier = {
   ready: () => {},
@@ -52,27 +64,54 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
   if (!env.NOTIFY_SOCKET) return NOOP;
   const command = options.command ?? "systemd-notify";
   let chain: Promise<void> = Promise.resolve();
-  let broken = false;
+  let failing = false;
+  let draining = false;
+  /** Ends the wait before a retry at once (drain). */
+  let wake: (() => void) | undefined;
   let watchdogQueued = false;
   let timer: NodeJS.Timeout | undefined;
 
+  /** One systemd-notify; resolves with the failure, or undefined once it exited 0. */
   const spawnOne = (assignments: string[]) =>
-    new Promise<void>((resolve) => {
-      if (broken) return resolve();
+    new Promise<string | undefined>((resolve) => {
       const child = spawn(command, [`--pid=${pid}`, ...assignments], {
         stdio: "ignore",
         env: { ...env },
       });
-      child.once("error", (err) => {
-        broken = true;
-        log.warn({ err: err.message, command }, "cannot notify systemd");
-        resolve();
-      });
-      child.once("exit", () => resolve());
+      child.once("error", (err) => resolve(err.message));
+      child.once("exit", (code, signal) =>
+        resolve(code === 0 ? undefined : `exited with ${signal ?? `code ${code}`}`),
+      );
     });
 
+  /** Sends one message; a failed one is retried unless `once` (a WATCHDOG) or draining. */
+  const deliver = async (assignments: string[], once: boolean) => {
+    for (let attempt = 0; ; attempt++) {
+      const failure = await spawnOne(assignments);
+      if (failure === undefined) {
+        if (failing) log.info({ command }, "notifying systemd again");
+        failing = false;
+        return;
+      }
+      if (!failing) {
+        log.warn(
+          { err: failure, command, message: assignments[0] },
+          "cannot notify systemd; retrying",
+        );
+      }
+      failing = true;
+      if (once || draining) return;
+      const wait = RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, wait).unref();
+      });
+      wake = undefined;
+    }
+  };
+
   const send = (...assignments: string[]) => {
-    chain = chain.then(() => spawnOne(assignments));
+    chain = chain.then(() => deliver(assignments, false));
   };
 
   const ping = () => {
@@ -80,7 +119,7 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
     watchdogQueued = true;
     chain = chain.then(() => {
       watchdogQueued = false;
-      return spawnOne(["WATCHDOG=1"]);
+      return deliver(["WATCHDOG=1"], true);
     });
   };
 
@@ -106,6 +145,10 @@ export function createServiceNotifier(options: NotifierOptions): ServiceNotifier
       }, everyMs);
       timer.unref();
     },
-    drain: () => chain,
+    drain: () => {
+      draining = true;
+      wake?.();
+      return chain;
+    },
   };
 }

@@ -90,6 +90,15 @@ export interface Engine {
    * are forgotten; the devices in `keep` keep all their state.
    */
   setDevices(devices: readonly EngineDevice[], keep: ReadonlySet<string>, now: number): void;
+  /**
+   * Live reload of one device's tag map on its live connection (issue 13.3): the device's
+   * definition (asset, context, rules) becomes `device`. Its tags no longer there are
+   * forgotten; new tags, the tags named in `restart` and those whose rules differ start
+   * afresh (initial events, staleness counted from `now`); every other tag keeps all its
+   * state (last values, state and since when, alarms, held changes, heartbeat, quality). An
+   * unknown device is added as setDevices adds one.
+   */
+  retagDevice(device: EngineDevice, restart: ReadonlySet<string>, now: number): void;
   stats(): EngineStats;
 }
 
@@ -100,6 +109,8 @@ interface TagRuntime {
   telemetry: TelemetryTrack;
   state?: StateTrack;
   telemetryRule: boolean;
+  /** For a tag added by a reload: when its staleness clock started (else its device's). */
+  clockStart?: number;
 }
 
 interface DeviceRuntime {
@@ -279,7 +290,8 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       for (const rt of runtimes.values()) {
         const drafts: Draft[] = [];
         for (const tag of rt.timed) {
-          const stale = staleDue(tag.quality, tag.staleAfterMs, rt.clockStart ?? clockStart);
+          const start = tag.clockStart ?? rt.clockStart ?? clockStart;
+          const stale = staleDue(tag.quality, tag.staleAfterMs, start);
           if (stale !== undefined && now >= stale) {
             const { data, time } = markStale(tag.quality, tag.staleAfterMs!, now);
             const subject = tag.tag.name;
@@ -301,7 +313,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       for (const rt of runtimes.values()) {
         for (const tag of rt.timed) {
           for (const at of [
-            staleDue(tag.quality, tag.staleAfterMs, rt.clockStart ?? clockStart),
+            staleDue(tag.quality, tag.staleAfterMs, tag.clockStart ?? rt.clockStart ?? clockStart),
             tag.telemetryRule ? telemetryDue(tag.tag, tag.telemetry) : undefined,
           ]) {
             if (at !== undefined && (due === undefined || at < due)) due = at;
@@ -333,6 +345,24 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       }
     },
 
+    retagDevice(device, restart, now) {
+      const old = runtimes.get(device.id);
+      const rt = deviceRuntime(device);
+      if (old === undefined) rt.clockStart = now;
+      else {
+        if (old.clockStart !== undefined) rt.clockStart = old.clockStart;
+        for (const [name, tag] of rt.tags) {
+          const before = old.tags.get(name);
+          if (before === undefined || restart.has(name) || !sameRules(before.tag, tag.tag)) {
+            tag.clockStart = now; // a tag added now cannot have been silent since the start
+            continue;
+          }
+          Object.assign(tag, { ...before, tag: tag.tag, staleAfterMs: tag.staleAfterMs });
+        }
+      }
+      runtimes.set(device.id, rt);
+    },
+
     stats() {
       return { ignoredSamples };
     },
@@ -361,6 +391,11 @@ function deviceRuntime(device: EngineDevice): DeviceRuntime {
     if (timedRule) timed.push(rt);
   }
   return { device, tags, timed };
+}
+
+/** Whether two definitions of a tag apply the same rules (built by the same mapping). */
+function sameRules(a: EngineTag, b: EngineTag): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** A snapshot read's value: the good value, else null with why it is not good. */

@@ -7,7 +7,11 @@
  *   last_good_value } is emitted when the quality differs from the previous one: good ->
  *   bad/uncertain, between non-good qualities, back to good (reason and reason_code null). A
  *   tag first seen with a non-good quality emits one with previous_quality null; a tag first
- *   seen good emits none. The same quality with another reason is not a change.
+ *   seen good emits none. The same quality with another reason is not a change, unless the
+ *   sample carries a reason code other than the tag's last one (issue 13.4): bad "not
+ *   connected" (no code) and then bad BadNodeIdUnknown is an event, with previous_quality equal
+ *   to quality. The same code with other wording is not; a sample without a code changes
+ *   nothing (its source says nothing new), and the tag's code stays the last one given.
  * - reason is the sample's reason (for OPC UA the status name, e.g. UncertainLastUsableValue),
  *   reason_code its stable code (TagSample.reasonCode), null when the sample gives none.
  * - A quality change is dated when the gateway observed it (issue 11.10): the read time of the
@@ -30,6 +34,8 @@ export interface QualityTrack {
   quality?: Quality;
   /** Why the current quality is not good (the latest reason given); undefined while good. */
   reason?: string;
+  /** The last reason code given since the quality was entered; undefined while good or none. */
+  reasonCode?: string;
   /** The last good value; undefined while there was none. */
   lastGood?: { value: TagValue };
   /** The engine time of the last successful read. */
@@ -77,10 +83,14 @@ export function qualityOnSample(
   if (read) track.lastReadAt = now;
   const previous = track.quality;
   if (!read && previous === "stale") return undefined;
-  track.quality = quality;
-  track.reason = quality === "good" ? undefined : sample.reason;
-  if (previous === quality || (previous === undefined && quality === "good")) return undefined;
   const good = quality === "good";
+  const code = good ? undefined : sample.reasonCode;
+  const newCode = code !== undefined && code !== track.reasonCode;
+  track.quality = quality;
+  track.reason = good ? undefined : sample.reason;
+  if (good || previous !== quality || newCode) track.reasonCode = code;
+  if (previous === undefined && good) return undefined;
+  if (previous === quality && !newCode) return undefined;
   return dated(track, sample.readTime, {
     quality,
     previous_quality: previous ?? null,
@@ -108,6 +118,7 @@ export function markStale(track: QualityTrack, staleAfterMs: number, now: number
   const reason = `not read successfully for ${formatDuration(staleAfterMs)}`;
   track.quality = "stale";
   track.reason = reason;
+  track.reasonCode = undefined;
   return dated(track, now, {
     quality: "stale",
     previous_quality: previous ?? null,

@@ -2,9 +2,18 @@
  * The systemd service protocol, spoken by the built daemon to a NOTIFY_SOCKET the test owns:
  * READY, then WATCHDOG pings, none while the event loop is really blocked (paused through the
  * inspector, no test hook in the product), RELOADING/READY around a SIGHUP, STOPPING after
- * SIGTERM; and nothing at all, not even a spawned systemd-notify, without NOTIFY_SOCKET.
+ * SIGTERM; and nothing at all, not even a spawned systemd-notify, without NOTIFY_SOCKET. A
+ * systemd-notify that cannot be spawned for a while is not the end of notification (13.5).
  */
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -185,6 +194,48 @@ devices:
       await daemon.kill();
       await socket.close();
       await broker.stop();
+    }
+  });
+
+  it("point 5: a failed spawn of systemd-notify is retried; READY and the pings follow once it is back", async () => {
+    // The binary is missing at start (as for a moment during an upgrade), then comes back.
+    const real = requireSystemdNotify();
+    const bin = mkdtempSync(join(tmpdir(), "plc2mqtt-notify-bin-"));
+    const socket = await startNotifySocket();
+    const { config, dir } = configFor(sim.port);
+    const daemon = startDaemon(["run", "-c", config], {
+      env: { PATH: bin, NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: "200000" },
+    });
+    const logged = (msg: string) => daemon.lines().some((l) => l.msg.startsWith(msg));
+    const watchdogs = () => socket.messages.filter((m) => m.includes("WATCHDOG=1")).length;
+    try {
+      await waitUntil(() => logged("cannot notify systemd"), 15_000, "the failed spawn");
+      expect(socket.messages).toEqual([]);
+      // put it in place in one step: a half-written script is never run
+      writeFileSync(
+        join(bin, "next"),
+        `#!/bin/sh
+exec ${real} "$@"
+`,
+      );
+      chmodSync(join(bin, "next"), 0o755);
+      renameSync(join(bin, "next"), join(bin, "systemd-notify"));
+      await waitUntil(() => watchdogs() >= 3, 15_000, "watchdog pings once the binary is back");
+      const ready = socket.messages.findIndex((m) => m.includes("READY=1"));
+      expect(ready).toBeGreaterThanOrEqual(0); // the READY that failed was not lost
+      expect(ready).toBeLessThan(socket.messages.findIndex((m) => m.includes("WATCHDOG=1")));
+      expect(logged("notifying systemd again")).toBe(true);
+      expect(await daemon.stop()).toBe(0);
+      await waitUntil(
+        () => socket.messages.some((m) => m.includes("STOPPING=1")),
+        5000,
+        "STOPPING",
+      );
+    } finally {
+      await daemon.kill();
+      await socket.close();
+      rmSync(bin, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
