@@ -40,7 +40,7 @@ import type { DeviceConfig } from "../config/schema/root.ts";
 import type { Driver, DriverContext, PollGroup, TagSample } from "../drivers/types.ts";
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
-import { errorMessage, isGatewayError } from "../lib/errors.ts";
+import { type ErrorCode, errorMessage, isGatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 
 export type DeviceStatus =
@@ -172,7 +172,7 @@ export class DriverRunner {
       await this.pollWhileConnected(ctx);
       if (this.stopped) break;
       const reason = "connection lost";
-      await this.markAllBad(ctx, reason);
+      await this.markAllBad(ctx, reason, "DEVICE_CONNECTION_LOST");
       this.report({ status: "disconnected", error: reason });
       await driver.close();
       await this.pause(this.backoff.next());
@@ -275,11 +275,11 @@ export class DriverRunner {
     }
   }
 
-  private async markAllBad(ctx: DriverContext, reason: string): Promise<void> {
+  private async markAllBad(ctx: DriverContext, reason: string, code: ErrorCode): Promise<void> {
     const { driver } = this.options;
     const tags = (driver.pollGroups?.() ?? []).flatMap((g) => g.tags);
     if (tags.length === 0) return;
-    await this.deliver(ctx, this.badSamples(tags, reason, Date.now()));
+    await this.deliver(ctx, this.badSamples(tags, reason, code, Date.now()));
   }
 
   /** Queues samples for onSamples behind every earlier delivery; resolves once delivered. */
@@ -336,18 +336,25 @@ export class DriverRunner {
     const missing = this.badSamples(
       tags.filter((tag) => !byTag.has(tag)),
       failure,
+      "SNAPSHOT_READ",
       Date.now(),
     );
     return [...byTag.values(), ...missing].map((s) => ({ ...s, snapshotRead: true }));
   }
 
-  private badSamples(tags: readonly string[], reason: string, readTime: number): TagSample[] {
+  private badSamples(
+    tags: readonly string[],
+    reason: string,
+    reasonCode: ErrorCode,
+    readTime: number,
+  ): TagSample[] {
     return tags.map((tag) => ({
       device: this.options.driver.id,
       tag,
       value: null,
       quality: "bad" as const,
       reason,
+      reasonCode,
       readTime,
     }));
   }

@@ -30,6 +30,8 @@ export const ErrorCodes = {
   OPCUA_NOT_A_VARIABLE: "OPC UA node is not a Variable",
   PKI: "PKI operation failed",
   DEVICE_UNKNOWN: "device not in config",
+  DEVICE_CONNECTION_LOST: "device connection lost: every polled tag is bad until it is back",
+  SNAPSHOT_READ: "a trigger's snapshot read did not return the tag",
   TAG_UNKNOWN: "tag not in config",
   JOURNAL_FULL: "journal full",
   JOURNAL_IO: "journal unreadable or unwritable",

@@ -158,6 +158,10 @@ export function driverContract(name: string, start: () => Promise<ContractFixtur
         "recovery",
       );
       await runner.stop();
+      // issue 13 point 4: every bad sample says why as a code too, the runner's own included
+      for (const s of seen.filter((x) => x.quality === "bad")) {
+        expect(s.reasonCode, `${s.tag}: ${s.reason}`).toBeTruthy();
+      }
       expect(statuses[0]).toBe("connected");
       expect(statuses).toContain("disconnected");
       expect(statuses.at(-1)).toBe("connected");
