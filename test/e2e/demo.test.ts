@@ -1,13 +1,18 @@
 /**
  * `plc2mqtt demo`, as a new user runs it after `npm ci`: no broker installed (it embeds one),
- * events printed live, Ctrl-C stops it cleanly.
+ * events printed live, Ctrl-C stops it cleanly and leaves nothing in the temp folder (the
+ * demo gets a temp folder of its own here, since the test run's TMPDIR is swept at the end).
  */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { spawnCli } from "../support/cli.ts";
 
 describe("plc2mqtt demo", () => {
   it("shows live events from the simulated line and stops on Ctrl-C", async () => {
-    const child = spawnCli(["demo"]);
+    const demoTmp = mkdtempSync(join(tmpdir(), "demo-tmp-"));
+    const child = spawnCli(["demo"], { TMPDIR: demoTmp });
     let out = "";
     child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
@@ -33,8 +38,10 @@ describe("plc2mqtt demo", () => {
       child.kill("SIGINT");
       expect(await exited).toBe(0);
       expect(out).toMatch(/stopping\.\.\./);
+      expect(readdirSync(demoTmp), "left behind by the demo").toEqual([]);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(demoTmp, { recursive: true, force: true });
     }
   }, 60_000);
 });
