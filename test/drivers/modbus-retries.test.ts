@@ -97,6 +97,20 @@ describe("Modbus transient answers retried within the read", () => {
     },
   );
 
+  it("point 10: a dead unit behind a gateway (exception 0x0B on every try) is skipped like a silent one", async () => {
+    sim = await startModbusSimulator({ port: 0 });
+    sim.faults.exception(11, { address: 0 });
+    const ctx = context(capturingLogger().log);
+    driver = driverFor(sim, { tags: [{ name: "speed", address: "HR0" }] });
+    await driver.connect(ctx);
+    for (let i = 0; i < 6; i++) {
+      expect(byTag(await driver.read(ctx)).speed!.quality).toBe("bad");
+    }
+    // the first poll's try and its two retries (one silence), the second poll's try (two in a
+    // row), then skipped until its retry time, not three requests every poll
+    expect(sim.requests.filter((r) => r.address === 0)).toHaveLength(4);
+  });
+
   it("point 10: exception 4 (server device failure) is not transient: bad at once", async () => {
     sim = await startModbusSimulator({ port: 0 });
     sim.faults.exception(4, { address: 0 });

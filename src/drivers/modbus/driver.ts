@@ -53,8 +53,11 @@ import {
 import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
 import { connectionChange } from "./tag-update.ts";
-import { withRetries } from "./transient-retry.ts";
+import { failureOf, withRetries } from "./transient-retry.ts";
 import { UnitHealth } from "./unit-health.ts";
+
+/** Exception 0x0B, gateway target device failed to respond: counts toward the unit skip. */
+const GATEWAY_NO_ANSWER = 11;
 
 export interface ModbusGroup extends PollGroup {
   plan: readonly PlannedRead[];
@@ -333,7 +336,11 @@ export class ModbusDriver implements Driver {
         this.units.succeeded(req.unitId);
         return words;
       } catch (err) {
-        if (isGatewayError(err, "MODBUS_TIMEOUT")) {
+        // exception 0x0B: a gateway's target device did not answer, a timeout behind the gateway
+        if (
+          isGatewayError(err, "MODBUS_TIMEOUT") ||
+          failureOf(err).exception === GATEWAY_NO_ANSWER
+        ) {
           this.units.timedOut(req.unitId, Date.now(), sentAt);
         }
         throw err;

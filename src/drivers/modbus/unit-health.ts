@@ -5,7 +5,8 @@
  * Requests in flight together that go unanswered together are one silence, not several in a
  * row: a timeout counts only when its request was sent after the unit's last timeout (issue
  * 13.8: two lost replies in one poll over Modbus TCP skipped the unit, every tag of it, for
- * a second).
+ * a second). The driver passes a request sent again within a read with its first sending's
+ * time, and counts a gateway's exception 0x0B (its target device did not answer) as a timeout.
  */
 const FIRST_RETRY_MS = 1000;
 const MAX_RETRY_MS = 30_000;
@@ -31,7 +32,8 @@ export class UnitHealth {
   /** `sentAt`: when the request that timed out was sent (default: a request one at a time). */
   timedOut(unitId: number, now: number, sentAt = now): void {
     const state = this.states.get(unitId) ?? { timeouts: 0, retryAt: 0, lastAt: -Infinity };
-    if (sentAt < state.lastAt) return;
+    // sent before (or in the same millisecond as) the last timeout counted: the same silence
+    if (sentAt <= state.lastAt) return;
     state.lastAt = now;
     state.timeouts += 1;
     const steps = state.timeouts - TIMEOUTS_BEFORE_SKIP;
