@@ -16,6 +16,24 @@ afterAll(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A gateway.yaml in a fresh temp folder with one Modbus TCP device; `tags`: YAML list lines. */
+function modbusConfig(id: string, port: number, tags: string): string {
+  const path = join(tempDir(), "gateway.yaml");
+  writeFileSync(
+    path,
+    `version: 1
+gateway: { id: test-gw }
+devices:
+  - id: ${id}
+    protocol: modbus-tcp
+    host: 127.0.0.1
+    port: ${port}
+    tags:
+${tags}`,
+  );
+  return path;
+}
+
 describe("plc2mqtt read", () => {
   let sim: ModbusSimulator;
   let config: string;
@@ -28,18 +46,10 @@ describe("plc2mqtt read", () => {
     sim.setBit(1, "C3", true);
     sim.setValue(1, "HR20", "LOT-7", { type: "string", byteOrder: "ABCD", length: 4 });
     sim.faults.exception(2, { unitId: 9 });
-    config = join(tempDir(), "gateway.yaml");
-    writeFileSync(
-      config,
-      `version: 1
-gateway: { id: test-gw }
-devices:
-  - id: press
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${sim.port}
-    tags:
-      - { name: count, address: HR0 }
+    config = modbusConfig(
+      "press",
+      sim.port,
+      `      - { name: count, address: HR0 }
       - { name: temperature, address: HR10, type: float32, byte_order: CDAB, unit: degC }
       - { name: lot, address: HR20, type: string, length: 4 }
       - { name: running, address: C3 }
@@ -189,18 +199,10 @@ describe("plc2mqtt read, a device with holes and a smaller request size", () => 
     });
     sim.setRegisters(1, "HR100", [10, 0, 12, 13, 0, 0, 16]);
     sim.setRegisters(1, "HR0", [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    config = join(tempDir(), "gateway.yaml");
-    writeFileSync(
-      config,
-      `version: 1
-gateway: { id: test-gw }
-devices:
-  - id: meter
-    protocol: modbus-tcp
-    host: 127.0.0.1
-    port: ${sim.port}
-    tags:
-      - { name: a, address: HR100 }
+    config = modbusConfig(
+      "meter",
+      sim.port,
+      `      - { name: a, address: HR100 }
       - { name: b, address: HR102 }
       - { name: c, address: HR103 }
       - { name: d, address: HR106 }

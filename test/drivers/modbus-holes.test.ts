@@ -21,6 +21,13 @@ const SIZE_LOG = "Modbus device takes smaller requests: learned its limit";
 const warnings = (lines: readonly LogLine[], msg: string) =>
   lines.filter((l) => l.msg === msg && l.level === WARN);
 
+/** Three tags, the middle one on HR101 (a hole in some of the tests). */
+const AROUND_HR101 = [
+  { name: "before", address: "HR100" },
+  { name: "ghost", address: "HR101" },
+  { name: "after", address: "HR102" },
+];
+
 describe("Modbus register maps with holes and smaller request sizes", () => {
   let sim: ModbusSimulator | undefined;
   let driver: ModbusDriver | undefined;
@@ -72,15 +79,8 @@ describe("Modbus register maps with holes and smaller request sizes", () => {
   it("point 9: a tag whose own register is missing is bad with that reason and a code, and only that tag", async () => {
     sim = await startModbusSimulator({ port: 0, holes: ["HR101"] });
     sim.setRegisters(1, "HR100", [7, 0, 9]);
-    const { log } = capturingLogger();
-    const ctx = context(log);
-    driver = driverFor(sim, {
-      tags: [
-        { name: "before", address: "HR100" },
-        { name: "ghost", address: "HR101" },
-        { name: "after", address: "HR102" },
-      ],
-    });
+    const ctx = context(capturingLogger().log);
+    driver = driverFor(sim, { tags: AROUND_HR101 });
     await driver.connect(ctx);
     for (let poll = 0; poll < 2; poll++) {
       sim.clearRequests();
@@ -103,15 +103,8 @@ describe("Modbus register maps with holes and smaller request sizes", () => {
   it("point 9: a missing register that answers again is merged again, without a reconnect", async () => {
     sim = await startModbusSimulator({ port: 0 });
     sim.setRegisters(1, "HR100", [7, 8, 9]);
-    const { log } = capturingLogger();
-    const ctx = context(log);
-    driver = driverFor(sim, {
-      tags: [
-        { name: "before", address: "HR100" },
-        { name: "ghost", address: "HR101" },
-        { name: "after", address: "HR102" },
-      ],
-    });
+    const ctx = context(capturingLogger().log);
+    driver = driverFor(sim, { tags: AROUND_HR101 });
     await driver.connect(ctx);
     sim.faults.exception(2, { address: 101 });
     expect(byTag(await driver.read(ctx)).ghost!.quality).toBe("bad");
