@@ -3,34 +3,19 @@
  * up here), starts with the yaml-language-server schema line, and config/example.yaml uses
  * every key the schema defines, every protocol, type and byte order: it cannot go stale.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { configJsonSchema, type JsonSchema } from "../../src/config/json-schema.ts";
 import { parseConfig } from "../../src/config/load.ts";
+import { withReferencesSatisfied } from "./fixture-env.ts";
 
 const CONFIG_DIR = new URL("../../config/", import.meta.url).pathname;
 const SCHEMA_LINE = "# yaml-language-server: $schema=./plc2mqtt.schema.json";
 const tmp = mkdtempSync(join(tmpdir(), "plc2mqtt-examples-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** The text with every ${file:} pointed at a temp file, and an env setting every ${env:}. */
-function withReferencesSatisfied(text: string): { text: string; env: Record<string, string> } {
-  const env: Record<string, string> = {};
-  let count = 0;
-  const replaced = text.replace(/\$\{(env|file):([^}]*)\}/g, (ref, kind: string, arg: string) => {
-    if (kind === "env") {
-      env[arg] = "example";
-      return ref;
-    }
-    const file = join(tmp, `ref-${count++}`);
-    writeFileSync(file, "example\n");
-    return `\${file:${file}}`;
-  });
-  return { text: replaced, env };
-}
 
 const examples = readdirSync(CONFIG_DIR)
   .filter((name) => name.endsWith(".yaml"))
@@ -49,7 +34,7 @@ describe("config examples", () => {
   it.each(examples)("%s validates", (name) => {
     const file = join(CONFIG_DIR, name);
     const original = readFileSync(file, "utf8");
-    const { text, env } = withReferencesSatisfied(original);
+    const { text, env } = withReferencesSatisfied(original, tmp);
     expect(() => parseConfig(text, { file, env, baseDir: CONFIG_DIR })).not.toThrow();
   });
 });

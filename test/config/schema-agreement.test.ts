@@ -21,7 +21,7 @@ import { ConfigError, formatPath, type PathSegment } from "../../src/config/erro
 import { configJsonSchema } from "../../src/config/json-schema.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { configSchema } from "../../src/config/schema/root.ts";
-import { FIXTURE_DIR, FIXTURE_ENV } from "./fixture-env.ts";
+import { FIXTURE_DIR, FIXTURE_ENV, withReferencesSatisfied } from "./fixture-env.ts";
 
 const addFormats = formatsModule.default;
 const CONFIG_DIR = new URL("../../config/", import.meta.url).pathname;
@@ -41,18 +41,10 @@ interface Case {
 
 /** The examples' ${env:} names set, their ${file:} files made (the fixtures bring their own). */
 function exampleCase(name: string): Case {
-  const env: Record<string, string> = {};
-  const text = readFileSync(join(CONFIG_DIR, name), "utf8");
-  let count = 0;
-  const satisfied = text.replace(/\$\{(env|file):([^}]*)\}/g, (ref, kind: string, arg: string) => {
-    if (kind === "env") {
-      env[arg] = "example";
-      return ref;
-    }
-    const file = join(tmp, `ref-${count++}`);
-    writeFileSync(file, "example\n");
-    return `\${file:${file}}`;
-  });
+  const { text: satisfied, env } = withReferencesSatisfied(
+    readFileSync(join(CONFIG_DIR, name), "utf8"),
+    tmp,
+  );
   const file = join(tmp, name);
   writeFileSync(file, satisfied);
   return { name: `config/${name}`, file, baseDir: CONFIG_DIR, env };
