@@ -75,6 +75,12 @@ export class OpcuaDriver implements Driver {
   private opcua: Opcua | undefined;
   private connection: Connection | undefined;
   private resolved = new Map<string, Resolved>();
+  /**
+   * Tags a live tag-map change is replacing or removing: their old items' values (and old poll
+   * reads) are dropped from the moment the change starts, since the engine has already taken
+   * the new definition; cleared once the new items are in place.
+   */
+  private readonly retiring = new Set<string>();
   private monitor: Monitor | undefined;
   private onSamples: ((samples: TagSample[]) => void) | undefined;
   private lostReason = "not connected";
@@ -158,10 +164,10 @@ export class OpcuaDriver implements Driver {
     if (!connection || !opcua || !this.connected)
       return this.badSamples(names, this.lostReason, DISCONNECTED);
     const samples: TagSample[] = [];
-    const readable: { name: string; nodeId: string }[] = [];
+    const readable: { name: string; nodeId: string; r: Resolved }[] = [];
     for (const name of names) {
       const r = this.resolved.get(name);
-      if (r && "nodeId" in r) readable.push({ name, nodeId: r.nodeId });
+      if (r && "nodeId" in r) readable.push({ name, nodeId: r.nodeId, r });
       else samples.push(...this.unresolvedSamples(name));
     }
     for (const part of chunks(readable, connection.limits.maxNodesPerRead)) {
@@ -175,7 +181,7 @@ export class OpcuaDriver implements Driver {
         );
         const readTime = Date.now();
         for (const [i, p] of part.entries()) {
-          const sample = this.sample(p.name, values[i], readTime);
+          const sample = this.sample(p.name, values[i], readTime, p.r);
           if (sample) samples.push(sample);
         }
       } catch (err) {
@@ -243,6 +249,12 @@ export class OpcuaDriver implements Driver {
     const connection = this.connection;
     const opcua = this.opcua;
     const live = connection !== undefined && opcua !== undefined && this.connected;
+    const retiring = live ? [...removed, ...changed.map((t) => t.name)] : [];
+    for (const name of retiring) this.retiring.add(name);
+    const settled = (): true => {
+      for (const name of retiring) this.retiring.delete(name);
+      return true;
+    };
     let resolved = new Map<string, Resolved>();
     if (live && fresh.length > 0) {
       try {
@@ -258,15 +270,15 @@ export class OpcuaDriver implements Driver {
     this.tagList = nextTags;
     this.byName = new Map(nextTags.map((t) => [t.name, t]));
     this.groups = pollGroupsOf(nextTags);
-    for (const name of [...removed, ...changed.map((t) => t.name)]) this.resolved.delete(name);
-    for (const [name, r] of resolved) this.resolved.set(name, r);
     if (!live) {
       // applied at the next connect, which resolves every tag
       this.resolved.clear();
       return true;
     }
+    for (const name of retiring) this.resolved.delete(name);
+    for (const [name, r] of resolved) this.resolved.set(name, r);
     const onSamples = this.onSamples;
-    if (onSamples === undefined) return true; // not subscribed yet: subscribe() uses the new map
+    if (onSamples === undefined) return settled(); // not subscribed yet: subscribe() uses the new map
     const replaced = new Set([...removed, ...changed.map((t) => t.name)]);
     const drop = [...wasSubscribed].filter((name) => replaced.has(name));
     const subscribe = fresh.filter((t) => t.mode === "subscribe").map((t) => t.name);
@@ -278,14 +290,14 @@ export class OpcuaDriver implements Driver {
         if (!this.isResolved(name)) onSamples(this.unresolvedSamples(name));
       }
       const items = this.monitorItems(subscribe);
-      if (items.length === 0) return true;
+      if (items.length === 0) return settled();
       this.monitor ??= await abortable(this.startMonitor(connection, opcua, ctx), ctx.signal);
       this.deliverFailures(await abortable(this.monitor.add(items), ctx.signal), ctx.log);
     } catch (err) {
       ctx.log.warn({ device: this.id, err }, "OPC UA tag map change not applied live");
       return false;
     }
-    return true;
+    return settled();
   }
 
   async close(): Promise<void> {
@@ -413,10 +425,17 @@ export class OpcuaDriver implements Driver {
   }
 
   /** A tag's value; undefined for a tag no longer in the map (a reload removed it). */
-  private sample(name: string, dv: unknown, readTime: number): TagSample | undefined {
+  private sample(
+    name: string,
+    dv: unknown,
+    readTime: number,
+    readWith?: Resolved,
+  ): TagSample | undefined {
     const tag = this.byName.get(name);
     const r = this.resolved.get(name);
-    if (tag === undefined || r === undefined) return undefined;
+    if (tag === undefined || r === undefined || this.retiring.has(name)) return undefined;
+    // a poll read that began before a tag-map change: its value is of the old node and type
+    if (readWith !== undefined && readWith !== r) return undefined;
     if (dv === undefined || !("nodeId" in r))
       return this.badSamples([name], "no value", "OPCUA_READ")[0]!;
     const converted = convertDataValue(dv as RawDataValue, r.type, {
