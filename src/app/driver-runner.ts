@@ -251,6 +251,9 @@ export class DriverRunner {
       const started = performance.now();
       try {
         const samples = await driver.read!(ctx, group);
+        // a read that outlived its runner's stop (a hung device a reload left behind) delivers
+        // nothing: its device id may belong to a new runner by now
+        if (ctx.signal.aborted) return;
         this.observe({ group, durationMs: performance.now() - started, samples });
         await this.deliver(ctx, samples);
       } catch (err) {

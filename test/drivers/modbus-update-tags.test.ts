@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { deviceSchema } from "../../src/config/schema/root.ts";
 import { ModbusDriver } from "../../src/drivers/modbus/driver.ts";
+import { eventually } from "../support/resources.ts";
 import { byTag, capturingLogger, context, seen, tcpDevice } from "./modbus-map-support.ts";
 
 const TAGS = [
@@ -121,6 +122,22 @@ describe("Modbus tag maps changed on the live connection", () => {
       await driver.updateTags(rtu({ tags: [...TAGS, { name: "flow", address: "HR10" }] }), ctx),
     ).toBe(true);
     expect(driver.pollGroups().flatMap((g) => g.tags)).toEqual(["speed", "level", "flow"]);
+  });
+
+  it("point 3: a read on the wire when the map changes never labels an old reading with the new definition", async () => {
+    const { ctx } = await connected();
+    sim!.faults.delay(300, { address: 0 });
+    const reading = driver!.read(ctx);
+    await eventually(() => sim!.requests.some((r) => r.address === 0), 5000, "the read sent");
+    // speed moves from HR0 (5) to HR10 (10) while HR0's reply is on its way
+    const next = tcpDevice(sim!, { tags: [{ name: "speed", address: "HR10" }, TAGS[1]!] });
+    expect(await driver!.updateTags(next, ctx)).toBe(true);
+    const during = await reading;
+    expect(during.find((s) => s.tag === "speed")).toBeUndefined();
+    expect(during.find((s) => s.tag === "level")).toMatchObject({ quality: "good", value: 6 });
+    sim!.faults.clear();
+    const after = await driver!.read(ctx);
+    expect(after.find((s) => s.tag === "speed")).toMatchObject({ quality: "good", value: 10 });
   });
 
   it("point 3: a tag that cannot be planned resolves false and keeps the running plan", async () => {

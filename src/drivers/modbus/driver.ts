@@ -52,7 +52,7 @@ import {
 } from "./link.ts";
 import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
-import { connectionChange } from "./tag-update.ts";
+import { changedTags, connectionChange } from "./tag-update.ts";
 import { failureOf, withRetries } from "./transient-retry.ts";
 import { UnitHealth } from "./unit-health.ts";
 
@@ -184,6 +184,8 @@ export class ModbusDriver implements Driver {
     try {
       // what the map taught stays: a tag asked alone that now answers is merged again
       built = this.build(next);
+      // a refusal belongs to the tag definition it was learned for
+      if (this.facts.forget(changedTags(this.resolved, built.tags))) built = this.build(next);
     } catch (err) {
       ctx.log.debug({ err }, "Modbus tag map cannot be applied on the live connection");
       return false;
@@ -206,15 +208,21 @@ export class ModbusDriver implements Driver {
 
   /** Reads a poll group, a list of tag names, or every tag. */
   async read(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]> {
+    const defs = this.resolved;
     const plan = this.planFor(group);
     try {
       const results = await Promise.all(
         plan.map((req) => this.limit(() => this.readOne(req, ctx))),
       );
-      return plan.flatMap((req, i) => {
+      const samples = plan.flatMap((req, i) => {
         const doubt = this.answered.get(req)?.doubt;
         return doubt === undefined ? results[i]! : this.doubtful(req, doubt);
       });
+      if (defs === this.resolved) return samples;
+      // the tag map changed while this read was on the wire (updateTags): a tag whose
+      // definition changed was read and decoded by the old one, so its sample is dropped
+      const changed = changedTags(defs, this.resolved);
+      return samples.filter((s) => !changed.has(s.tag));
     } finally {
       for (const req of plan) this.answered.delete(req);
     }

@@ -5,6 +5,8 @@
  * requests in flight, reconnect backoff) needs a new connection. Listed as what MAY change, so
  * a field added to the schema later reconnects until someone decides otherwise.
  */
+import { isDeepStrictEqual } from "node:util";
+import type { ResolvedModbusTag } from "../../config/modbus-tags.ts";
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 
 const LIVE_KEYS: ReadonlySet<string> = new Set([
@@ -40,4 +42,13 @@ export function connectionChange(
     if (JSON.stringify(a) !== JSON.stringify(b)) return key;
   }
   return undefined;
+}
+
+/** Names of the tags in `before` whose definition is not the same in `after` (or is gone). */
+export function changedTags(
+  before: readonly ResolvedModbusTag[],
+  after: readonly ResolvedModbusTag[],
+): Set<string> {
+  const now = new Map(after.map((t) => [t.name, t]));
+  return new Set(before.filter((t) => !isDeepStrictEqual(t, now.get(t.name))).map((t) => t.name));
 }

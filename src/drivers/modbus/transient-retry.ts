@@ -7,7 +7,8 @@
  * Transient: exception 5 (acknowledge: the device took it but has not finished), 6 (server
  * device busy) and 11 (gateway target device failed to respond: a converter that gave up on a
  * slow bus), each retried up to `retries` times; and a single timeout, retried at most once
- * (a second timeout in a row is no longer a lost reply: the unit-health skip takes over). Every
+ * (a second timeout in a row is no longer a lost reply; the retry counts as the same silence
+ * for the unit-health skip, which takes over at the next poll's timeout). Every
  * other failure (exception 1, 2, 3, 4, a malformed reply, a lost connection) is returned at once.
  * The backoff is 50 ms, doubling at each retry, and ends early on abort.
  *
@@ -15,8 +16,8 @@
  * only the outcome of the read.
  */
 import { sleep } from "../../lib/abort.ts";
-import { GatewayError, isGatewayError } from "../../lib/errors.ts";
-import type { ReadOutcome } from "./hole-probe.ts";
+import { errorMessage, GatewayError, isGatewayError } from "../../lib/errors.ts";
+import type { ReadFailure, ReadOutcome } from "./hole-probe.ts";
 
 /** Exception codes worth another try within the read. */
 export const TRANSIENT_EXCEPTIONS: ReadonlySet<number> = new Set([5, 6, 11]);
@@ -30,12 +31,12 @@ export interface RetryOptions {
   /** Whether another try makes sense now (the link is open, the unit is not being skipped). */
   mayRetry(): boolean;
   /** Called before each repeat. */
-  onRetry(failure: Extract<ReadOutcome, { ok: false }>): void;
+  onRetry(failure: ReadFailure): void;
 }
 
 /** The outcome of a failed request: its reason, code and exception code. */
-export function failureOf(err: unknown): Extract<ReadOutcome, { ok: false }> {
-  const reason = err instanceof Error ? err.message : String(err);
+export function failureOf(err: unknown): ReadFailure {
+  const reason = errorMessage(err);
   const code = err instanceof GatewayError ? err.code : "MODBUS_READ";
   const exception =
     err instanceof GatewayError && typeof err.details?.exceptionCode === "number"
@@ -51,7 +52,7 @@ export async function withRetries(
 ): Promise<ReadOutcome> {
   let timeouts = 0;
   for (let attempt = 0; ; attempt++) {
-    let failure: Extract<ReadOutcome, { ok: false }>;
+    let failure: ReadFailure;
     try {
       return { ok: true, words: await send() };
     } catch (err) {
