@@ -82,7 +82,7 @@ export interface DriverRunnerOptions {
 export class DriverRunner {
   private readonly options: DriverRunnerOptions;
   private readonly stopper = new AbortController();
-  private backoff: Backoff;
+  private readonly backoff: Backoff;
   private loop: Promise<void> | undefined;
   /** Aborted to restart the poll groups with the driver's new ones (after updateTags). */
   private regroup: AbortController | undefined;
@@ -91,14 +91,10 @@ export class DriverRunner {
 
   constructor(options: DriverRunnerOptions) {
     this.options = options;
-    this.backoff = this.backoffFor(options.reconnect);
-  }
-
-  private backoffFor(reconnect: { minMs: number; maxMs: number }): Backoff {
-    return new Backoff({
-      baseMs: reconnect.minMs,
-      maxMs: reconnect.maxMs,
-      ...(this.options.random ? { random: this.options.random } : {}),
+    this.backoff = new Backoff({
+      baseMs: options.reconnect.minMs,
+      maxMs: options.reconnect.maxMs,
+      ...(options.random ? { random: options.random } : {}),
     });
   }
 
@@ -126,7 +122,8 @@ export class DriverRunner {
       return false;
     }
     if (!applied) return false;
-    this.backoff = this.backoffFor({ minMs: next.reconnect_min, maxMs: next.reconnect_max });
+    // reconnect settings are connection settings: a driver that applied the change live kept
+    // them, so the backoff stays as it is
     this.regroup?.abort();
     return true;
   }

@@ -42,6 +42,7 @@
  *   observed the change (the sample's readTime; stale: now), never before the tag's previous
  *   quality change, with the sample's sourceTime in data.source_time (quality.ts).
  */
+import { isDeepStrictEqual } from "node:util";
 import type { TagSample, TagValue } from "../events/sample.ts";
 import { EVENT_TYPES, type GatewayEvent, type JsonValue } from "../events/types.ts";
 import { alarmChanges, alarmWord } from "./alarms.ts";
@@ -395,7 +396,7 @@ function deviceRuntime(device: EngineDevice): DeviceRuntime {
 
 /** Whether two definitions of a tag apply the same rules (built by the same mapping). */
 function sameRules(a: EngineTag, b: EngineTag): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return isDeepStrictEqual(a, b);
 }
 
 /** A snapshot read's value: the good value, else null with why it is not good. */

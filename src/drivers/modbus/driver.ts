@@ -378,6 +378,7 @@ export class ModbusDriver implements Driver {
     ctx: DriverContext,
   ): Promise<TagSample[]> {
     const sent: ReadRequest[] = [];
+    const link = this.link;
     try {
       const result = await probeRefusedRead(req, failure, {
         read: async (part) => {
@@ -391,6 +392,11 @@ export class ModbusDriver implements Driver {
         limits: limitsOf(this.device),
         facts: this.facts,
       });
+      if (this.link !== link) {
+        // the connection was replaced meanwhile (facts reset at connect): what this probe
+        // learned belongs to the old one, so it is not kept; the next poll asks again
+        return this.bad(req, this.lostReason, "MODBUS_DISCONNECTED");
+      }
       const peer = this.link?.peer ?? "the device";
       this.facts.addHoles(
         req.unitId,
