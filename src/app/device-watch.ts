@@ -7,14 +7,14 @@
  * Status reports are told apart (onStatus's answer): a report that repeats the device's status
  * and error text (every failed reconnect says `failed` with the same reason again) is no change,
  * and the gateway publishes no device.status event for it (issue 13.1). Error texts are kept on
- * one line (statusText).
+ * one line (oneLine).
  *
  * Retries are read from the driver at every list() (a scrape), and stay monotonic per device id:
  * when a reload replaces a device's driver (remove, then add), the old driver's count is carried.
  */
 import type { DriverStats, TagSample } from "../drivers/types.ts";
+import { oneLine } from "../lib/errors.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
-import { statusText } from "./status-events.ts";
 
 export interface DeviceState {
   id: string;
@@ -86,7 +86,7 @@ export class DeviceWatch {
     const watched = this.devices.get(id);
     if (!watched) return true;
     const { state } = watched;
-    const error = status.status === "connected" ? undefined : statusText(status.error);
+    const error = status.status === "connected" ? undefined : oneLine(status.error);
     if (state.status === status.status && state.error === error) return false;
     if (state.status !== status.status) state.since = now;
     state.status = status.status;

@@ -24,12 +24,13 @@
  *
  * Device status (issue 13.1): an event only when the status changes (the device watch tells a
  * change from a repeat; a failed reconnect that says the same again publishes nothing), and its
- * error text on one line (statusText), whatever the driver's error message carried.
+ * error text on one line (oneLine), whatever the driver's error message carried.
  */
 
 import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
 import type { JournalRecord, Render, RenderedEvent } from "../journal/index.ts";
+import { oneLine } from "../lib/errors.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
 
 export interface StatusContext {
@@ -91,18 +92,6 @@ export function gatewayStatusEvents(ctx: StatusContext, render: Render) {
   };
 }
 
-/**
- * An error text for a status: on one line (the lines of a multi-line message joined by a
- * space, each trimmed; a status is shown in one cell, one log field, one line of `events`).
- */
-export function statusText(error: string): string {
-  return error
-    .split(/\r?\n|\r/)
-    .map((line) => line.trim())
-    .filter((line) => line !== "")
-    .join(" ");
-}
-
 export function deviceStatusEvent(
   device: string,
   asset: AssetContext,
@@ -117,7 +106,7 @@ export function deviceStatusEvent(
     data:
       status.status === "connected"
         ? { status: "connected" }
-        : { status: status.status, error: statusText(status.error) },
+        : { status: status.status, error: oneLine(status.error) },
     topicClass: "status",
     asset,
   };

@@ -72,3 +72,8 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** A text over several lines (a driver's error, a status) as one line, runs of space as one. */
+export function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}

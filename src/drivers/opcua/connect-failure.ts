@@ -16,7 +16,7 @@
  *   and application URI, and the step on the server's side. The discovery channel (None) has
  *   just worked at that point, so the server is reachable and speaks OPC UA.
  */
-import { errorMessage, GatewayError } from "../../lib/errors.ts";
+import { errorMessage, GatewayError, oneLine } from "../../lib/errors.ts";
 import { ownCertificate } from "./pki.ts";
 
 export interface ConnectFailure {
@@ -29,8 +29,6 @@ export interface ConnectFailure {
   /** node-opcua's own text of the real cause, one line. */
   raw: string;
 }
-
-const oneLine = (text: string) => text.replace(/\s+/g, " ").trim();
 
 /** node-opcua's real cause: the part inside "Err = (...)", without the transport's name. */
 function rawCause(message: string): string {
