@@ -16,124 +16,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
-import {
-  deduplicate,
-  type GatewayProcess,
-  isWill,
-  journalRecords,
-  type Received,
-  startSubscriber,
-  waitUntil,
-} from "../e2e/harness.ts";
-import { spawnCli } from "../support/cli.ts";
+import { journalRecords, type Received, startSubscriber, waitUntil } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 import { lastReadingArrived, writeChaosConfig } from "./config.ts";
+import {
+  expectAnnouncedGapsAndComplete,
+  lines,
+  quiet,
+  startLoggingGateway as startGateway,
+  totalDropped,
+} from "./full-disk-checks.ts";
 import { mountTmpfs, type Tmpfs } from "./tmpfs.ts";
 
 const MiB = 1024 * 1024;
 const REGISTERS = 80;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const OVERFLOW = "plc2mqtt.journal.overflow";
-
-/**
- * The built gateway, as test/e2e/harness.ts starts it, but logging every warning (no repeat
- * throttle): the test counts the journal's drop lines.
- */
-function startGateway(configPath: string): GatewayProcess {
-  const child = spawnCli([
-    "run",
-    "-c",
-    configPath,
-    "--log-level",
-    "info",
-    "--log-repeat-interval",
-    "0",
-  ]);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  const running = () => child.exitCode === null && child.signalCode === null;
-  return {
-    child,
-    output: () => out,
-    stop: async () => {
-      if (running()) child.kill("SIGTERM");
-      return exited;
-    },
-    kill: async () => {
-      if (running()) child.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
-
-/** Waits until no message arrived for two seconds running (at most `timeoutMs`). */
-async function quiet(messages: readonly unknown[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let seen = -1;
-  let still = 0;
-  while (still < 2) {
-    if (Date.now() > deadline) throw new Error(`the stream never went quiet in ${timeoutMs} ms`);
-    if (messages.length === seen) still++;
-    else [seen, still] = [messages.length, 0];
-    await sleep(1000);
-  }
-}
-
-/** How many log lines of the gateway's output match `pattern`. */
-function lines(output: string, pattern: RegExp): number {
-  return output.split("\n").filter((l) => pattern.test(l)).length;
-}
-
-/** The journal's count of dropped events, as its last drop line says (0 when none). */
-function totalDropped(output: string): number {
-  let total = 0;
-  for (const m of output.matchAll(/"total_dropped":(\d+)/g)) total = Math.max(total, Number(m[1]));
-  return total;
-}
-
-/**
- * The consumer's view must hold every event the journal still holds, de-duplicated by id, in
- * sequence order, and every gap in it must be announced: an overflow notice received whose
- * `oldest_kept_sequence` is the event right after the gap (a notice that a later round dropped
- * is counted in that round's notice, not its events: so the count is held against the
- * journal's own total). Returns the stream and the notices.
- */
-function expectAnnouncedGapsAndComplete(
-  messages: readonly Received[],
-  journal: readonly bigint[],
-  dropped: number,
-): { stream: Received[]; notices: Received[]; gaps: number } {
-  const stream = deduplicate(messages).filter((m) => !isWill(m));
-  const notices = stream.filter((m) => m.event.type === OVERFLOW);
-  const resumes = new Set(notices.map((m) => String(m.event.data.oldest_kept_sequence)));
-  let missing = 0n;
-  let gaps = 0;
-  for (let i = 1; i < stream.length; i++) {
-    const before = BigInt(stream[i - 1]!.event.sequence);
-    const after = BigInt(stream[i]!.event.sequence);
-    if (after <= before) throw new Error(`sequence ${after} follows ${before}: a reordering`);
-    if (after === before + 1n) continue;
-    gaps++;
-    missing += after - before - 1n;
-    if (!resumes.has(stream[i]!.event.sequence)) {
-      throw new Error(
-        `sequence ${after} follows ${before}: a gap no overflow notice announces (notices resume at ${[...resumes].map(Number).join(", ")})`,
-      );
-    }
-  }
-  if (missing > BigInt(dropped)) {
-    throw new Error(`${missing} events missing in the stream, the journal dropped ${dropped}`);
-  }
-  const received = new Set(stream.map((m) => BigInt(m.event.sequence)));
-  const lost = journal.filter((s) => !received.has(s));
-  if (lost.length > 0)
-    throw new Error(`journaled but never received: ${lost.slice(0, 20).join(", ")}`);
-  return { stream, notices, gaps };
-}
 
 describe("chaos: a full file system under the journal", () => {
   let broker: Broker;
