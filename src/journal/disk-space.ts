@@ -38,7 +38,9 @@
  * commits reuse one up to 100 ms old (journal.ts).
  *
  * When statfs fails (a file system that does not answer it), the disk is not a limit and
- * max_bytes alone applies (logged once).
+ * max_bytes alone applies (logged once). The first measurement that finds max_bytes larger than
+ * what the journal's files and the free space hold together logs a warning (issue 14): the
+ * disk, not max_bytes, will set the limit.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -80,6 +82,11 @@ function allocated(path: string): number {
   return s.blocks > 0 || s.size === 0 ? s.blocks * 512 : s.size;
 }
 
+/** Bytes as MiB with one decimal, for people. */
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MiB`;
+}
+
 export interface SpaceReport {
   /** What the file system has available, bytes (Infinity when statfs fails). */
   free: number;
@@ -103,6 +110,8 @@ export class DiskSpace {
     diskBound: false,
   };
   #statfsFailed = false;
+  /** The warning that max_bytes is more than the file system holds: once per open. */
+  #warnedSmallDisk = false;
   #measuredAt = Number.NEGATIVE_INFINITY;
   /** Size of journal.reserve as it is now (0: missing). */
   #held = 0;
@@ -191,6 +200,13 @@ export class DiskSpace {
     this.#budget = budget;
     this.#reserve = reserve;
     this.#report = { free, capacity, diskBound };
+    if (!this.#warnedSmallDisk && Number.isFinite(capacity) && this.#maxBytes > capacity) {
+      this.#warnedSmallDisk = true;
+      this.#log.warn(
+        { dir: this.#dir, max_bytes: this.#maxBytes, capacity, free },
+        `journal.max_bytes (${mib(this.#maxBytes)}) is larger than the free space of its file system (${mib(capacity)} for the journal in ${this.#dir}): the disk is the journal's limit; when it fills, published events go first, then the oldest pending ones, announced`,
+      );
+    }
     return budget;
   }
 
