@@ -45,4 +45,3 @@ export const secretRef = (what: string) =>
       `${what} must come from \${env:NAME} or \${file:/path}, never written in the YAML`,
     )
     .describe(`${what}, as \${env:NAME} or \${file:/path}`);
-

@@ -36,9 +36,7 @@ export const replayRequestsSchema = z
       .min(1)
       .max(10_000)
       .default(200)
-      .describe(
-        "Most replayed events per second, sent in bursts of at most rate/20 (default 200)",
-      ),
+      .describe("Most replayed events per second, sent in bursts of at most rate/20 (default 200)"),
     max_events: z
       .number()
       .int()
