@@ -152,10 +152,20 @@ function parseTime(value: unknown, name: string): number | string {
   }
   if (typeof value !== "string")
     return `${name} must be an ISO 8601 date-time with its zone or epoch milliseconds`;
-  const ms = ISO_WITH_ZONE.test(value) ? Date.parse(value) : Number.NaN;
+  const ms = ISO_WITH_ZONE.test(value) && fieldsInRange(value) ? Date.parse(value) : Number.NaN;
   if (Number.isNaN(ms))
     return `${name}: ${JSON.stringify(value.slice(0, 40))} is not an ISO 8601 date-time with its zone (such as 2026-03-01T08:00:00Z)`;
   return ms;
+}
+
+/** Date.parse rolls 2026-02-31 over into March: every field must be in its range. */
+function fieldsInRange(text: string): boolean {
+  const [y, mo, d, h, mi, sec = 0] = (text.match(/\d+/g) ?? []).map(Number) as number[];
+  if (y === undefined || mo === undefined || d === undefined) return false;
+  const days = new Date(Date.UTC(y, mo, 0)).getUTCDate(); // the month's last day
+  return (
+    mo >= 1 && mo <= 12 && d >= 1 && d <= days && (h ?? 0) <= 23 && (mi ?? 0) <= 59 && sec <= 59
+  );
 }
 
 function claimedClientId(
