@@ -27,6 +27,7 @@
  *   its secret. stop() aborts a running replay and waits for it.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
+import { formatSequence } from "../events/cloudevent.ts";
 import { commandTopic } from "../events/topic.ts";
 import { type JournalReader, openJournalReader } from "../journal/index.ts";
 import { errorMessage } from "../lib/errors.ts";
@@ -188,8 +189,9 @@ export class ReplayRequests {
         await answer({
           status: "accepted",
           count: selected.count,
-          from_sequence: selected.first === undefined ? null : String(selected.first),
-          to_sequence: selected.last === undefined ? null : String(selected.last),
+          // as the events write them (20 digits): comparable to an event's sequence as text
+          from_sequence: selected.first === undefined ? null : formatSequence(selected.first),
+          to_sequence: selected.last === undefined ? null : formatSequence(selected.last),
         });
         await answer(
           selected.last === undefined
