@@ -1,6 +1,7 @@
 /**
  * Replay on request: reading a request and judging it (src/app/replay-request.ts), and the
- * pace of the replay (src/app/replay-pace.ts) on a clock the test drives.
+ * pace of the replay (src/app/replay-pace.ts) on a clock the test drives, and the topic it
+ * listens to (src/events/topic.ts commandTopic).
  */
 import { describe, expect, it } from "vitest";
 import { burstOf, paced } from "../../src/app/replay-pace.ts";
@@ -10,6 +11,7 @@ import {
   parseReplayRequest,
   sameSecret,
 } from "../../src/app/replay-request.ts";
+import { replayRequestTopic } from "../../src/app/replay-requests.ts";
 
 const NOW = Date.parse("2026-03-01T12:00:00Z");
 const body = (value: unknown) => Buffer.from(JSON.stringify(value));
@@ -178,5 +180,27 @@ describe("paced", () => {
       n += 1;
     expect(n).toBe(100);
     expect(slept).toBe(0);
+  });
+});
+
+describe("replayRequestTopic", () => {
+  const config = (mqtt: Record<string, unknown>, gateway: Record<string, unknown>) =>
+    ({ mqtt, gateway }) as unknown as Parameters<typeof replayRequestTopic>[0];
+
+  it("is <base>/<site>/cmd/<gateway id>/replay, lower case, base levels kept", () => {
+    expect(
+      replayRequestTopic(
+        config({ base_topic: "Factory/Plant" }, { id: "Line1-Edge", site: "Berlin" }),
+      ),
+    ).toBe("factory/plant/berlin/cmd/line1-edge/replay");
+  });
+
+  it("leaves out the site level when there is no site, and cannot gain a level or a wildcard", () => {
+    expect(replayRequestTopic(config({ base_topic: "plant" }, { id: "edge" }))).toBe(
+      "plant/cmd/edge/replay",
+    );
+    expect(replayRequestTopic(config({ base_topic: "plant" }, { id: "edge", site: "a/b #" }))).toBe(
+      "plant/a_b__/cmd/edge/replay",
+    );
   });
 });
