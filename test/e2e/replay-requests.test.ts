@@ -111,10 +111,6 @@ function expectReplayOf(received: readonly EventMessage[], expected: readonly Jo
   });
 }
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
-
 const temps: string[] = [];
 afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
@@ -190,28 +186,7 @@ describe("replay on request", () => {
         (m) => !m.doc.replay && m.at >= accepted.at && m.at <= completed.at,
       );
       const latencies = during.map((m) => m.at - Date.parse(m.doc.time)).sort((a, b) => a - b);
-      const before = mes.events
-        .filter((m) => !m.doc.replay && m.at < accepted.at && m.doc.type === "plc2mqtt.telemetry")
-        .map((m) => m.at - Date.parse(m.doc.time))
-        .sort((a, b) => a - b);
-      console.log(
-        JSON.stringify({
-          replayed: expected.length,
-          replayMs: completed.at - accepted.at,
-          live: {
-            n: latencies.length,
-            p50: percentile(latencies, 50),
-            p99: percentile(latencies, 99),
-            max: latencies.at(-1),
-          },
-          before: {
-            n: before.length,
-            p50: percentile(before, 50),
-            p99: percentile(before, 99),
-            max: before.at(-1),
-          },
-        }),
-      );
+      // paced at 50/s, the replay spans seconds: live events kept coming meanwhile
       expect(during.length).toBeGreaterThan(20);
       expect(latencies.at(-1)!).toBeLessThanOrEqual(LIVE_LATENCY_BOUND_MS);
 
