@@ -4,10 +4,11 @@
  *
  * Start: journal (so nothing produced is ever without a home), engine, the HTTP endpoint
  * (/healthz, /metrics; a port that cannot be bound fails the start), publisher and the health
- * topic, then the device runners. Stop, each step bounded: the health topic and the HTTP
- * endpoint close, runners stop (no new samples), the engine's held values are flushed, the
- * overload stage lets its held telemetry go (overload.ts), queued
- * events are committed, the publisher finishes what is in flight and replaces its last will
+ * topic, replay on request (when enabled: replay-requests.ts), then the device runners. Stop,
+ * each step bounded: the health topic and the HTTP endpoint close, runners stop (no new
+ * samples), the engine's held values are flushed, the overload stage lets its held telemetry go
+ * (overload.ts), queued events are committed, a running replay on request is aborted, the
+ * publisher finishes what is in flight and replaces its last will
  * with a clean offline status, the journal commits and closes.
  *
  * Reload (issue 13): a changed device's driver is asked first to apply the new config on its
@@ -38,6 +39,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import { OverloadStage } from "./overload.ts";
 import { diffConfigs, type ReloadReport, tagsToRestart } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
+import { ReplayRequests } from "./replay-requests.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
 
 export interface GatewayOptions {
@@ -63,6 +65,8 @@ export class Gateway {
   private readonly devices = new DeviceWatch();
   private readonly appends = new AppendWatch();
   private readonly healthTopic: HealthTopic | undefined;
+  /** Replay on request (issue 14); subscribes only when mqtt.replay_requests.enabled. */
+  private readonly replayRequests: ReplayRequests | undefined;
   private http: HttpServer | undefined;
   private readonly engine: Engine;
   private readonly sink: EventSink;
@@ -146,6 +150,12 @@ export class Gateway {
         status: { ...status, setAside: (notice) => setAsideEvent(delivery, notice) },
         log: log.child({ part: "publish" }),
       });
+      this.replayRequests = new ReplayRequests({
+        config,
+        publisher: this.publisher,
+        log: log.child({ part: "replay-requests" }),
+        now: this.now,
+      });
       const interval = config.http.health.topic_interval;
       if (interval !== false) {
         this.healthTopic = new HealthTopic({
@@ -191,6 +201,7 @@ export class Gateway {
       log.info({ url: gateway.http.url }, "serving /healthz and /metrics");
     }
     gateway.publisher?.start();
+    gateway.replayRequests?.start();
     gateway.overload.start();
     gateway.healthTopic?.start();
     for (const device of config.devices) gateway.startDevice(device);
@@ -469,6 +480,7 @@ export class Gateway {
     this.emit(this.engine.flush(this.now()));
     this.overload.stop(); // held telemetry goes to the sink before it stops
     await step("journal appends", () => this.sink.stop(left()));
+    if (this.replayRequests) await step("replay request", () => this.replayRequests!.stop());
     if (this.publisher) await step("publisher", () => this.publisher!.stop(left()));
     await step("journal", () => this.journal.close());
     this.log.info({}, "gateway stopped");

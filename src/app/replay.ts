@@ -15,6 +15,8 @@
  *
  * The client id is `<the daemon's client id>-replay-<pid>`: never the daemon's, so the broker
  * does not disconnect the running gateway.
+ *
+ * Replay on request (replay-requests.ts) selects its records with the same replayQuery.
  */
 import type { GatewayConfig } from "../config/schema/root.ts";
 import { withReplay } from "../events/cloudevent.ts";
@@ -72,7 +74,8 @@ export interface DryRunLine {
   payload: string;
 }
 
-function readerQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "order"> {
+/** The journal query of a replay: shared by the CLI and replay on request (replay-requests.ts). */
+export function replayQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "order"> {
   return {
     ...(filter.setAside ? { setAside: true } : { status: "published" as const }),
     from: filter.from,
@@ -103,7 +106,7 @@ export async function replayJournal(request: ReplayRequest): Promise<ReplayRepor
   const refusals: string[] = [];
   let report: ReplayReport | undefined;
   try {
-    const query = readerQuery(filter);
+    const query = replayQuery(filter);
     const matched = reader.count(query);
     const clientId = replayClientId(config);
     report = {
@@ -169,7 +172,7 @@ export function* dryRunReplay(
   const reader = openJournalReader(config.gateway.data_dir);
   let skipped = 0;
   try {
-    for (const record of reader.scan(readerQuery(filter))) {
+    for (const record of reader.scan(replayQuery(filter))) {
       let payload: string;
       try {
         payload = withReplay(record.payload);

@@ -17,6 +17,11 @@
  * - Status and state topics are retained (the last state of a machine or a device is what a
  *   late subscriber needs); telemetry, event and quality topics are not.
  *
+ * Command topics (commandTopic): `<base>/<site>/cmd/<gateway id>/<command>`, where the gateway
+ * listens for requests (replay on request, issue 14). Not templated: a consumer finds them by
+ * the gateway id alone. Levels are sanitized and lower-cased like an event topic's; `{base}` keeps
+ * its own levels; no site, no site level.
+ *
  * An unknown placeholder or a template that yields an empty topic throws a TypeError; the
  * config schema refuses such templates first.
  */
@@ -79,6 +84,25 @@ export function buildTopic(event: GatewayEvent, ctx: TopicContext): string {
     throw new TypeError(`topic template ${JSON.stringify(ctx.template)} gives an empty topic`);
   }
   return topic;
+}
+
+/** The topic the gateway listens to for `command` (see the header). */
+export function commandTopic(
+  ctx: { base: string; site?: string | undefined; gateway: string },
+  command: string,
+): string {
+  const levels = [
+    ...ctx.base.split("/").map(sanitize),
+    sanitize(ctx.site ?? ""),
+    "cmd",
+    sanitize(ctx.gateway),
+    sanitize(command),
+  ];
+  return levels
+    .filter((l) => l !== "")
+    .join("/")
+    .toLowerCase()
+    .replace(/^\$/, "_");
 }
 
 /** Whether the event's topic is retained: status and state classes are. */

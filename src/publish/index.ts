@@ -3,8 +3,9 @@
  * architecture holds them to it). The daemon's Publisher; replayRecords for `plc2mqtt
  * replay`; watchTopics, a plain subscriber for people watching events (the demo's live view).
  * Publisher.subscribe (topic filters the gateway's own session listens to, subscribed again on
- * every new session) has no caller yet: it stays for issue 14's replay on request, whose
- * requests arrive on `<base>/<site>/cmd/<gateway id>/replay` over that session.
+ * every new session, handlers given the MQTT 5 request properties) and Publisher.respond (the
+ * answer, with Correlation Data) serve issue 14's replay on request, whose requests arrive on
+ * `<base>/<site>/cmd/<gateway id>/replay` over that session (app/replay-requests.ts).
  */
 export { Publisher } from "./publisher.ts";
 export { SET_ASIDE_CLASSES, type SetAsideClass } from "./refusals.ts";
@@ -16,6 +17,7 @@ export {
 } from "./replay.ts";
 export type {
   MessageHandler,
+  MessageProperties,
   MqttConfig,
   OutboundMessage,
   OutboundRecord,
@@ -23,6 +25,7 @@ export type {
   PublisherOptions,
   PublisherStats,
   PublisherStatus,
+  ResponseMessage,
   SetAsideNotice,
   Subscription,
 } from "./types.ts";

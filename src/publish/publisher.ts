@@ -54,7 +54,9 @@
  *   flight: careful as for records, one message (a whole batch) at a time until a PUBACK.
  * - publishStatus() sends a message that is not an event (the health summary) straight to the
  *   current connection, QoS 1, never journaled and never retried: while disconnected or
- *   stopping it is skipped. It counts against the in-flight window like a record does.
+ *   stopping it is skipped. It counts against the in-flight window like a record does. So does
+ *   respond() (an answer to a request on a subscribed topic, with MQTT 5 Correlation Data),
+ *   which waits a bounded time for room in the window instead of skipping.
  */
 import { GIVE_UP, sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
@@ -73,10 +75,12 @@ import { SetAsideKeeper } from "./set-aside.ts";
 import { topicMatches } from "./topic-filter.ts";
 import type {
   MessageHandler,
+  MessageProperties,
   OutboundMessage,
   OutboundRecord,
   PublisherOptions,
   PublisherStats,
+  ResponseMessage,
   Subscription,
 } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
@@ -220,6 +224,39 @@ export class Publisher {
     }
   }
 
+  /**
+   * Sends an answer to a request (QoS 1, never retained, with its Correlation Data) on the
+   * current connection, never journaled, never retried. It takes a place in the in-flight
+   * window like publishStatus(): when the window is full it waits for room, at most
+   * timeoutMs. Resolves true on its PUBACK; false when not connected, stopping, no room came
+   * in time, or it was not acknowledged. Never throws.
+   */
+  async respond(message: ResponseMessage, timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    let conn: Connection;
+    for (;;) {
+      if (!this.conn?.open || this.stopping) return false;
+      conn = this.conn;
+      const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+      if (this.inFlight.size + this.direct < window) break;
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await withTimeout(this.wakeup.wait(), left, () => new Error("timeout")).catch(() => {});
+    }
+    this.direct += 1;
+    try {
+      await conn.respond(message);
+      return true;
+    } catch (err) {
+      if (!conn.open) this.statusLostWith = conn; // for judgeLoss, which runs after this
+      this.log.debug({ err, topic: message.topic }, "MQTT answer not published");
+      return false;
+    } finally {
+      this.direct -= 1;
+      this.wakeup.notify();
+    }
+  }
+
   /** Listens to a topic filter from now on, on this and every later session. */
   subscribe(filter: string, onMessage: MessageHandler): void {
     this.subscriptions.push({ filter, onMessage });
@@ -345,7 +382,7 @@ export class Publisher {
             protocolVersion: this.protocolVersion,
             connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
             will: { topic: will.topic, payload: will.payload, retain: will.retain },
-            onMessage: (topic, payload) => this.dispatch(topic, payload),
+            onMessage: (topic, payload, properties) => this.dispatch(topic, payload, properties),
           },
           signal,
         );
@@ -643,11 +680,11 @@ export class Publisher {
     }
   }
 
-  private dispatch(topic: string, payload: Buffer): void {
+  private dispatch(topic: string, payload: Buffer, properties: MessageProperties): void {
     for (const s of this.subscriptions) {
       if (!topicMatches(s.filter, topic)) continue;
       try {
-        s.onMessage(topic, payload);
+        s.onMessage(topic, payload, properties);
       } catch (err) {
         this.log.error({ err, topic, filter: s.filter }, "MQTT message handler threw");
       }

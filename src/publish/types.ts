@@ -118,8 +118,29 @@ export interface PublisherStats {
   lastError?: string;
 }
 
+/** The MQTT 5 properties of a received PUBLISH that a request/response exchange uses. */
+export interface MessageProperties {
+  responseTopic?: string;
+  correlationData?: Buffer;
+  /** User properties; a name sent more than once keeps its values in order. */
+  userProperties?: Record<string, string | string[]>;
+}
+
 /** A message handler for a subscription the gateway listens to. */
-export type MessageHandler = (topic: string, payload: Buffer) => void;
+export type MessageHandler = (
+  topic: string,
+  payload: Buffer,
+  properties: MessageProperties,
+) => void;
+
+/** An answer to a request (MQTT 5 request/response): QoS 1, never retained. */
+export interface ResponseMessage {
+  /** The request's Response Topic. */
+  topic: string;
+  payload: string;
+  /** The request's Correlation Data, sent back unchanged. */
+  correlationData?: Buffer;
+}
 
 export interface Subscription {
   /** An MQTT topic filter; `+` and `#` allowed. */

@@ -35,3 +35,13 @@ export function reconnectFields(what: string, minDefault: number) {
     }).default(30_000),
   };
 }
+
+/** A secret: must be a ${env:NAME} or ${file:/path} reference, never the secret itself. */
+export const secretRef = (what: string) =>
+  z
+    .string()
+    .regex(
+      /^\$\{(env|file):[^}]+\}$/,
+      `${what} must come from \${env:NAME} or \${file:/path}, never written in the YAML`,
+    )
+    .describe(`${what}, as \${env:NAME} or \${file:/path}`);

@@ -1,6 +1,9 @@
 import { z } from "zod";
 import { duration, size } from "../units.ts";
-import { identifier, reconnectFields } from "./common.ts";
+import { identifier, reconnectFields, secretRef } from "./common.ts";
+import { replayRequestsSchema } from "./replay-requests.ts";
+
+export { secretRef };
 
 export const gatewaySchema = z
   .strictObject({
@@ -15,16 +18,6 @@ export const gatewaySchema = z
       .describe("Where the journal and PKI live (default /var/lib/plc2mqtt)"),
   })
   .describe("This gateway");
-
-/** A secret: must be a ${env:NAME} or ${file:/path} reference, never the secret itself. */
-export const secretRef = (what: string) =>
-  z
-    .string()
-    .regex(
-      /^\$\{(env|file):[^}]+\}$/,
-      `${what} must come from \${env:NAME} or \${file:/path}, never written in the YAML`,
-    )
-    .describe(`${what}, as \${env:NAME} or \${file:/path}`);
 
 /** Classes whose events may go out in batches: never the retained ones (state, status). */
 export const BATCH_CLASSES = ["telemetry", "quality", "event"] as const;
@@ -124,6 +117,7 @@ export const mqttSchema = z
         "Publish status and state topics, the last will and the health message retained (default true); false for brokers without retained messages (mosquitto retain_available false, some cloud brokers): a new subscriber then waits for the next status instead of reading the last one",
       ),
     batch: batchSchema.default(batchSchema.parse({})),
+    replay_requests: replayRequestsSchema.default(replayRequestsSchema.parse({})),
     ...reconnectFields("the broker connection", 500),
     keepalive: duration({
       min: 1000,
