@@ -49,6 +49,8 @@ export const PROTOCOL_PACKAGES: Record<string, readonly string[]> = {
   "modbus-serial": ["src/drivers/modbus/"],
   serialport: ["src/drivers/modbus/", "simulators/modbus/"],
   "node-opcua": ["src/drivers/opcua/", "simulators/opcua/"],
+  "node-opcua-client": ["src/drivers/opcua/"],
+  "node-opcua-certificate-manager": ["src/drivers/opcua/"],
   mqtt: ["src/publish/"],
   aedes: ["src/app/"],
 };

@@ -9,7 +9,7 @@
  * Namespace 0 (the Server object) and properties are skipped. The output passes
  * `plc2mqtt validate` unchanged.
  */
-import type { ClientSession, ReferenceDescription } from "node-opcua";
+import type { ClientSession, ReferenceDescription } from "node-opcua-client";
 import type { OpcuaDeviceConfig } from "../../config/schema/opcua.ts";
 import { errorMessage, GatewayError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";

@@ -26,13 +26,13 @@
  * - Passwords never reach a log line or an error message.
  */
 import { readFileSync } from "node:fs";
+import type { OPCUACertificateManager } from "node-opcua-certificate-manager";
 import type {
   ClientSession,
   EndpointDescription,
-  OPCUACertificateManager,
   OPCUAClient,
   UserIdentityInfo,
-} from "node-opcua";
+} from "node-opcua-client";
 import type { OpcuaDeviceConfig } from "../../config/schema/opcua.ts";
 import { abortError, throwIfAborted } from "../../lib/abort.ts";
 import { errorMessage, GatewayError } from "../../lib/errors.ts";

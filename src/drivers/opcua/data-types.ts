@@ -7,7 +7,7 @@
  * BaseDataType (its values are checked one by one at run time) and is named by its node id.
  * One walk per DataType per connect (the cache).
  */
-import type { ClientSession } from "node-opcua";
+import type { ClientSession } from "node-opcua-client";
 import type { Opcua } from "./load.ts";
 import { BUILT_IN_NAMES } from "./type-fit.ts";
 

@@ -23,7 +23,7 @@ import type {
   ClientSession,
   ClientSubscription,
   DataValue,
-} from "node-opcua";
+} from "node-opcua-client";
 import type { Logger } from "../../lib/logger.ts";
 import type { Opcua } from "./load.ts";
 import { chunks } from "./resolve.ts";

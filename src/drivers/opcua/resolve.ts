@@ -12,7 +12,7 @@
  * read answers BadAttributeIdInvalid, which says nothing to a user, so the NodeClass is read).
  * Requests are split to fit the server's operation limits.
  */
-import type { BrowseDescriptionLike, ClientSession, ReferenceDescription } from "node-opcua";
+import type { BrowseDescriptionLike, ClientSession, ReferenceDescription } from "node-opcua-client";
 import type { OpcuaType } from "../../config/schema/opcua.ts";
 import { type DataTypeBase, type DataTypeId, dataTypeBase } from "./data-types.ts";
 import type { Opcua } from "./load.ts";

@@ -4,6 +4,9 @@
  * gen-plc2mqtt.js): one uint16 tag per holding register (r<a> at HR<a>), no deadband, poll
  * 100 ms, topics plant/bench/telemetry/r<a>, max_in_flight 1000, journal defaults.
  *
+ * BENCH_GATEWAY_NODE_OPTIONS, when set, is the gateway's NODE_OPTIONS (and only its): to
+ * measure V8 heap flags such as `--max-semi-space-size=4` on the gateway alone.
+ *
  * Batching (off unless asked): `batch` in the setup, or BENCH_BATCH in the environment
  * (`npm run bench -- --batch 100` sets it): `<max_events>[,<max_delay>]`, such as `100` or
  * `500,50ms`; telemetry then goes in batches on plant/bench/telemetry/_batch.
@@ -97,7 +100,15 @@ export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): Runni
     [CLI, "run", "-c", config, "--log-level", "warn", "--log-format", "json"],
     {
       cwd: ROOT,
-      env: { ...process.env, NOTIFY_SOCKET: undefined, WATCHDOG_USEC: undefined, ...env },
+      env: {
+        ...process.env,
+        NOTIFY_SOCKET: undefined,
+        WATCHDOG_USEC: undefined,
+        ...(process.env.BENCH_GATEWAY_NODE_OPTIONS
+          ? { NODE_OPTIONS: process.env.BENCH_GATEWAY_NODE_OPTIONS }
+          : {}),
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
