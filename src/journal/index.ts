@@ -7,6 +7,7 @@
 export { openJournal } from "./journal.ts";
 export { type JournalReader, openJournalReader, type ReaderQuery } from "./reader.ts";
 export { clearSetAside } from "./set-aside.ts";
+export { parseWhere, type WhereTerm } from "./where.ts";
 export type {
   Journal,
   JournalOptions,
