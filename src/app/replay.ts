@@ -36,6 +36,8 @@ export interface ReplayFilter {
   to?: number;
   /** Replay the set-aside records instead of the published ones. */
   setAside?: boolean;
+  /** `--where KEY=VALUE` terms (journal/where.ts), all of which must hold. */
+  where?: ReaderQuery["where"];
 }
 
 export interface ReplayRequest {
@@ -80,6 +82,7 @@ function readerQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "order">
     ...(filter.device === undefined ? {} : { device: filter.device }),
     ...(filter.subject === undefined ? {} : { subject: filter.subject }),
     ...(filter.type === undefined ? {} : { type: filter.type }),
+    ...(filter.where === undefined ? {} : { where: filter.where }),
   };
 }
 

@@ -7,7 +7,6 @@
 export { openJournal } from "./journal.ts";
 export { type JournalReader, openJournalReader, type ReaderQuery } from "./reader.ts";
 export { clearSetAside } from "./set-aside.ts";
-export { parseWhere, type WhereTerm } from "./where.ts";
 export type {
   Journal,
   JournalOptions,
@@ -17,3 +16,4 @@ export type {
   Render,
   RenderedEvent,
 } from "./types.ts";
+export { parseWhere, type WhereTerm } from "./where.ts";
