@@ -11,8 +11,8 @@
  *     later;
  *   - the last step: `state` changes to `stopped`, then the trigger `batch.completed` fires
  *     with a snapshot {batch_id, good_count} (good_count a number: 100 + 10 * (batch % 7)).
- * Every event of a device carries data.context {batch_id, line_speed} (the batch running,
- * line_speed a number). Events of one step are 1 ms apart; devices 10 ms apart.
+ * Every event of a device carries data.context {batch_id, line_speed, order} (the batch
+ * running, line_speed a number, order a string of digits: `1042` for batch 42). Events of one step are 1 ms apart; devices 10 ms apart.
  *
  * The generator is pure (same parameters, same events); writeHistory puts them in a real
  * journal through its own append API, its clock following the events.
@@ -96,7 +96,11 @@ export function* history(shape: HistoryShape): Generator<GatewayEvent> {
           topicClass: "event",
         });
       }
-      const context = { batch_id: batchId(batch), line_speed: speedOf(k, i) };
+      const context = {
+        batch_id: batchId(batch),
+        line_speed: speedOf(k, i),
+        order: String(1000 + batch),
+      };
       for (const e of out) yield { ...e, asset: { site: "berlin", line: "line-1" }, context };
     }
   }
