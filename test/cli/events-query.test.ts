@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { filterQuery, selectEvents } from "../../src/cli/commands/events.ts";
 import type { GatewayEvent, JsonValue } from "../../src/events/types.ts";
@@ -288,6 +289,33 @@ describe("the built CLI", () => {
           "",
         ].join("\r\n"),
       );
+    } finally {
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  it("a damaged payload holding the --where text neither matches nor fails the query", async () => {
+    const own = mkdtempSync(join(tmpdir(), "plc2mqtt-events-damaged-"));
+    try {
+      const cfg = join(own, "gateway.yaml");
+      writeFileSync(cfg, `version: 1\ngateway: { id: gw-1, data_dir: ${join(own, "data")} }\n`);
+      const ok = event({ context: { batch_id: "B-7" } });
+      await writeHistory(join(own, "data"), [ok, event({ context: { batch_id: "B-7" } })]);
+      const db = new DatabaseSync(join(own, "data", "journal.sqlite"));
+      const cut = db.prepare("SELECT max(sequence) AS s FROM records").get()!.s;
+      // cut short, as a torn write would leave it: not JSON, the needle still in it
+      db.prepare(
+        "UPDATE records SET payload = substr(payload, 1, instr(payload, '\"B-7\"') + 4) WHERE sequence = ?",
+      ).run(cut);
+      db.close();
+      const result = await runCli(["events", "-c", cfg, "--where", "batch_id=B-7", "--json"]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(
+        result.stdout
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).data.context),
+      ).toEqual([{ batch_id: "B-7" }]);
     } finally {
       rmSync(own, { recursive: true, force: true });
     }
