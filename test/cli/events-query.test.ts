@@ -299,10 +299,10 @@ describe("the built CLI", () => {
     try {
       const cfg = join(own, "gateway.yaml");
       writeFileSync(cfg, `version: 1\ngateway: { id: gw-1, data_dir: ${join(own, "data")} }\n`);
-      const ok = event({ context: { batch_id: "B-7" } });
-      await writeHistory(join(own, "data"), [ok, event({ context: { batch_id: "B-7" } })]);
+      const batch = { context: { batch_id: "B-7" } };
+      await writeHistory(join(own, "data"), [event(batch), event(batch)]);
       const db = new DatabaseSync(join(own, "data", "journal.sqlite"));
-      const cut = db.prepare("SELECT max(sequence) AS s FROM records").get()!.s;
+      const cut = Number(db.prepare("SELECT max(sequence) AS s FROM records").get()?.s);
       // cut short, as a torn write would leave it: not JSON, the needle still in it
       db.prepare(
         "UPDATE records SET payload = substr(payload, 1, instr(payload, '\"B-7\"') + 4) WHERE sequence = ?",
