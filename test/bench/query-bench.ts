@@ -34,7 +34,7 @@ export async function queryScenario(r: Report, events: number): Promise<void> {
     const now = Date.now();
     const start = now - 7 * DAY + 60_000;
     // about 2 % of the events are batch and alarm events beside one telemetry event a step
-    const steps = Math.max(BATCH_STEPS * 2, Math.round(events / DEVICES.length / 1.02));
+    const steps = Math.max(BATCH_STEPS, Math.round(events / DEVICES.length / 1.02));
     const stepMs = Math.floor((7 * DAY - 120_000) / steps);
     const data = join(dir, "data");
     const began = performance.now();

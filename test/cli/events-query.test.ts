@@ -200,6 +200,11 @@ describe("filters, exactly", () => {
     expect(select(options, 2)).toEqual(both.slice(0, 2));
     const latest = expected((e) => ctx(e).batch_id === "B-00024").slice(-3);
     expect(select({ where: ["context.batch_id=B-00024"] }, 3)).toEqual(latest);
+    // and how many matched in all, for the note on stderr
+    const batch = filterQuery({ config, where: ["context.batch_id=B-00024"] }, NOW);
+    const all24 = expected((e) => ctx(e).batch_id === "B-00024").length;
+    expect(selectEvents(reader, batch, 3, false).matched).toBe(all24);
+    expect(selectEvents(reader, { ...batch, from: 0 }, 3, true).matched).toBe(all24);
   });
 
   it("refuses a --where that is not KEY=VALUE", () => {

@@ -144,7 +144,15 @@ export function selectEvents(
   const order = fromGiven ? "asc" : "desc";
   const records = reader.query({ ...query, limit, order });
   if (order === "desc") records.reverse();
-  const matched = records.length < limit ? records.length : reader.count(query);
+  let matched = records.length;
+  if (records.length === limit) {
+    // the rest are beyond the ones read: count only those (a --where reads each row once)
+    const rest: ReaderQuery =
+      order === "desc"
+        ? { ...query, beforeSequence: records[0]!.sequence }
+        : { ...query, afterSequence: records.at(-1)!.sequence };
+    matched += reader.count(rest);
+  }
   return { records, matched, which: fromGiven ? "first" : "latest" };
 }
 
