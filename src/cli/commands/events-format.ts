@@ -2,7 +2,8 @@
  * How `plc2mqtt events` prints records: `--format table|json|csv`.
  *
  * - table: time, sequence, type, device/subject, a one-line summary of the data (a state or
- *   quality change as old -> new, as the demo prints it), and published / pending / set aside.
+ *   quality change as old -> new, as the demo prints it; an alarm raised or cleared; a trigger's
+ *   snapshot as tag=value pairs), and published / pending / set aside.
  * - json: the stored CloudEvents documents, exactly as published, one a line.
  * - csv (RFC 4180, CRLF line ends, a header first, for a spreadsheet): the fixed columns
  *   sequence, time, type, device, subject, then one column per data key found in the records
@@ -70,12 +71,23 @@ export function summarize(payload: string): string {
   let text: string;
   // old -> new, as the demo prints it (`-` for none)
   const was = (v: unknown) => (v === null || v === undefined ? "-" : String(v));
+  const pairs = (o: unknown) =>
+    typeof o === "object" && o !== null
+      ? Object.entries(o)
+          .map(([k, v]) => `${k}=${typeof v === "string" ? v : show(v)}`)
+          .join(" ")
+      : "";
   if ("state" in d) text = `${was(d.previous_state)} -> ${was(d.state)}`;
+  else if ("trigger" in d && "snapshot" in d) text = pairs(d.snapshot) || `${show(d.value)}`;
+  else if ("alarm" in d && "active" in d) text = d.active === true ? "raised" : "cleared";
   else if ("value" in d)
     text = `${show(d.value)} (${String(d.quality ?? "")}, ${String(d.reason ?? "")})`;
   else if ("quality" in d) text = `${was(d.previous_quality)} -> ${was(d.quality)}`;
   else if ("status" in d) text = `${String(d.status)}${d.error ? `: ${String(d.error)}` : ""}`;
-  else text = JSON.stringify(d);
+  else {
+    const { context: _, ...rest } = d; // the context is in every event of the device: noise here
+    text = JSON.stringify(rest);
+  }
   return text.length > SUMMARY_MAX ? `${text.slice(0, SUMMARY_MAX - 1)}…` : text;
 }
 
