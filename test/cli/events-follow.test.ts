@@ -2,12 +2,12 @@
  * Issue 14: `plc2mqtt events --follow`, the built CLI, while a second process writes the
  * journal (fixtures/journal-writer.ts): it starts on a closed journal (no -wal: read
  * `immutable`), prints what is there, then every event committed later, once, in sequence
- * order, across old rows deleted, a TRUNCATE checkpoint and the writer closing and opening the
- * journal again; with --where only the matching ones, as table rows; SIGINT and SIGTERM end it
+ * order, across old rows deleted, a TRUNCATE checkpoint, the writer closing and opening the
+ * journal again, and the journal file moved aside for a new one; with --where only the matching ones, as table rows; SIGINT and SIGTERM end it
  * with exit 0.
  */
 import { type ChildProcess, execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
@@ -117,6 +117,19 @@ it("prints new events as they are committed by another process, until SIGINT", a
   const rows = table.lines().slice(2);
   expect(rows.map((r) => BigInt(r.split(/\s+/)[1]!))).toEqual(matching);
   expect(rows.every((r) => /\splc2mqtt\.telemetry\s+press-1\/temperature\s/.test(r))).toBe(true);
+
+  // the journal moved aside (as the daemon does with a damaged one) and a new one begun: its
+  // sequences go on above the old ones (journal.seq), and the follower reads the new file
+  for (const suffix of ["", "-wal", "-shm"]) {
+    const path = join(data, `journal.sqlite${suffix}`);
+    if (existsSync(path)) renameSync(path, `${path}.moved`);
+  }
+  const fresh = await openJournal(options(data, { integrityCheck: false }));
+  const later = await fresh.append([event({ context: { batch_id: "B-1" } })]);
+  await fresh.close();
+  expect(later[0]!.sequence).toBeGreaterThan(everything.at(-1)!);
+  await json.until((l) => l.length === everything.length + 1, "the event of the new file");
+  expect(json.lines().map(seq)).toEqual([...everything, later[0]!.sequence]);
 
   json.child.kill("SIGINT");
   table.child.kill("SIGTERM");

@@ -9,12 +9,13 @@
  * never printed twice or skipped. What the daemon does meanwhile does not matter: a WAL
  * checkpoint (even TRUNCATE) or retention removing old rows changes nothing above the last
  * sequence, and sequences never go backwards, not even in a journal recreated after damage
- * (store.ts rule 1). A reader opened `immutable` (the journal had no -wal: no daemon) is
+ * (store.ts rule 1): a reader whose file was replaced (another inode at the path) is opened
+ * again on the new one. A reader opened `immutable` (the journal had no -wal: no daemon) is
  * opened again once a -wal appears (a daemon started), and so is one whose read failed (the
  * file moved aside or briefly missing): the failure is said once on stderr, and the follower
  * keeps trying.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   type JournalReader,
@@ -42,6 +43,7 @@ export interface FollowRequest {
 export async function follow(request: FollowRequest): Promise<void> {
   const { dir, query, signal } = request;
   let reader: JournalReader | undefined = request.reader;
+  let file = inode(reader.path);
   let after = request.after;
   let failing = false;
   try {
@@ -49,22 +51,31 @@ export async function follow(request: FollowRequest): Promise<void> {
       await sleep(POLL_MS, undefined, { signal }).catch(() => undefined);
       if (signal.aborted) return;
       try {
-        if (reader?.immutable && existsSync(`${reader.path}-wal`)) {
+        if (reader && (stale(reader) || inode(reader.path) !== file)) {
           reader.close();
           reader = undefined;
         }
-        reader ??= openJournalReader(dir);
+        if (reader === undefined) {
+          reader = openJournalReader(dir);
+          file = inode(reader.path);
+        }
         const last = reader.lastSequence();
-        while (last !== undefined && last > after && !signal.aborted) {
-          const page = reader.query({
+        if (last !== undefined && last > after) {
+          let chunk: JournalRecord[] = [];
+          // scan pages by rows read, so a corrupt row skipped never ends it early
+          for (const record of reader.scan({
             ...query,
             afterSequence: after,
             beforeSequence: last + 1n,
-            order: "asc",
-            limit: PAGE,
-          });
-          await request.print(page);
-          after = page.length === PAGE ? page.at(-1)!.sequence : last;
+          })) {
+            chunk.push(record);
+            if (chunk.length === PAGE) {
+              await request.print(chunk);
+              chunk = [];
+            }
+          }
+          await request.print(chunk);
+          after = last;
         }
         if (failing) request.warn("journal readable again: following");
         failing = false;
@@ -77,5 +88,19 @@ export async function follow(request: FollowRequest): Promise<void> {
     }
   } finally {
     reader?.close();
+  }
+}
+
+/** An `immutable` reader does not see a daemon's writes: a -wal says one has the file now. */
+function stale(reader: JournalReader): boolean {
+  return reader.immutable && existsSync(`${reader.path}-wal`);
+}
+
+/** The file's identity: another one after the daemon moved a damaged journal aside. */
+function inode(path: string): number | undefined {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return undefined;
   }
 }
