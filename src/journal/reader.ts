@@ -19,8 +19,12 @@
  * - Rows are validated like the journal validates them (records.ts decodeRow: types and the
  *   payload's crc32); a damaged row is skipped and counted in `corruptSkipped`, never thrown.
  * - Filters: those of record-query.ts (the one query builder, shared with Journal.query), the
- *   status judged by the publisher's cursor as last committed; a limit. Each record says
- *   whether it is published.
+ *   status judged by the publisher's cursor as last committed, `--where` values (where.ts); a
+ *   limit. Each record says whether it is published.
+ * - The file is memory-mapped (up to 2 GiB, SQLite's ceiling): a `--where` reads every row of
+ *   its range, and a mapped file spares a read call per page (a full scan of 1,000,000 events
+ *   measured 630 ms mapped, 800 ms not; figures in README "Performance").
+ * - lastSequence() lets a follower (`events --follow`) read only what is above what it saw.
  */
 import { existsSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
