@@ -17,7 +17,8 @@
  * How it is fast: each term is first an `instr` on the stored bytes for `"KEY":VALUE` as the
  * document holds it (cloudevent.ts and render-fast.ts write JSON without whitespace, strings and
  * numbers as JSON.stringify writes them: equal numbers have one spelling), which only rows that
- * may match pass; then the exact test with SQLite's JSON functions on the paths above (SQLite
+ * may match pass (a VALUE that may be a string or a number has two such texts: the key's
+ * `"KEY":` is looked for first, so a row without the key is read once); then the exact test with SQLite's JSON functions on the paths above (SQLite
  * caches the parsed document across the calls of one row). Several terms are ANDed. A payload
  * that is not JSON never matches (and does not fail the query).
  */
@@ -84,8 +85,12 @@ export function whereSql(term: WhereTerm): { sql: string; params: SQLInputValue[
   if (number !== undefined && Number.isFinite(number))
     needles.push(`${JSON.stringify(leaf)}:${JSON.stringify(number)}`);
   if (literal !== undefined) needles.push(`${JSON.stringify(leaf)}:${literal}`);
-  const params: SQLInputValue[] = [...needles];
-  const pre = needles.map(() => "instr(payload, ?) > 0").join(" OR ");
+  // With two or three needles, the key alone first: a row without it (most rows, for a snapshot
+  // tag) is then read once, not once per needle; instr stops at the key's first occurrence.
+  const key = needles.length > 1 ? [`${JSON.stringify(leaf)}:`] : [];
+  const params: SQLInputValue[] = [...key, ...needles];
+  const any = needles.map(() => "instr(payload, ?) > 0").join(" OR ");
+  const pre = key.length > 0 ? `instr(payload, ?) > 0 AND (${any})` : any;
   const exact: string[] = [];
   for (const path of paths) {
     const p = jsonPath(path);

@@ -71,6 +71,7 @@ const EXPECTED: Record<string, string[]> = {
     "where_batch_ms",
     "where_batch_latest100_ms",
     "where_number_ms",
+    "where_digits_ms",
     "cli_where_batch_ms",
   ],
 };

@@ -9,7 +9,10 @@
  *   - device_day_first100_ms: one device, a day from its start, the first 100 (the default limit);
  *   - where_batch_ms: --where batch_id=<a batch in the middle> --from -7d, the batch's whole story;
  *   - where_batch_latest100_ms: the same without --from (the latest 100, read backwards);
- *   - where_number_ms: --where good_count=<n> (a number: two prefilter needles);
+ *   - where_number_ms: --where good_count=<n> (a number or a string: two prefilter needles,
+ *     behind the key, which only the batch.completed snapshots hold);
+ *   - where_digits_ms: --where order=<digits> (a context tag of every event, two needles: the
+ *     worst case);
  *   - cli_where_batch_ms: the built CLI, start to exit, for the batch's story as a table.
  * The page cache is warm (the journal was just written): the figures are the query's own cost.
  */
@@ -84,6 +87,8 @@ export async function queryScenario(r: Report, events: number): Promise<void> {
       ask("where_batch_latest100_ms", { where }, 100, `--where ${where[0]}, latest 100`);
       const count = `good_count=${goodCount(batch)}`;
       ask("where_number_ms", { where: [count], from: "-7d" }, 1_000_000, `--where ${count}`);
+      const order = `order=${1000 + batch}`; // digits in every event's context: the worst case
+      ask("where_digits_ms", { where: [order], from: "-7d" }, 1_000_000, `--where ${order}`);
     } finally {
       reader.close();
     }
