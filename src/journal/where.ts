@@ -17,8 +17,9 @@
  * How it is fast: each term is first an `instr` on the stored bytes for `"KEY":VALUE` as the
  * document holds it (cloudevent.ts and render-fast.ts write JSON without whitespace, strings and
  * numbers as JSON.stringify writes them: equal numbers have one spelling), which only rows that
- * may match pass (a VALUE that may be a string or a number has two such texts: the key's
- * `"KEY":` is looked for first, so a row without the key is read once); then the exact test with SQLite's JSON functions on the paths above (SQLite
+ * may match pass (a VALUE that may be a string or a number: the row must hold `"KEY":` and the
+ * number's text, which the string's holds too, `1042` for `"1042"`; or, when it does not, one
+ * of the two spellings); then the exact test with SQLite's JSON functions on the paths above (SQLite
  * caches the parsed document across the calls of one row). Several terms are ANDed. A payload
  * that is not JSON never matches (and does not fail the query).
  */
@@ -80,14 +81,21 @@ export function whereSql(term: WhereTerm): { sql: string; params: SQLInputValue[
   const value = term.value;
   const number = NUMBER.test(value.trim()) ? Number(value.trim()) : undefined;
   const literal = value === "true" || value === "false" || value === "null" ? value : undefined;
+  const finite = number !== undefined && Number.isFinite(number);
+  const name = `${JSON.stringify(leaf)}:`;
+  const asString = JSON.stringify(value);
+  const asNumber = finite ? JSON.stringify(number) : undefined;
   // what the document holds for a match, as it is written (a number: a prefix of it)
-  const needles = [`${JSON.stringify(leaf)}:${JSON.stringify(value)}`];
-  if (number !== undefined && Number.isFinite(number))
-    needles.push(`${JSON.stringify(leaf)}:${JSON.stringify(number)}`);
-  if (literal !== undefined) needles.push(`${JSON.stringify(leaf)}:${literal}`);
-  // With two or three needles, the key alone first: a row without it (most rows, for a snapshot
-  // tag) is then read once, not once per needle; instr stops at the key's first occurrence.
-  const key = needles.length > 1 ? [`${JSON.stringify(leaf)}:`] : [];
+  const needles = [`${name}${asString}`];
+  if (asNumber !== undefined) {
+    // one text both spellings hold (`"order":"1042"` and `"order":1042` both hold 1042), or two
+    if (asString.includes(asNumber)) needles[0] = asNumber;
+    else needles.push(`${name}${asNumber}`);
+  }
+  if (literal !== undefined) needles.push(`${name}${literal}`);
+  // Unless the one needle holds the key, the key is looked for first: a row without it (most
+  // rows, for a snapshot tag) is read once; instr stops at the key's first occurrence.
+  const key = needles.length > 1 || asNumber !== undefined ? [name] : [];
   const params: SQLInputValue[] = [...key, ...needles];
   const any = needles.map(() => "instr(payload, ?) > 0").join(" OR ");
   const pre = key.length > 0 ? `instr(payload, ?) > 0 AND (${any})` : any;
@@ -96,7 +104,7 @@ export function whereSql(term: WhereTerm): { sql: string; params: SQLInputValue[
     const p = jsonPath(path);
     exact.push("(json_type(payload, ?) = 'text' AND payload ->> ? = ?)");
     params.push(p, p, value);
-    if (number !== undefined && Number.isFinite(number)) {
+    if (finite) {
       exact.push("(json_type(payload, ?) IN ('integer', 'real') AND payload ->> ? = ?)");
       params.push(p, p, number);
     }
