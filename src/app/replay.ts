@@ -38,6 +38,8 @@ export interface ReplayFilter {
   to?: number;
   /** Replay the set-aside records instead of the published ones. */
   setAside?: boolean;
+  /** `--where KEY=VALUE` terms (journal/where.ts), all of which must hold. */
+  where?: ReaderQuery["where"];
 }
 
 export interface ReplayRequest {
@@ -83,6 +85,7 @@ export function replayQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "
     ...(filter.device === undefined ? {} : { device: filter.device }),
     ...(filter.subject === undefined ? {} : { subject: filter.subject }),
     ...(filter.type === undefined ? {} : { type: filter.type }),
+    ...(filter.where === undefined ? {} : { where: filter.where }),
   };
 }
 

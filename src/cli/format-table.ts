@@ -3,11 +3,29 @@ export function formatTable(
   header: readonly string[],
   rows: readonly (readonly string[])[],
 ): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+  const widths = columnWidths(header, rows);
+  return [
+    formatRow(header, widths),
+    formatRow(
+      widths.map((w) => "-".repeat(w)),
+      widths,
+    ),
+    ...rows.map((r) => formatRow(r, widths)),
+  ].join("\n");
+}
+
+/** The width of each column: its widest cell or header. */
+export function columnWidths(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+): number[] {
+  return header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+}
+
+/** One line of a table with these column widths (a wider cell pushes the rest right). */
+export function formatRow(cells: readonly string[], widths: readonly number[]): string {
+  return cells
+    .map((c, i) => c.padEnd(widths[i] ?? 0))
+    .join("  ")
+    .trimEnd();
 }

@@ -16,3 +16,4 @@ export type {
   Render,
   RenderedEvent,
 } from "./types.ts";
+export { parseWhere, type WhereTerm } from "./where.ts";

@@ -19,8 +19,12 @@
  * - Rows are validated like the journal validates them (records.ts decodeRow: types and the
  *   payload's crc32); a damaged row is skipped and counted in `corruptSkipped`, never thrown.
  * - Filters: those of record-query.ts (the one query builder, shared with Journal.query), the
- *   status judged by the publisher's cursor as last committed; a limit. Each record says
- *   whether it is published.
+ *   status judged by the publisher's cursor as last committed, `--where` values (where.ts); a
+ *   limit. Each record says whether it is published.
+ * - The file is memory-mapped (up to 2 GiB, SQLite's ceiling): a `--where` reads every row of
+ *   its range, and a mapped file spares a read call per page (a full scan of 1,000,000 events
+ *   measured 630 ms mapped, 800 ms not; figures in README "Performance").
+ * - lastSequence() lets a follower (`events --follow`) read only what is above what it saw.
  */
 import { existsSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
@@ -51,10 +55,20 @@ export interface JournalReader {
    * at what a filter that matched nothing could have been: `events --type telemetry`).
    */
   distinct(column: "type" | "device" | "subject", limit?: number): string[];
+  /** The highest sequence in the file now (undefined when it holds no record). */
+  lastSequence(): bigint | undefined;
+  /**
+   * Whether the file was opened `immutable` (no `-wal` then: no daemon had it open). Such a
+   * reader does not see later writes: a follower opens the journal again once a `-wal` is there.
+   */
+  readonly immutable: boolean;
   /** Every matching record in ascending sequence order, read a page at a time. */
   scan(query: Omit<ReaderQuery, "limit" | "order">, pageSize?: number): Generator<JournalRecord>;
   close(): void;
 }
+
+/** How much of the file a reader maps into memory (SQLite's default ceiling is about 2 GiB). */
+const MMAP_BYTES = 2 ** 31;
 
 /** Opens `<dir>/journal.sqlite` read-only; throws JOURNAL_IO when it is missing or foreign. */
 export function openJournalReader(dir: string): JournalReader {
@@ -67,9 +81,10 @@ export function openJournalReader(dir: string): JournalReader {
     );
   }
   let db: DatabaseSync;
+  const immutable = !existsSync(`${path}-wal`);
   try {
     const url = pathToFileURL(path);
-    if (!existsSync(`${path}-wal`)) url.searchParams.set("immutable", "1");
+    if (immutable) url.searchParams.set("immutable", "1");
     db = new DatabaseSync(url, {
       readOnly: true,
       timeout: BUSY_TIMEOUT_MS,
@@ -79,8 +94,11 @@ export function openJournalReader(dir: string): JournalReader {
     throw journalError("opening the journal read-only", path, err);
   }
   try {
+    // Queries by --where read every row of their time range: mapping the file spares a read
+    // call per page (measured on 1,000,000 events: a full scan 630 ms instead of 800 ms)
+    db.exec(`PRAGMA mmap_size = ${MMAP_BYTES}`);
     const { epoch, hasSetAside } = checkJournal(db, path);
-    return new Reader(db, path, epoch, hasSetAside);
+    return new Reader(db, { path, epoch, hasSetAside, immutable });
   } catch (err) {
     db.close();
     throw err;
@@ -114,16 +132,21 @@ function checkJournal(db: DatabaseSync, path: string): { epoch: string; hasSetAs
 class Reader implements JournalReader {
   readonly path: string;
   readonly epoch: string;
+  readonly immutable: boolean;
   readonly #db: DatabaseSync;
   readonly #hasSetAside: boolean;
   #corrupt = 0;
   #closed = false;
 
-  constructor(db: DatabaseSync, path: string, epoch: string, hasSetAside: boolean) {
+  constructor(
+    db: DatabaseSync,
+    file: { path: string; epoch: string; hasSetAside: boolean; immutable: boolean },
+  ) {
     this.#db = db;
-    this.path = path;
-    this.epoch = epoch;
-    this.#hasSetAside = hasSetAside;
+    this.path = file.path;
+    this.epoch = file.epoch;
+    this.#hasSetAside = file.hasSetAside;
+    this.immutable = file.immutable;
   }
 
   get corruptSkipped(): number {
@@ -205,6 +228,18 @@ class Reader implements JournalReader {
       return rows.flatMap((row) => (typeof row.v === "string" ? [row.v] : []));
     } catch (err) {
       throw journalError(`listing the journal's ${column}s`, this.path, err);
+    }
+  }
+
+  lastSequence(): bigint | undefined {
+    this.#open();
+    try {
+      const stmt = this.#db.prepare("SELECT max(sequence) AS s FROM records");
+      stmt.setReadBigInts(true);
+      const s = stmt.get()?.s;
+      return typeof s === "bigint" ? s : undefined;
+    } catch (err) {
+      throw journalError("reading the journal's last sequence", this.path, err);
     }
   }
 

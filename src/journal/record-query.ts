@@ -7,13 +7,15 @@
  * Filters: device, subject (the tag or trigger), type, event time range (inclusive; the
  * records_time index serves it), set aside only, status (published or pending: at or below
  * the publisher's cursor, or above it; in a journal of user_version 1, by its publish marks),
- * sequences after or before a paging cursor. Sequence order, asc or desc. Rows carry the
+ * sequences after or before a paging cursor, values inside the data (`--where`, where.ts).
+ * Sequence order, asc or desc. Rows carry the
  * set-aside columns (set-aside.ts withSetAside) and, in a v1 journal, published_at.
  */
 import type { SQLInputValue } from "node:sqlite";
 import { RECORD_COLUMNS } from "./records.ts";
 import { notSetAside, setAsideSource } from "./set-aside.ts";
 import type { JournalQuery } from "./types.ts";
+import { type WhereTerm, whereSql } from "./where.ts";
 
 export interface RecordFilter extends JournalQuery {
   /** Only records the broker acknowledged, or only those still waiting; default both. */
@@ -22,6 +24,8 @@ export interface RecordFilter extends JournalQuery {
   afterSequence?: bigint;
   /** Only records with a sequence below this (a paging cursor, in descending order). */
   beforeSequence?: bigint;
+  /** Only records whose data holds each of these values (where.ts: `--where KEY=VALUE`). */
+  where?: readonly WhereTerm[];
 }
 
 /** How a file says a record is done for the publisher: its cursor, or (v1) a publish mark. */
@@ -74,6 +78,12 @@ function whereClause(query: RecordFilter, shape: QueryShape): Where {
     if (query.status === "pending") where.push("published_at IS NULL");
   }
   if (source.where !== undefined) where.push(source.where);
+  // last: SQLite tests the terms in order, so the cheap column tests narrow the rows first
+  for (const term of query.where ?? []) {
+    const { sql, params: values } = whereSql(term);
+    where.push(sql);
+    params.push(...values);
+  }
   return {
     where: where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "",
     from: source.from,

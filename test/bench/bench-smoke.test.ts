@@ -62,6 +62,18 @@ const EXPECTED: Record<string, string[]> = {
     "live_latency_p99_ms_during_drain",
   ],
   "soak-50": ["gateway_rss_slope_mb_per_min", "gateway_rss_mb", "ceiling_events_per_s"],
+  "queries-3000": [
+    "events",
+    "build_s",
+    "journal_mb",
+    "device_range_2h_ms",
+    "device_day_first100_ms",
+    "where_batch_ms",
+    "where_batch_latest100_ms",
+    "where_number_ms",
+    "where_digits_ms",
+    "cli_where_batch_ms",
+  ],
 };
 
 it("every scenario of npm run bench puts out its figures", async () => {
@@ -70,9 +82,10 @@ it("every scenario of npm run bench puts out its figures", async () => {
     "test/bench/run.ts",
     "--quick",
     "--scenario",
-    "modbus-small,modbus-large,opcua,backlog,soak",
+    "modbus-small,modbus-large,opcua,backlog,soak,queries",
   ];
   args.push("--small", "50", "--large", "300", "--opcua-items", "50", "--backlog", "1000");
+  args.push("--query-events", "3000");
   args.push(
     "--duration",
     "2",

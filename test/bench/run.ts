@@ -9,11 +9,12 @@
  *   npm run bench -- --scenario modbus-small,backlog --duration 60
  *   npm run bench -- --scenario micro               the micro benchmarks only
  *
- * Scenarios: modbus-small, modbus-large, opcua, backlog, soak (e2e), and micro (journal,
- * publish, Modbus driver and simulator). Knobs, as --name value or BENCH_NAME in the
+ * Scenarios: modbus-small, modbus-large, opcua, backlog, soak (e2e), queries (events queries
+ * on a journal of query-events events, query-bench.ts), and micro (journal, publish, Modbus
+ * driver and simulator). Knobs, as --name value or BENCH_NAME in the
  * environment (defaults, then --quick's): duration (30, 3) s, warmup (10, 1) s, ceiling (10,
  * 2) s, backlog (1000000, 20000) events, soak (300, 5) s, drain-cap (300, 30) s, small (1000)
- * and large (10000) registers, opcua-items (10000), out (bench-<time>.md in the temp folder).
+ * and large (10000) registers, opcua-items (10000), query-events (1000000, 20000), out (bench-<time>.md in the temp folder).
  * --batch <max_events>[,<max_delay>] (BENCH_BATCH) turns telemetry batching on in the
  * gateway's config (e2e/gateway.ts): `npm run bench -- --scenario modbus-large --batch 100`.
  */
@@ -26,6 +27,7 @@ import { type Knobs, SCENARIOS } from "./e2e/scenarios.ts";
 import { journalThroughput } from "./journal-bench.ts";
 import { driverThroughput, loadSourceCapacity, simulatorLatency } from "./modbus-bench.ts";
 import { publishThroughput } from "./publish-bench.ts";
+import { queryScenario } from "./query-bench.ts";
 import type { BenchResult } from "./result.ts";
 
 const MICRO: [string, () => Promise<BenchResult[]>][] = [
@@ -46,6 +48,7 @@ const KNOBS = [
   "small",
   "large",
   "opcua-items",
+  "query-events",
 ] as const;
 const { values: args } = parseArgs({
   options: {
@@ -79,14 +82,21 @@ const knobs: Knobs = {
   large: knob("large", 10_000, 10_000),
   opcuaItems: knob("opcua-items", 10_000, 10_000),
 };
+const queryEvents = knob("query-events", 1_000_000, 20_000);
 
-const chosen = (args.scenario ?? [...Object.keys(SCENARIOS), "micro"].join(","))
+/** Every scenario but micro: the end-to-end ones, and the journal queries (query-bench.ts). */
+const ALL: Record<string, (r: Report, k: Knobs) => Promise<void>> = {
+  ...SCENARIOS,
+  queries: (r) => queryScenario(r, queryEvents),
+};
+
+const chosen = (args.scenario ?? [...Object.keys(ALL), "micro"].join(","))
   .split(",")
   .map((s) => s.trim());
 for (const name of chosen) {
-  if (name !== "micro" && !(name in SCENARIOS))
+  if (name !== "micro" && !(name in ALL))
     throw new Error(
-      `unknown scenario ${name}: one of ${[...Object.keys(SCENARIOS), "micro"].join(", ")}`,
+      `unknown scenario ${name}: one of ${[...Object.keys(ALL), "micro"].join(", ")}`,
     );
 }
 
@@ -126,7 +136,7 @@ for (const name of chosen) {
           if (result.pass === false) failed = true;
         }
       }
-    } else await SCENARIOS[name]!(report, knobs);
+    } else await ALL[name]!(report, knobs);
   } catch (err) {
     failed = true;
     process.stderr.write(`bench: ${name} failed: ${(err as Error).stack ?? String(err)}\n`);

@@ -67,6 +67,7 @@ export function registerReplay(program: Command): void {
         ...(query.device === undefined ? {} : { device: query.device }),
         ...(query.subject === undefined ? {} : { subject: query.subject }),
         ...(query.type === undefined ? {} : { type: query.type }),
+        ...(query.where === undefined ? {} : { where: query.where }),
         ...(options.setAside ? { setAside: true } : {}),
       };
       if (options.dryRun) {
