@@ -9,6 +9,7 @@ export { type JournalReader, openJournalReader, type ReaderQuery } from "./reade
 export { clearSetAside } from "./set-aside.ts";
 export type {
   Journal,
+  JournalChainHead,
   JournalOptions,
   JournalQuery,
   JournalRecord,
@@ -16,3 +17,10 @@ export type {
   Render,
   RenderedEvent,
 } from "./types.ts";
+export {
+  type Segment,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyResult,
+  verifyJournal,
+} from "./verify.ts";
