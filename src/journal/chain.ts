@@ -27,7 +27,7 @@
  * replace() (replacements.ts) rewrites a pending record: the hashes from it to the head are
  * recomputed in the same commit (rehash below).
  */
-import { createHash } from "node:crypto";
+import { hash as digest } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 export const HASH_BYTES = 32;
@@ -53,11 +53,17 @@ export const CHAIN_SEGMENTS_SCHEMA = `CREATE TABLE IF NOT EXISTS chain_segments 
 /** meta key: "<sequence>:<hash hex>" of the last record pruned from the front. */
 export const PRUNED_KEY = "chain_pruned_through";
 
+/** One buffer for link, sequence and payload, reused: one one-shot digest per record. */
+let scratch = Buffer.allocUnsafe(8192);
+
 /** hash_n from the link (hash of the record before), the sequence and the payload. */
 export function chainHash(link: Uint8Array, sequence: bigint, payload: string): Uint8Array {
-  const seq = Buffer.alloc(8);
-  seq.writeBigUInt64BE(sequence);
-  return createHash("sha256").update(link).update(seq).update(payload, "utf8").digest();
+  const max = HASH_BYTES + 8 + payload.length * 3; // UTF-8 takes at most 3 bytes a UTF-16 unit
+  if (scratch.length < max) scratch = Buffer.allocUnsafe(max);
+  scratch.set(link, 0);
+  scratch.writeBigUInt64BE(sequence, HASH_BYTES);
+  const length = HASH_BYTES + 8 + scratch.write(payload, HASH_BYTES + 8, "utf8");
+  return digest("sha256", scratch.subarray(0, length), "buffer");
 }
 
 export function hex(hash: Uint8Array): string {
