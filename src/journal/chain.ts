@@ -31,6 +31,7 @@ import { hash as digest } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 
 export const HASH_BYTES = 32;
+const REHASH_WINDOW = 1000;
 export const ZERO_HASH: Uint8Array = new Uint8Array(HASH_BYTES);
 
 export type SegmentKind = "new" | "migrated" | "salvaged";
@@ -148,8 +149,9 @@ export function linkFor(db: DatabaseSync, sequence: bigint): ChainHead | undefin
  */
 export function rehash(db: DatabaseSync, from: bigint): ChainHead | undefined {
   let link = linkFor(db, from)?.hash ?? ZERO_HASH;
+  // windows of rows, so a long way to the head never sits in memory whole
   const rows = db.prepare(
-    "SELECT sequence, payload FROM records WHERE sequence >= ? ORDER BY sequence",
+    `SELECT sequence, payload FROM records WHERE sequence > ? ORDER BY sequence LIMIT ${REHASH_WINDOW}`,
   );
   rows.setReadBigInts(true);
   const update = db.prepare("UPDATE records SET hash = ? WHERE sequence = ?");
@@ -157,19 +159,22 @@ export function rehash(db: DatabaseSync, from: bigint): ChainHead | undefined {
     "SELECT start_sequence AS s FROM chain_segments WHERE start_sequence > ?",
   );
   starts.setReadBigInts(true);
-  const segmentStarts = new Set(starts.all(from).map((r) => r.s as bigint));
+  const segmentStarts = starts.all(from).map((r) => r.s as bigint);
   let head: ChainHead | undefined;
-  let lastSeq = from;
-  for (const row of rows.all(from)) {
-    const sequence = row.sequence as bigint;
-    for (const s of segmentStarts) if (s > lastSeq && s <= sequence) link = ZERO_HASH;
-    const hash = chainHash(link, sequence, String(row.payload));
-    update.run(hash, sequence);
-    link = hash;
-    lastSeq = sequence;
-    head = { sequence, hash };
+  let last = from - 1n;
+  for (;;) {
+    const window = rows.all(last);
+    for (const row of window) {
+      const sequence = row.sequence as bigint;
+      if (head && segmentStarts.some((s) => s > head!.sequence && s <= sequence)) link = ZERO_HASH;
+      const hash = chainHash(link, sequence, String(row.payload));
+      update.run(hash, sequence);
+      link = hash;
+      head = { sequence, hash };
+      last = sequence;
+    }
+    if (window.length < REHASH_WINDOW) return head;
   }
-  return head;
 }
 
 /** The lowest sequence of the chain (its first segment's start): rows from it on are hashed. */

@@ -277,6 +277,18 @@ describe("the chain across the journal's own changes", () => {
     expect(Buffer.from(stored[5]!.hash!).equals(Buffer.from(before))).toBe(false); // rehashed
   });
 
+  it("holds after replace() with an outage's backlog behind the reserved record", async () => {
+    tmp = tempDir();
+    journal = await openJournal(options(tmp.dir, { integrityCheck: false }));
+    const [reserved] = await journal.append([event({ subject: "reserved" })]);
+    for (let i = 0; i < 5; i++) await journal.append(events(500));
+    await journal.replace(reserved!.sequence, event({ subject: "online" }));
+    await journal.append(events(2));
+    await journal.close();
+    journal = undefined;
+    expect(verifyJournal(tmp.dir)).toMatchObject({ ok: true, checked: 2503 });
+  });
+
   it("migrates a user_version 2 journal without reading it: old rows before the chain", async () => {
     tmp = tempDir();
     const old = await seeded(30);
