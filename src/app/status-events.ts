@@ -5,8 +5,10 @@
  * Gateway status times (the publisher calls these at the moments they describe):
  * - `offline` is stamped when it is made: at the start of a connection episode (the process
  *   start, or just after a connection was lost; its sequence is reserved for the session's
- *   `online`, and it is published as is only when the process dies before a session exists)
- *   and at a clean stop.
+ *   `online`, and it is published as is only when the process dies before a session exists, or
+ *   when an outage left more than 10,000 events behind it: the journal then refuses to rewrite
+ *   it (its hash chain, journal/replacements.ts) and the publisher starts a new episode) and at
+ *   a clean stop.
  * - `online` is stamped when the MQTT session was established (CONNACK); it takes over the
  *   reserved record, so its sequence may be older than events journaled while connecting.
  * - The last will is composed before its session exists and published by the broker at a

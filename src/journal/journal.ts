@@ -171,6 +171,7 @@ class SqliteJournal implements Journal {
       path,
       options.render,
       (sequence) => !this.#drain.cursor.isAcked(sequence),
+      () => this.#ctx.state.highWater,
     );
     // Bring a journal that is over budget (max_bytes lowered, or a full disk) back under it,
     // then set the hard stop, run retention once, and start the retention timer.

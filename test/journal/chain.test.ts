@@ -289,6 +289,21 @@ describe("the chain across the journal's own changes", () => {
     expect(verifyJournal(tmp.dir)).toMatchObject({ ok: true, checked: 2503 });
   });
 
+  it("refuses replace() of a record too far below the head: the chain is not rewritten", async () => {
+    tmp = tempDir();
+    journal = await openJournal(options(tmp.dir, { integrityCheck: false }));
+    const [reserved] = await journal.append([event({ subject: "reserved" })]);
+    for (let i = 0; i < 11; i++) await journal.append(events(1000));
+    const hashes = rows(tmp.dir).map((r) => Buffer.from(r.hash!).toString("hex"));
+    await expect(journal.replace(reserved!.sequence, event({ subject: "online" }))).rejects.toThrow(
+      /more than 10000 records below the head/,
+    );
+    await journal.close();
+    journal = undefined;
+    expect(rows(tmp.dir).map((r) => Buffer.from(r.hash!).toString("hex"))).toEqual(hashes);
+    expect(verifyJournal(tmp.dir)).toMatchObject({ ok: true, checked: 11_001 });
+  });
+
   it("migrates a user_version 2 journal without reading it: old rows before the chain", async () => {
     tmp = tempDir();
     const old = await seeded(30);
