@@ -135,6 +135,7 @@ export class Gateway {
           version: options.version,
           startedAt: this.startedAt,
           now: this.now,
+          chain: () => journal.chainHead?.(),
         },
         render,
       );
@@ -164,6 +165,7 @@ export class Gateway {
           topic: `${render(status.online(), 0n, "health").topic}/health`,
           intervalMs: interval,
           summary: () => this.health(),
+          chain: () => journal.chainHead?.(),
           log: log.child({ part: "health" }),
         });
       }

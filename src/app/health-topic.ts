@@ -13,14 +13,22 @@
  *   is still there (stop() comes before the publisher stops; it retries while the in-flight
  *   window is full, for at most STOP_TRIES * CHECK_MS).
  *
+ * The chain head (issue 14): every health message carries `chain: { sequence, hash }`, the
+ * journal's hash chain head when it was made (Journal.chainHead: the last record the publisher
+ * was done with, which no replace() can change), so that a copy of it exists outside the edge
+ * PC for `plc2mqtt events verify --anchor SEQUENCE:HASH`. Absent while the chain is empty.
+ *
  * It is not an event: plain JSON (no CloudEvents envelope, no `type`), never journaled, never
  * re-sent. While the broker is away nothing is published, so a stale retained message is read
  * together with the gateway status topic and `checked_at`. With `mqtt.retain: false` it is
  * published unretained (the connection drops the flag).
  */
+
+import type { JournalChainHead } from "../journal/index.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { Publisher } from "../publish/index.ts";
 import type { HealthSummary } from "./health.ts";
+import { chainData } from "./status-events.ts";
 
 /** How often the connection is looked at (a new one gets a health message at once). */
 const CHECK_MS = 250;
@@ -41,6 +49,8 @@ export interface HealthTopicOptions {
   topic: string;
   intervalMs: number;
   summary: () => HealthSummary;
+  /** The journal's chain head (Journal.chainHead), added to every message as `chain`. */
+  chain?: () => JournalChainHead | undefined;
   log: Logger;
   now?: () => number;
 }
@@ -88,8 +98,8 @@ export class HealthTopic {
     if (this.last?.session === session && now - this.last.at < intervalMs) return;
     this.busy = true;
     try {
-      if (await this.publish(JSON.stringify(this.options.summary())))
-        this.last = { session, at: now };
+      const message = { ...this.options.summary(), ...chainData(this.options.chain?.()) };
+      if (await this.publish(JSON.stringify(message))) this.last = { session, at: now };
     } finally {
       this.busy = false;
     }
@@ -104,7 +114,7 @@ export class HealthTopic {
       checked_at: summary.checked_at,
       gateway: summary.gateway,
     };
-    const payload = JSON.stringify(stopped);
+    const payload = JSON.stringify({ ...stopped, ...chainData(this.options.chain?.()) });
     for (let tries = 0; tries < STOP_TRIES && this.options.publisher.connected; tries++) {
       if (await this.publish(payload)) return;
       // unref'd: a stopping process never waits for this

@@ -5,8 +5,10 @@
  * Gateway status times (the publisher calls these at the moments they describe):
  * - `offline` is stamped when it is made: at the start of a connection episode (the process
  *   start, or just after a connection was lost; its sequence is reserved for the session's
- *   `online`, and it is published as is only when the process dies before a session exists)
- *   and at a clean stop.
+ *   `online`, and it is published as is only when the process dies before a session exists, or
+ *   when an outage left more than 10,000 events behind it: the journal then refuses to rewrite
+ *   it (its hash chain, journal/replacements.ts) and the publisher starts a new episode) and at
+ *   a clean stop.
  * - `online` is stamped when the MQTT session was established (CONNACK); it takes over the
  *   reserved record, so its sequence may be older than events journaled while connecting.
  * - The last will is composed before its session exists and published by the broker at a
@@ -22,14 +24,21 @@
  *   session that followed): under one id, a consumer that de-duplicates on it would drop the
  *   second. The sequence is never reused, so the id is unique forever.
  *
+ * The chain head (issue 14): every gateway status (online, offline, the will) carries
+ * `data.chain`, the journal's hash chain head as it was when the status was made
+ * (Journal.chainHead: the last record the publisher was done with before it, which no
+ * replace() can change, so the head stays checkable by `events verify --anchor`). Retained on
+ * the broker, it is a copy of the head outside the edge PC. Absent while the chain is empty.
+ *
  * Device status (issue 13.1): an event only when the status changes (the device watch tells a
  * change from a repeat; a failed reconnect that says the same again publishes nothing), and its
  * error text on one line (oneLine), whatever the driver's error message carried.
  */
 
+import { formatSequence } from "../events/cloudevent.ts";
 import type { AssetContext, GatewayEvent, JsonValue } from "../events/types.ts";
 import { EVENT_TYPES } from "../events/types.ts";
-import type { JournalRecord, Render, RenderedEvent } from "../journal/index.ts";
+import type { JournalChainHead, JournalRecord, Render, RenderedEvent } from "../journal/index.ts";
 import { oneLine } from "../lib/errors.ts";
 import type { DeviceStatus } from "./driver-runner.ts";
 
@@ -39,6 +48,17 @@ export interface StatusContext {
   version: string;
   startedAt: number;
   now: () => number;
+  /** The journal's chain head to publish (Journal.chainHead); none: no `chain` in the data. */
+  chain?: () => JournalChainHead | undefined;
+}
+
+/** `data.chain` of a status or health message: the head with its sequence formatted. */
+export function chainData(
+  head: JournalChainHead | undefined,
+): { chain: { sequence: string; hash: string } } | Record<string, never> {
+  return head === undefined
+    ? {}
+    : { chain: { sequence: formatSequence(head.sequence), hash: head.hash } };
 }
 
 function gatewayStatus(
@@ -57,6 +77,7 @@ function gatewayStatus(
       version: ctx.version,
       started_at: new Date(ctx.startedAt).toISOString(),
       ...extra,
+      ...chainData(ctx.chain?.()),
     },
     topicClass: "status",
     asset: ctx.site === undefined ? {} : { site: ctx.site },

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { registerBrowse } from "./commands/browse.ts";
 import { registerDemo } from "./commands/demo.ts";
 import { registerEvents } from "./commands/events.ts";
+import { registerEventsVerify } from "./commands/events-verify.ts";
 import { registerPki } from "./commands/pki.ts";
 import { registerRead } from "./commands/read.ts";
 import { registerReplay } from "./commands/replay.ts";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerRead(program);
   registerEvents(program);
+  registerEventsVerify(program);
   registerReplay(program);
   registerBrowse(program);
   registerPki(program);

@@ -14,11 +14,17 @@
  * COMMIT made the sink append the same events again, under new sequences and ids).
  *
  * The sequence ceiling in journal.seq is raised before BEGIN when the group would pass it.
+ *
+ * The hash chain (chain.ts) is written by the same INSERTs: each row's hash links to the one
+ * before, from the head kept in memory (state.link, moved after COMMIT). Replacements are
+ * applied before the inserts, each followed by the rehash of the records from it to the head,
+ * so the group's rows link to the rewritten chain.
  */
 import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import { cloudEventId, formatSequence } from "../events/cloudevent.ts";
 import { EVENT_TYPES, type GatewayEvent } from "../events/types.ts";
 import { GatewayError } from "../lib/errors.ts";
+import { type ChainHead, chainHash, rehash, ZERO_HASH } from "./chain.ts";
 import {
   estimateRowBytes,
   INSERT_SQL,
@@ -66,6 +72,8 @@ export interface CommitState {
   done: bigint;
   /** The cursor as the file holds it. */
   savedDone: bigint;
+  /** What the next record links to (chain.ts); undefined: zero, a segment's first record. */
+  link: ChainHead | undefined;
 }
 
 export interface CommitContext {
@@ -226,6 +234,7 @@ export class Committer {
         before,
         this.#ctx.acked,
       );
+      // biome-ignore lint/complexity/useMathMinMax: bigints (Math.max takes numbers only)
       const done = room.droppedThrough > before ? room.droppedThrough : before;
       const deleted = room.deletedAbove;
       for (const [sequence, mark] of setAsides) this.#setAside.add(sequence, mark);
@@ -241,21 +250,27 @@ export class Committer {
           { details: { path: this.#ctx.path, max_bytes: budget.maxBytes } },
         );
       }
-      let inserted = 0;
-      for (const prepared of group) {
-        for (const row of prepared.rows) this.#insert.run(...row);
-        inserted += prepared.rows.length;
-      }
+      let link = state.link;
       const replaced = new Set<Replacement>();
-      for (const r of replacements) {
+      for (const r of [...replacements].sort((a, b) =>
+        a.record.sequence < b.record.sequence ? -1 : 1,
+      )) {
         const { sequence, id } = r.record;
         if (sequence <= done || this.#ctx.acked(sequence)) continue; // done or dropped meanwhile
-        if (this.#replace.run(...replaceValues(sequence, id, r.event, r.rendered)).changes > 0)
+        if (this.#replace.run(...replaceValues(sequence, id, r.event, r.rendered)).changes > 0) {
           replaced.add(r);
+          link = rehash(db, sequence) ?? link;
+        }
+      }
+      let inserted = 0;
+      for (const prepared of group) {
+        for (const row of prepared.rows) link = this.#insertRow(row, link);
+        inserted += prepared.rows.length;
       }
       let notice: JournalRecord | undefined;
       if (room.dropped > 0) {
-        notice = this.#insertOverflow(state.highWater + BigInt(inserted) + 1n, room.dropped, done);
+        const at = state.highWater + BigInt(inserted) + 1n;
+        ({ notice, link } = this.#insertOverflow(at, room.dropped, done, link));
         inserted += 1;
       }
       const highWater = state.highWater + BigInt(inserted);
@@ -269,6 +284,7 @@ export class Committer {
       state.pending += inserted - deleted;
       state.done = done;
       state.savedDone = done;
+      state.link = link;
       return { dropped: room.dropped, deleted, inserted, replaced, ...(notice ? { notice } : {}) };
     } catch (err) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -276,7 +292,20 @@ export class Committer {
     }
   }
 
-  #insertOverflow(sequence: bigint, dropped: number, done: bigint): JournalRecord {
+  /** Inserts one row of insertValues() with its chain hash; returns the new head. */
+  #insertRow(row: SQLInputValue[], link: ChainHead | undefined): ChainHead {
+    const sequence = row[0] as bigint;
+    const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, row[8] as string);
+    this.#insert.run(...row, hash);
+    return { sequence, hash };
+  }
+
+  #insertOverflow(
+    sequence: bigint,
+    dropped: number,
+    done: bigint,
+    link: ChainHead | undefined,
+  ): { notice: JournalRecord; link: ChainHead } {
     const oldest = (this.#oldestKept.get(done)?.m as bigint | null) ?? sequence;
     const event: GatewayEvent = {
       type: EVENT_TYPES.journalOverflow,
@@ -289,8 +318,8 @@ export class Committer {
     };
     const id = cloudEventId(this.#ctx.epoch, sequence);
     const rendered = this.#ctx.render(event, sequence, id);
-    this.#insert.run(...insertValues(sequence, id, event, rendered));
-    return journalRecord(sequence, id, event, rendered);
+    const head = this.#insertRow(insertValues(sequence, id, event, rendered), link);
+    return { notice: journalRecord(sequence, id, event, rendered), link: head };
   }
 }
 

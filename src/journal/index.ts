@@ -9,6 +9,7 @@ export { type JournalReader, openJournalReader, type ReaderQuery } from "./reade
 export { clearSetAside } from "./set-aside.ts";
 export type {
   Journal,
+  JournalChainHead,
   JournalOptions,
   JournalQuery,
   JournalRecord,
@@ -16,4 +17,11 @@ export type {
   Render,
   RenderedEvent,
 } from "./types.ts";
+export {
+  type Segment,
+  type VerifyOptions,
+  type VerifyProgress,
+  type VerifyResult,
+  verifyJournal,
+} from "./verify.ts";
 export { parseWhere, type WhereTerm } from "./where.ts";

@@ -25,6 +25,10 @@
  * made first, below), so a publisher's session start never waits on the disk: the publisher
  * needs nothing of its own for a full disk.
  *
+ * The hash chain (chain.ts) is written by the group commits; chainHead() gives the last record
+ * the publisher is done with and its hash (such a record is never rewritten by replace(), so
+ * the head stays valid wherever it was published: the gateway status and health messages).
+ *
  * setAside() acknowledges a record like a publish, with a reason: its row goes into the next
  * group commit, with the cursor (rules in set-aside.ts).
  *
@@ -42,6 +46,7 @@ import { GatewayError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { AppendQueue } from "./append-queue.ts";
 import { AppendWaiters } from "./append-waiters.ts";
+import { chainStart, hex, linkFor, settledHead } from "./chain.ts";
 import { startIntegrityCheck } from "./check.ts";
 import {
   type CommitContext,
@@ -64,6 +69,7 @@ import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-err
 import { fileSize, journalPath, openStore } from "./store.ts";
 import type {
   Journal,
+  JournalChainHead,
   JournalOptions,
   JournalQuery,
   JournalRecord,
@@ -114,6 +120,7 @@ class SqliteJournal implements Journal {
   #stopCheck: (() => Promise<void>) | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #chainStart: bigint;
 
   constructor(options: JournalOptions, store: ReturnType<typeof openStore>, space: DiskSpace) {
     this.#options = options;
@@ -150,9 +157,11 @@ class SqliteJournal implements Journal {
         pending: pendingAtOpen(db, store),
         done: store.done,
         savedDone: store.done,
+        link: linkFor(db, store.highWater + 1n),
       },
     };
     this.#corruptSkipped = store.salvaged?.lost ?? 0;
+    this.#chainStart = chainStart(db);
     this.#committer = new Committer(this.#ctx);
     this.#queue = new AppendQueue();
     this.#maintenance = new Maintenance(db, path, () => this.#ctx.budget, this.#log);
@@ -162,6 +171,7 @@ class SqliteJournal implements Journal {
       path,
       options.render,
       (sequence) => !this.#drain.cursor.isAcked(sequence),
+      () => this.#ctx.state.highWater,
     );
     // Bring a journal that is over budget (max_bytes lowered, or a full disk) back under it,
     // then set the hard stop, run retention once, and start the retention timer.
@@ -286,6 +296,17 @@ class SqliteJournal implements Journal {
       this.#reportCorrupt(null, err);
     }
     return out;
+  }
+
+  chainHead(): JournalChainHead | undefined {
+    if (this.#closed) return undefined;
+    try {
+      const head = settledHead(this.#ctx.db, this.#drain.cursor.done, this.#chainStart);
+      return head && { sequence: head.sequence, hash: hex(head.hash) };
+    } catch (err) {
+      this.#log.warn({ err, path: this.#ctx.path }, "journal: reading the chain head failed");
+      return undefined;
+    }
   }
 
   stats(): JournalStats {

@@ -2,13 +2,19 @@
  * Housekeeping that keeps the journal inside its bounds: WAL checkpoints (TRUNCATE, so the WAL
  * file shrinks back to zero), retention, and giving freed pages back to the file system.
  *
- * Retention rule: a record is deleted when the publisher is done with it (at or below its
- * cursor) and its EVENT time is older than now - retention. Event time, not publish time, because the
- * time index serves it without a scan and because replay and queries are by event time; a
- * record published late after a long outage may therefore leave early, never before it was
- * published. Pending records are never deleted by retention, only by the size policy.
- * Deletes run in chunks, each its own transaction at synchronous=NORMAL (losing a delete in a
- * power cut only means it runs again), with a checkpoint between chunks when the WAL grew.
+ * Retention rule (issue 14: deletes are prefixes, so the hash chain stays whole from the oldest
+ * kept record, chain.ts): retention deletes the records below the first one, in sequence
+ * order, that is either young enough (its EVENT time at or after now - retention) or not yet
+ * done by the publisher (above its cursor). So a record may stay a little longer than
+ * `retention` (behind a younger one: event times are not strictly in sequence order, a PLC
+ * clock may be off), never less; and never before it was published. Event time, not publish
+ * time, because replay and queries are by event time; a record published late after a long
+ * outage may therefore leave soon after it was published. Pending records are never deleted
+ * by retention, only by the size policy.
+ * Deletes run in chunks (the next deleteChunkRows records by primary key, cut at the first
+ * one that must stay), each its own transaction at synchronous=NORMAL (losing a delete in a
+ * power cut only means it runs again) that also writes the chain's pruned-through mark, with a
+ * checkpoint between chunks when the WAL grew. A chunk is small: appends never wait long.
  *
  * The budget is the one the journal measured last (disk-space.ts: max_bytes or a full disk).
  * On a full disk vacuum() goes in steps that fit the room there is, each checkpointed at once,
@@ -16,6 +22,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
+import { PruneMark } from "./chain.ts";
 import type { SizeBudget } from "./size-policy.ts";
 import { fileSize } from "./store.ts";
 
@@ -24,7 +31,9 @@ export class Maintenance {
   readonly #walPath: string;
   readonly #budget: () => SizeBudget;
   readonly #log: Logger;
-  readonly #deleteOld: StatementSync;
+  readonly #front: StatementSync;
+  readonly #deleteThrough: StatementSync;
+  readonly #prune: PruneMark;
   readonly #freelist: StatementSync;
   readonly #pageCount: StatementSync;
 
@@ -33,10 +42,12 @@ export class Maintenance {
     this.#walPath = `${path}-wal`;
     this.#budget = budget;
     this.#log = log;
-    this.#deleteOld = db.prepare(
-      `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records
-         WHERE time < ? AND sequence <= ? LIMIT ?)`,
+    this.#front = db.prepare(
+      "SELECT sequence, time, hash FROM records WHERE sequence <= ? ORDER BY sequence LIMIT ?",
     );
+    this.#front.setReadBigInts(true);
+    this.#deleteThrough = db.prepare("DELETE FROM records WHERE sequence <= ?");
+    this.#prune = new PruneMark(db);
     this.#freelist = db.prepare("PRAGMA freelist_count");
     this.#pageCount = db.prepare("PRAGMA page_count");
   }
@@ -54,16 +65,31 @@ export class Maintenance {
     }
   }
 
-  /** Deletes records done (at or below `done`) with event time before `cutoff`; how many. */
+  /**
+   * Deletes the prefix of records done (at or below `done`) with event time before `cutoff`,
+   * up to the first record that is not (the rule above); how many.
+   */
   retention(cutoff: number, done: bigint): number {
     const chunk = this.#budget().deleteChunkRows;
     let deleted = 0;
     this.#relaxed(() => {
       for (;;) {
         this.#db.exec("BEGIN IMMEDIATE");
-        let changes: number;
+        let changes = 0;
+        let full = false;
         try {
-          changes = Number(this.#deleteOld.run(cutoff, done, chunk).changes);
+          const rows = this.#front.all(done, chunk);
+          let last: Record<string, unknown> | undefined;
+          for (const row of rows) {
+            if (Number(row.time) >= cutoff) break;
+            last = row;
+            changes++;
+          }
+          full = changes === chunk;
+          if (last !== undefined) {
+            this.#deleteThrough.run(last.sequence as bigint);
+            this.#prune.mark(last.sequence as bigint, last.hash);
+          }
           this.#db.exec("COMMIT");
         } catch (err) {
           if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
@@ -71,7 +97,7 @@ export class Maintenance {
         }
         deleted += changes;
         this.checkpoint();
-        if (changes < chunk) break;
+        if (!full) break;
       }
     });
     if (deleted > 0) this.vacuum();

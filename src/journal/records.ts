@@ -73,7 +73,8 @@ export function insertValues(
   ];
 }
 
-export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** An INSERT of insertValues() plus the record's chain hash (chain.ts), the last parameter. */
+export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 /**
  * Rewrites a record in place (Journal.replace): same sequence and id, every other column from

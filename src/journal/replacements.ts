@@ -12,6 +12,12 @@
  *   synchronous=FULL like an append; its promise settles after COMMIT. The check is made twice:
  *   at the call (to refuse at once) and in the commit, after the size policy ran in the same
  *   transaction, so a record that stops being pending meanwhile is refused.
+ * - The hash chain (chain.ts): the commit recomputes the hashes from the rewritten record to the
+ *   head. So that this stays a small write (one group commit's worth, never a stall or a WAL
+ *   past its budget), a record more than REHASH_MAX records below the head is refused at the
+ *   call (`too_far`). The publisher then does what it does for a reserved record that is gone:
+ *   it ends that session and starts a new episode, whose reserved record is at the head (after
+ *   a long outage, the first reserved status stays an `offline` status).
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import type { GatewayEvent } from "../events/types.ts";
@@ -29,13 +35,17 @@ export interface Replacement {
   reject(err: unknown): void;
 }
 
+/** Records between a rewritten record and the head, at most (their hashes are recomputed). */
+export const REHASH_MAX = 10_000;
+
 /** Why a record cannot be replaced. */
-type Refusal = "gone" | "published" | "corrupt";
+type Refusal = "gone" | "published" | "corrupt" | "too_far";
 
 const REASONS: Record<Refusal, string> = {
   gone: "it is not in the journal (dropped by the size policy or never written)",
   published: "it was published (or skipped as corrupt)",
   corrupt: "it is corrupt",
+  too_far: `it is more than ${REHASH_MAX} records below the head (the hash chain after it would be rewritten)`,
 };
 
 export class Replacements {
@@ -45,16 +55,19 @@ export class Replacements {
   #queue: Replacement[] = [];
 
   readonly #isPending: (sequence: bigint) => boolean;
+  readonly #head: () => bigint;
 
   constructor(
     db: DatabaseSync,
     path: string,
     render: Render,
     isPending: (sequence: bigint) => boolean,
+    head: () => bigint,
   ) {
     this.#path = path;
     this.#render = render;
     this.#isPending = isPending;
+    this.#head = head;
     this.#record = db.prepare(`SELECT ${RECORD_COLUMNS} FROM records WHERE sequence = ?`);
     this.#record.setReadBigInts(true);
   }
@@ -68,6 +81,7 @@ export class Replacements {
     let record: JournalRecord;
     let rendered: RenderedEvent;
     try {
+      if (this.#head() - sequence > BigInt(REHASH_MAX)) throw this.#refusal(sequence, "too_far");
       const current = this.#pending(sequence);
       rendered = this.#render(event, sequence, current.id);
       record = {

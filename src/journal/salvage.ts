@@ -9,15 +9,24 @@
  * user_version 1 its publish marks); when neither can be read, every copied record counts as
  * pending and is sent again (duplicates under the same ids, as MQTT allows).
  *
+ * The hash chain (chain.ts): the copied records start a new chain segment of kind `salvaged`
+ * (their hashes computed afresh, the first one linked to zero), which records where the damaged
+ * file's chain ended: the last sequence and hash readable in it (none when it had no hashes or
+ * they could not be read) and the damaged file's name. The new journal's own records continue
+ * that segment. Without any record copied, the segment starts at the new journal's first
+ * sequence.
+ *
  * Reading is defensive: records are read in windows of sequence numbers; a window that SQLite
  * cannot read is retried one sequence at a time; a record that cannot be read or fails its
  * check is counted as lost, never guessed at. The damaged file itself is left in place.
  */
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { pathToFileURL } from "node:url";
 import type { Logger } from "../lib/logger.ts";
-import { decodeRow, RECORD_COLUMNS, type Row } from "./records.ts";
+import { addSegment, type ChainHead, chainHash, HASH_BYTES, ZERO_HASH } from "./chain.ts";
+import { decodeRow, INSERT_SQL, RECORD_COLUMNS, type Row } from "./records.ts";
 
 const WINDOW = 500;
 /** Windows in a row without a single readable record before the scan gives up. */
@@ -34,8 +43,27 @@ export interface SalvageReport {
   doneThrough: bigint;
 }
 
-export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): SalvageReport {
+/**
+ * Copies what can be read of `damaged` into `into` (a new, empty journal whose first own
+ * sequence is `newStart`) and starts the `salvaged` chain segment.
+ */
+export function salvageInto(
+  damaged: string,
+  into: DatabaseSync,
+  log: Logger,
+  newStart: bigint,
+): SalvageReport {
   const report: SalvageReport = { copied: 0, pending: 0, lost: 0, doneThrough: 0n };
+  const segment = (start: bigint, end: ChainHead | undefined) => {
+    into.exec("DELETE FROM chain_segments");
+    addSegment(into, {
+      start,
+      kind: "salvaged",
+      prevSequence: end?.sequence ?? null,
+      prevHash: end?.hash ?? null,
+      note: basename(damaged),
+    });
+  };
   let source: DatabaseSync;
   try {
     // immutable unless a WAL came along (it must be read): SQLite then adds no -wal/-shm files
@@ -44,17 +72,22 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
     if (!existsSync(`${damaged}-wal`)) url.searchParams.set("immutable", "1");
     source = new DatabaseSync(url, { readOnly: true });
   } catch {
+    segment(newStart, undefined);
     return report; // not a database at all: nothing to salvage
   }
   try {
     const rows = readable(source, report);
-    if (rows.length === 0) return report;
+    const oldEnd = chainEnd(source);
+    if (rows.length === 0) {
+      segment(newStart, oldEnd);
+      return report;
+    }
     const wasDone = doneIn(source);
-    const insert = into.prepare(
-      `INSERT OR IGNORE INTO records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
+    const insert = into.prepare(INSERT_SQL);
     let firstPending: bigint | undefined;
     let lastCopied = 0n;
+    let firstCopied: bigint | undefined;
+    let link = ZERO_HASH;
     into.exec("BEGIN IMMEDIATE");
     try {
       for (const row of rows) {
@@ -64,6 +97,9 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
           continue;
         }
         const r = decoded.record;
+        if (firstCopied !== undefined && r.sequence <= lastCopied) continue; // read twice
+        firstCopied ??= r.sequence;
+        link = chainHash(link, r.sequence, r.payload);
         insert.run(
           r.sequence,
           r.id,
@@ -75,6 +111,7 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
           r.retain ? 1 : 0,
           r.payload,
           row.crc!,
+          link,
         );
         report.copied++;
         lastCopied = r.sequence;
@@ -83,9 +120,11 @@ export function salvageInto(damaged: string, into: DatabaseSync, log: Logger): S
           firstPending ??= r.sequence;
         }
       }
+      segment(firstCopied ?? newStart, oldEnd);
       into.exec("COMMIT");
     } catch (err) {
       into.exec("ROLLBACK");
+      segment(newStart, oldEnd);
       log.error({ err, damaged }, "journal salvage failed; the damaged file is kept as it is");
       return { copied: 0, pending: 0, lost: report.lost, doneThrough: 0n };
     }
@@ -177,6 +216,22 @@ function doneIn(source: DatabaseSync): (sequence: bigint) => boolean {
   } catch {
     return () => false;
   }
+}
+
+/** Where the damaged file's chain ended: its last readable hash, if any. */
+function chainEnd(source: DatabaseSync): ChainHead | undefined {
+  try {
+    const stmt = source.prepare(
+      "SELECT sequence, hash FROM records WHERE hash IS NOT NULL ORDER BY sequence DESC LIMIT 1",
+    );
+    stmt.setReadBigInts(true);
+    const row = stmt.get();
+    if (row && row.hash instanceof Uint8Array && row.hash.length === HASH_BYTES)
+      return { sequence: row.sequence as bigint, hash: row.hash };
+  } catch {
+    // no hash column (an older journal), or that page is damaged
+  }
+  return undefined;
 }
 
 /** The highest sequence the damaged file may hold: its max(sequence), else its meta. */

@@ -18,6 +18,11 @@
  * grow. Records acknowledged out of order above the cursor go with their neighbours (the
  * caller does not count those as dropped).
  *
+ * Every delete here takes a prefix in sequence order (records done first is the prefix up to
+ * the cursor; the oldest pending come only once nothing is left below it), so the hash chain
+ * stays whole from the oldest kept record; the last record removed is marked in meta
+ * (chain.ts, chain_pruned_through) in the same transaction.
+ *
  * Overflow notices: the commit that drops events appends a `plc2mqtt.journal.overflow` event
  * in the same transaction, after the deletes, so it is never lost to its own round. A later
  * round may drop an older notice like any other event; its own notice then counts it and
@@ -31,6 +36,7 @@
  * disk too, and the WAL's reserve is room that stays free on the disk.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { PruneMark } from "./chain.ts";
 import { PAGE_SIZE } from "./store.ts";
 
 const KiB = 1024;
@@ -121,21 +127,25 @@ export interface RoomStatements {
   freelist: StatementSync;
   deleteDoneBelow: StatementSync;
   deleteOldestFrom: StatementSync;
+  prune: PruneMark;
 }
 
 export function roomStatements(db: DatabaseSync): RoomStatements {
   const deleteOldestFrom = db.prepare(
     `DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence >= ?
-       ORDER BY sequence LIMIT ?) RETURNING sequence`,
+       ORDER BY sequence LIMIT ?) RETURNING sequence, hash`,
   );
   deleteOldestFrom.setReadBigInts(true);
+  const deleteDoneBelow = db.prepare(
+    "DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?) RETURNING sequence, hash",
+  );
+  deleteDoneBelow.setReadBigInts(true);
   return {
     pageCount: db.prepare("PRAGMA page_count"),
     freelist: db.prepare("PRAGMA freelist_count"),
-    deleteDoneBelow: db.prepare(
-      "DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?)",
-    ),
+    deleteDoneBelow,
     deleteOldestFrom,
+    prune: new PruneMark(db),
   };
 }
 
@@ -161,11 +171,23 @@ export function makeRoom(
   let deletedAbove = 0;
   let through = done;
   let need = needPages;
+  let last: { sequence: bigint; hash: unknown } | undefined;
+  const note = (rows: Record<string, unknown>[]) => {
+    for (const row of rows) {
+      const sequence = row.sequence as bigint;
+      if (last === undefined || sequence > last.sequence) last = { sequence, hash: row.hash };
+    }
+  };
   while (usedPages(s) + need > budget.maxPages) {
-    if (s.deleteDoneBelow.run(through + 1n, chunkRows).changes > 0) continue;
+    const below = s.deleteDoneBelow.all(through + 1n, chunkRows);
+    if (below.length > 0) {
+      note(below);
+      continue;
+    }
     if (dropped === 0) need = Math.min(budget.maxPages, needPages + budget.dropRoundPages);
     const gone = s.deleteOldestFrom.all(through + 1n, chunkRows);
     if (gone.length === 0) break;
+    note(gone);
     deletedAbove += gone.length;
     for (const row of gone) {
       const sequence = row.sequence as bigint;
@@ -173,6 +195,7 @@ export function makeRoom(
       if (sequence > through) through = sequence;
     }
   }
+  if (last !== undefined) s.prune.mark(last.sequence, last.hash);
   // Emptied: the group may still fit without the extra round.
   const ok = usedPages(s) + needPages <= budget.maxPages;
   return { ok, dropped, deletedAbove, droppedThrough: through };

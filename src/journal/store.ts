@@ -5,15 +5,20 @@
  * File layout, in `<dir>` (gateway.data_dir):
  *   journal.sqlite        SQLite database, WAL mode, synchronous=FULL (a commit survives power
  *                         loss), auto_vacuum=INCREMENTAL, page_size 4096,
- *                         application_id 0x706c6332 ("plc2"), user_version 2:
+ *                         application_id 0x706c6332 ("plc2"), user_version 3:
  *     meta(key, value)    epoch (16 hex chars, random, created with the file), high_water (the
  *                         highest sequence ever assigned in this file, survives retention),
  *                         dropped (events dropped by the size policy, ever), created_at,
- *                         holes_below (after a salvage: sequences at or below it may be missing)
+ *                         holes_below (after a salvage: sequences at or below it may be missing),
+ *                         chain_pruned_through (chain.ts: sequence and hash of the last record
+ *                         pruned from the front)
  *     records             one row per event, written once and never updated (but for the one
  *                         replace() of a still pending record): sequence INTEGER PRIMARY KEY,
  *                         id, type, device, subject, time (event time, ms), topic, retain,
- *                         payload (the exact bytes to publish), crc (crc32 of payload)
+ *                         payload (the exact bytes to publish), crc (crc32 of payload), hash
+ *                         (32 bytes: the hash chain, chain.ts; NULL on rows of a user_version 2
+ *                         journal written before its migration)
+ *     chain_segments      where each chain segment starts and why (chain.ts)
  *     acked_ahead(sequence)  records the publisher acknowledged (or set aside) above the
  *                         cursor, out of order; written by a group commit when they changed
  *     set_aside           records the broker refused for good (set-aside.ts): sequence INTEGER
@@ -74,6 +79,9 @@
  *      it is sent again, with its id: a duplicate MQTT allows), the indexes but records_time
  *      are dropped, user_version becomes 2. Every open creates the set_aside table when it is
  *      missing.
+ *   5b. A journal of user_version 2 gets the hash column (ALTER TABLE ... ADD COLUMN: no
+ *      rewrite, its rows keep a NULL hash) and a chain segment of kind `migrated` starting at
+ *      the next sequence, in one transaction; user_version becomes 3. Nothing is read whole.
  *   6. On a full file system the open itself can fail for want of room (SQLite
  *      cannot grow the -shm file: SQLITE_IOERR_SHMSIZE, or a WAL frame: SQLITE_FULL): then
  *      journal.reserve is deleted and the open tried once more. The journal is then brought
@@ -87,13 +95,14 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Logger } from "../lib/logger.ts";
+import { addSegment, CHAIN_SEGMENTS_SCHEMA } from "./chain.ts";
 import { type SalvageReport, salvageInto } from "./salvage.ts";
 import { readSeqCeiling } from "./seq-file.ts";
 import { SET_ASIDE_SCHEMA } from "./set-aside.ts";
 import { isCorruption, isIoError, isOutOfRoom, journalError } from "./sqlite-errors.ts";
 
 export const APPLICATION_ID = 0x706c6332;
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 /** The northbound sink whose progress the journal keeps (one row of `cursors`). */
 export const MQTT_SINK = "mqtt";
 export const PAGE_SIZE = 4096;
@@ -119,12 +128,14 @@ CREATE TABLE records (
   topic TEXT NOT NULL,
   retain INTEGER NOT NULL,
   payload TEXT NOT NULL,
-  crc INTEGER NOT NULL
+  crc INTEGER NOT NULL,
+  hash BLOB
 );
 CREATE INDEX records_time ON records(time);
 CREATE TABLE cursors (sink TEXT PRIMARY KEY, done_through INTEGER NOT NULL) WITHOUT ROWID;
 ${ACKED_AHEAD_SCHEMA};
 ${SET_ASIDE_SCHEMA};
+${CHAIN_SEGMENTS_SCHEMA};
 `;
 
 export interface OpenedStore {
@@ -199,7 +210,7 @@ function openOnce(dir: string, log: Logger): OpenedStore {
   try {
     const state = initialise(db, dir);
     if (movedAside === undefined) return { ...state, db, path };
-    const salvaged = salvageInto(movedAside, db, log);
+    const salvaged = salvageInto(movedAside, db, log, state.highWater + 1n);
     log.error(
       { ...salvaged, from: movedAside },
       "journal salvage: records copied from the damaged file",
@@ -295,7 +306,8 @@ function initialise(db: DatabaseSync, dir: string): Initialised {
   if (fresh) return create(db, dir);
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   const version = Number(db.prepare("PRAGMA user_version").get()?.user_version ?? 0);
-  if (version < SCHEMA_VERSION) migrate(db);
+  if (version < 2) migrate(db);
+  if (version < SCHEMA_VERSION) addChain(db);
   db.exec(`${SET_ASIDE_SCHEMA}; ${ACKED_AHEAD_SCHEMA}`);
   const meta = new Map<string, string>();
   for (const row of db.prepare("SELECT key, value FROM meta").all()) {
@@ -344,6 +356,7 @@ function create(db: DatabaseSync, dir: string): Initialised {
     put.run("dropped", "0");
     put.run("created_at", new Date().toISOString());
     db.prepare("INSERT INTO cursors(sink, done_through) VALUES (?, ?)").run(MQTT_SINK, ceiling);
+    addSegment(db, { start: ceiling + 1n, kind: "new" });
     db.exec("COMMIT");
   } catch (err) {
     db.exec("ROLLBACK");
@@ -386,6 +399,38 @@ function migrate(db: DatabaseSync): void {
     db.exec(
       "DROP INDEX IF EXISTS records_pending; DROP INDEX IF EXISTS records_type; DROP INDEX IF EXISTS records_device;",
     );
+    db.exec("PRAGMA user_version = 2");
+    db.exec("COMMIT");
+  } catch (err) {
+    if (db.isTransaction) db.exec("ROLLBACK");
+    throw err;
+  }
+}
+
+/**
+ * Recovery rule 5b: user_version 2 to 3 (the hash chain). The column is added without a
+ * rewrite; the chain starts at the next sequence (segment `migrated`).
+ */
+function addChain(db: DatabaseSync): void {
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const columns = db.prepare("PRAGMA table_info(records)").all();
+    if (!columns.some((c) => c.name === "hash"))
+      db.exec("ALTER TABLE records ADD COLUMN hash BLOB");
+    db.exec(CHAIN_SEGMENTS_SCHEMA);
+    const top = db.prepare(
+      "SELECT max(sequence) AS m, (SELECT value FROM meta WHERE key = 'high_water') AS h FROM records",
+    );
+    top.setReadBigInts(true);
+    const row = top.get();
+    const max = (row?.m as bigint | null) ?? 0n;
+    const stored = /^\d+$/.test(String(row?.h ?? "")) ? BigInt(String(row?.h)) : 0n;
+    const highWater = stored > max ? stored : max;
+    addSegment(db, {
+      start: highWater + 1n,
+      kind: "migrated",
+      prevSequence: row?.m === null ? null : max,
+    });
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (err) {

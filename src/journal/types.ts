@@ -101,6 +101,12 @@ export interface JournalStats {
   setAside?: number;
 }
 
+/** A record of the hash chain (chain.ts): its sequence and hash (64 hex digits). */
+export interface JournalChainHead {
+  sequence: bigint;
+  hash: string;
+}
+
 export interface Journal {
   /** Random id of this journal file's lifetime; part of every event id. */
   readonly epoch: string;
@@ -135,6 +141,12 @@ export interface Journal {
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void>;
   /** The highest sequence committed so far (0 when none). */
   lastSequence(): bigint;
+  /**
+   * The chain head to publish outside the edge PC: the last record (at or below the
+   * publisher's cursor, so no replace() can ever change it) and its hash; undefined when the
+   * chain has none yet.
+   */
+  chainHead?(): JournalChainHead | undefined;
   query(query: JournalQuery): JournalRecord[];
   stats(): JournalStats;
   /** Commits what is pending, checkpoints and closes. Idempotent. */

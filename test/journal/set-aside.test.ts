@@ -156,7 +156,7 @@ describe("a journal of schema version 1", () => {
     journal.setAside(records[0]!.sequence, REASON);
     await journal.close();
     const after = new DatabaseSync(journalPath(dir), { readOnly: true });
-    expect(after.prepare("PRAGMA user_version").get()?.user_version).toBe(2);
+    expect(after.prepare("PRAGMA user_version").get()?.user_version).toBe(3);
     expect(after.prepare("SELECT reason FROM set_aside").all()).toEqual([
       expect.objectContaining({ reason: REASON }),
     ]);
