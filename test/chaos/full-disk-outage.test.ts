@@ -9,7 +9,7 @@
  * ok again; nothing is lost that no overflow notice announces; the stop loses nothing; and the
  * journal's hash chain verifies (`plc2mqtt events verify`).
  *
- * Outside `npm test` (about 90 s): `npm run test:chaos` runs it (test/chaos/vitest.config.ts).
+ * Part of `npm test` (about 50 s: it is the issue's acceptance run) and of `npm run test:chaos`.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
