@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
-import { openJournalReader } from "../../src/journal/reader.ts";
+import { openJournalReader, verifyJournal } from "../../src/journal/index.ts";
 import {
   expectGapFreeAndComplete,
   journalRecords,
@@ -124,6 +124,9 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
     ).catch(() => {});
     await sub.close();
     const stream = expectGapFreeAndComplete(sub.messages, journal);
+    // and the hash chain came through every kill whole (issue 14)
+    const chain = verifyJournal(files.dataDir);
+    expect(chain.ok, chain.broken?.message).toBe(true);
     const telemetry = stream.filter((m) => m.event.type === "plc2mqtt.telemetry").length;
     process.stderr.write(
       `chaos: ${KILLS} kills, ${outages} broker outages, ${journal.length} events journaled in ${seconds.toFixed(0)} s (${(journal.length / seconds).toFixed(0)}/s, ${telemetry} telemetry), ${sub.messages.length - stream.length} re-sends\n`,

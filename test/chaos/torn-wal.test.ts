@@ -35,7 +35,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
-import { openJournal } from "../../src/journal/index.ts";
+import { openJournal, verifyJournal } from "../../src/journal/index.ts";
 import { event, options } from "../journal/helpers.ts";
 
 const ROUNDS = Number(process.env.CHAOS_TORN_ROUNDS ?? 3);
@@ -218,6 +218,9 @@ describe("kills inside commits and torn WAL files", () => {
         const journal = await openJournal(options(dir, { maxBytes: 256 * 1024 * 1024 }));
         const [next] = await journal.append([event()]);
         await journal.close();
+        // and its hash chain verifies: a cut tail, or a salvaged segment after damage (issue 14)
+        const chain = verifyJournal(dir);
+        expect(chain.ok, `cut at ${cut}: ${chain.broken?.message}`).toBe(true);
         const max = [...after.values()].reduce((a, b) => (a > b ? a : b), 0n);
         expect(next!.sequence).toBeGreaterThan(max);
         // not asserted (losing fsynced frames is outside the crash model), reported: a
