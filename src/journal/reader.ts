@@ -70,9 +70,8 @@ export interface JournalReader {
 /** How much of the file a reader maps into memory (SQLite's default ceiling is about 2 GiB). */
 const MMAP_BYTES = 2 ** 31;
 
-/** Opens `<dir>/journal.sqlite` read-only; throws JOURNAL_IO when it is missing or foreign. */
-export function openJournalReader(dir: string): JournalReader {
-  const path = journalPath(dir);
+/** Throws JOURNAL_IO, saying where it looked, when there is no journal file at `path`. */
+export function requireJournalFile(path: string): void {
   if (!existsSync(path)) {
     throw new GatewayError(
       "JOURNAL_IO",
@@ -80,6 +79,12 @@ export function openJournalReader(dir: string): JournalReader {
       { details: { path } },
     );
   }
+}
+
+/** Opens `<dir>/journal.sqlite` read-only; throws JOURNAL_IO when it is missing or foreign. */
+export function openJournalReader(dir: string): JournalReader {
+  const path = journalPath(dir);
+  requireJournalFile(path);
   let db: DatabaseSync;
   const immutable = !existsSync(`${path}-wal`);
   try {

@@ -37,6 +37,7 @@ import {
   type SegmentKind,
   ZERO_HASH,
 } from "./chain.ts";
+import { requireJournalFile } from "./reader.ts";
 import { journalError } from "./sqlite-errors.ts";
 import { BUSY_TIMEOUT_MS, journalPath, SCHEMA_VERSION } from "./store.ts";
 
@@ -98,6 +99,7 @@ interface Row {
 /** Verifies the chain of the journal in `dir`; throws only when the file cannot be read. */
 export function verifyJournal(dir: string, options: VerifyOptions = {}): VerifyResult {
   const path = journalPath(dir);
+  requireJournalFile(path);
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(pathToFileURL(path), { readOnly: true, timeout: BUSY_TIMEOUT_MS });

@@ -86,4 +86,14 @@ describe("plc2mqtt events verify", () => {
     expect(rest.code, rest.stdout).toBe(0);
     expect(rest.stdout).toMatch(/chain intact: 17 records checked/);
   });
+
+  it("says where it looked when there is no journal", async () => {
+    const empty = join(dir, "empty.yaml");
+    writeFileSync(empty, `version: 1\ngateway: { id: gw-1, data_dir: ${join(dir, "none")} }\n`);
+    const missing = await runCli(["events", "verify", "-c", empty]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /no journal at .*none\/journal\.sqlite: check gateway\.data_dir/,
+    );
+  });
 });
