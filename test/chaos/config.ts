@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ModbusSimulator } from "../../simulators/modbus/types.ts";
 
 export function writeChaosConfig(
   simPort: number,
@@ -17,10 +18,7 @@ export function writeChaosConfig(
   const base = `chaos-${Math.random().toString(36).slice(2, 8)}`;
   const data = dataDir ?? join(dir, "data");
   const config = join(dir, "gateway.yaml");
-  const tags = Array.from(
-    { length: registers },
-    (_, a) => `      - { name: r${a}, address: HR${a}, type: uint16 }`,
-  );
+  const tags = chaosTags(registers);
   writeFileSync(
     config,
     `version: 1
@@ -41,6 +39,45 @@ ${tags.join("\n")}
 `,
   );
   return { base, config, dataDir: data };
+}
+
+/** The YAML tag lines of `registers` uint16 tags r<a> on HR<a> (a device's `tags:` list). */
+export function chaosTags(registers: number): string[] {
+  return Array.from(
+    { length: registers },
+    (_, a) => `      - { name: r${a}, address: HR${a}, type: uint16 }`,
+  );
+}
+
+/** The plant of the chaos tests: every `everyMs` the tick goes up and r<a> holds tick + a. */
+export interface Changing {
+  /** The last tick written. */
+  readonly tick: number;
+  stop(): void;
+}
+
+/** Starts changing every register at `from + 1`, `from + 2`, ... (see lastReadingArrived). */
+export function startChanging(
+  sim: Pick<ModbusSimulator, "setRegisters">,
+  registers: number,
+  everyMs: number,
+  from = 0,
+): Changing {
+  let tick = from;
+  const timer = setInterval(() => {
+    tick++;
+    sim.setRegisters(
+      1,
+      "HR0",
+      Array.from({ length: registers }, (_, a) => (tick + a) & 0xffff),
+    );
+  }, everyMs);
+  return {
+    get tick() {
+      return tick;
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 /** The value register r0 holds at `tick` (the tests write (tick + a) & 0xffff into r<a>). */

@@ -2,45 +2,23 @@
  * What the full-disk chaos runs share: the built gateway logging every warning, and the checks
  * of the consumer's stream against the journal (every gap announced, nothing journaled lost).
  */
-import { deduplicate, type GatewayProcess, isWill, type Received } from "../e2e/harness.ts";
-import { spawnCli } from "../support/cli.ts";
+import {
+  deduplicate,
+  type GatewayProcess,
+  isWill,
+  type Received,
+  startGateway,
+} from "../e2e/harness.ts";
 
 const OVERFLOW = "plc2mqtt.journal.overflow";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The built gateway, as test/e2e/harness.ts starts it, but logging every warning (no repeat
- * throttle): the test counts the journal's drop lines.
+ * throttle): the tests count the journal's drop lines.
  */
 export function startLoggingGateway(configPath: string): GatewayProcess {
-  const child = spawnCli([
-    "run",
-    "-c",
-    configPath,
-    "--log-level",
-    "info",
-    "--log-repeat-interval",
-    "0",
-  ]);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once("exit", (code) => resolve(code)),
-  );
-  const running = () => child.exitCode === null && child.signalCode === null;
-  return {
-    child,
-    output: () => out,
-    stop: async () => {
-      if (running()) child.kill("SIGTERM");
-      return exited;
-    },
-    kill: async () => {
-      if (running()) child.kill("SIGKILL");
-      await exited;
-    },
-  };
+  return startGateway(configPath, ["--log-repeat-interval", "0"]);
 }
 
 /** Waits until no message arrived for two seconds running (at most `timeoutMs`). */

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { journalRecords, type Received, startSubscriber, waitUntil } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { lastReadingArrived, writeChaosConfig } from "./config.ts";
+import { type Changing, lastReadingArrived, startChanging, writeChaosConfig } from "./config.ts";
 import {
   expectAnnouncedGapsAndComplete,
   lines,
@@ -38,14 +38,14 @@ describe("chaos: a full file system under the journal", () => {
   let fs: Tmpfs | undefined;
   /** Stopped by the first test; started again before the second even when the first failed. */
   let brokerDown = false;
-  let ticker: NodeJS.Timeout | undefined;
+  let plant: Changing | undefined;
 
   beforeAll(async () => {
     broker = await startMosquitto({ persistence: true });
     sim = await startModbusSimulator({ port: 0, recordRequests: false });
   });
   afterAll(async () => {
-    clearInterval(ticker);
+    plant?.stop();
     await sim?.close();
     await broker?.stop();
     fs?.unmount();
@@ -57,15 +57,8 @@ describe("chaos: a full file system under the journal", () => {
     fs = mountTmpfs(6 * MiB);
     files = writeChaosConfig(sim.port, broker.url, REGISTERS, `${fs.dir}/data`);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
-    let tick = 0;
-    ticker = setInterval(() => {
-      tick++;
-      sim.setRegisters(
-        1,
-        "HR0",
-        Array.from({ length: REGISTERS }, (_, a) => (tick + a) & 0xffff),
-      );
-    }, 20);
+    const changing = startChanging(sim, REGISTERS, 20);
+    plant = changing;
     const gateway = startGateway(files.config);
     let said = "";
     let output = "";
@@ -94,18 +87,21 @@ describe("chaos: a full file system under the journal", () => {
         await sleep(5000);
         fs.release();
       }
-      clearInterval(ticker);
-      ticker = undefined;
+      changing.stop();
       // everything journaled drains, then a clean stop (a gateway that stopped journaling or
       // cannot drain fails here: the newest reading is never dropped nor conflated away)
-      await waitUntil(() => lastReadingArrived(sub.messages, tick), 120_000, "the last reading");
+      await waitUntil(
+        () => lastReadingArrived(sub.messages, changing.tick),
+        120_000,
+        "the last reading",
+      );
       // and what was journaled after it (the other tags of that tick, notices): the stream
       // goes quiet once the plant does
       await quiet(sub.messages, 60_000);
       expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
       expect(await gateway.stop()).toBe(0);
     } finally {
-      clearInterval(ticker);
+      changing.stop();
       await gateway.kill();
       output = gateway.output();
       said = output
@@ -168,15 +164,8 @@ describe("chaos: a full file system under the journal", () => {
     fs.fill(0);
     expect(fs.free(), "the disk is not full").toBe(0);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
-    let tick = 100_000;
-    ticker = setInterval(() => {
-      tick++;
-      sim.setRegisters(
-        1,
-        "HR0",
-        Array.from({ length: REGISTERS }, (_, a) => (tick + a) & 0xffff),
-      );
-    }, 20);
+    const changing = startChanging(sim, REGISTERS, 20, 100_000);
+    plant = changing;
     const gateway = startGateway(files.config);
     try {
       const fresh = () =>
@@ -197,8 +186,7 @@ describe("chaos: a full file system under the journal", () => {
       expect(fresh()).toBeGreaterThan(100);
       expect(await gateway.stop()).toBe(0);
     } finally {
-      clearInterval(ticker);
-      ticker = undefined;
+      changing.stop();
       await gateway.kill();
       await sub.close();
     }

@@ -19,7 +19,7 @@ import { type ModbusSimulator, startModbusSimulator } from "../../simulators/mod
 import { journalRecords, startSubscriber, waitUntil } from "../e2e/harness.ts";
 import { runCli } from "../support/cli.ts";
 import { type Broker, freePort, startMosquitto } from "../support/mosquitto.ts";
-import { lastReadingArrived } from "./config.ts";
+import { type Changing, chaosTags, lastReadingArrived, startChanging } from "./config.ts";
 import {
   expectAnnouncedGapsAndComplete,
   lines,
@@ -36,10 +36,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function writeConfig(dir: string, dataDir: string, simPort: number, broker: string, http: number) {
   const base = `disk-${Math.random().toString(36).slice(2, 8)}`;
-  const tags = Array.from(
-    { length: TAGS },
-    (_, a) => `      - { name: r${a}, address: HR${a}, type: uint16 }`,
-  );
+  const tags = chaosTags(TAGS);
   const config = join(dir, "gateway.yaml");
   writeFileSync(
     config,
@@ -73,7 +70,7 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
   let sim: ModbusSimulator;
   let fs: Tmpfs | undefined;
   let dir: string;
-  let ticker: NodeJS.Timeout | undefined;
+  let plant: Changing | undefined;
 
   beforeAll(async () => {
     broker = await startMosquitto({ persistence: true });
@@ -81,7 +78,7 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
     dir = mkdtempSync(join(tmpdir(), "plc2mqtt-disk-"));
   });
   afterAll(async () => {
-    clearInterval(ticker);
+    plant?.stop();
     await sim?.close();
     await broker?.stop();
     fs?.unmount();
@@ -93,15 +90,8 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
     const http = await freePort();
     const files = writeConfig(dir, `${fs.dir}/data`, sim.port, broker.url, http);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
-    let tick = 0;
-    ticker = setInterval(() => {
-      tick++;
-      sim.setRegisters(
-        1,
-        "HR0",
-        Array.from({ length: TAGS }, (_, a) => (tick + a) & 0xffff),
-      );
-    }, 50);
+    const changing = startChanging(sim, TAGS, 50);
+    plant = changing;
     const gateway = startLoggingGateway(files.config);
     let output = "";
     try {
@@ -121,7 +111,7 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
       await broker.start();
 
       // appends resume by themselves: readings taken after the broker came back arrive
-      const back = tick;
+      const back = changing.tick;
       await waitUntil(
         () =>
           sub.messages.some(
@@ -138,14 +128,17 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
       }
       expect(status, "/healthz once the backlog is gone").toBe(200);
 
-      clearInterval(ticker);
-      ticker = undefined;
-      await waitUntil(() => lastReadingArrived(sub.messages, tick), 120_000, "the last reading");
+      changing.stop();
+      await waitUntil(
+        () => lastReadingArrived(sub.messages, changing.tick),
+        120_000,
+        "the last reading",
+      );
       await quiet(sub.messages, 60_000);
       expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
       expect(await gateway.stop()).toBe(0);
     } finally {
-      clearInterval(ticker);
+      changing.stop();
       await gateway.kill();
       output = gateway.output();
     }

@@ -19,7 +19,7 @@ import {
   waitUntil,
 } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { lastReadingArrived, writeChaosConfig } from "./config.ts";
+import { type Changing, lastReadingArrived, startChanging, writeChaosConfig } from "./config.ts";
 
 const KILLS = Number(process.env.CHAOS_KILLS ?? 12);
 /** Registers that all change every 20 ms, read every 50 ms: REGISTERS x 20 = 3,000 events/s offered. */
@@ -40,15 +40,14 @@ function nothingPending(dataDir: string): boolean {
 describe("chaos: SIGKILLs under load while the broker flaps", () => {
   let broker: Broker;
   let sim: ModbusSimulator;
-  let ticker: NodeJS.Timeout | undefined;
-  let tick = 0;
+  let plant: Changing | undefined;
 
   beforeAll(async () => {
     broker = await startMosquitto({ persistence: true });
     sim = await startModbusSimulator({ port: 0, recordRequests: false });
   });
   afterAll(async () => {
-    clearInterval(ticker);
+    plant?.stop();
     await sim?.close();
     await broker?.stop();
   });
@@ -56,14 +55,8 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
   it(`loses nothing across ${KILLS} SIGKILLs at 1,000+ events/s with the broker flapping`, async () => {
     const files = writeChaosConfig(sim.port, broker.url, REGISTERS);
     const sub = await startSubscriber(broker.url, `${files.base}/#`);
-    ticker = setInterval(() => {
-      tick++;
-      sim.setRegisters(
-        1,
-        "HR0",
-        Array.from({ length: REGISTERS }, (_, a) => (tick + a) & 0xffff),
-      );
-    }, 20);
+    const changing = startChanging(sim, REGISTERS, 20);
+    plant = changing;
     let gateway = startGateway(files.config);
     let flapping = true;
     let outages = 0;
@@ -90,10 +83,13 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
       await flapper;
       const seen = () => sub.messages.filter((m) => m.event.type === "plc2mqtt.telemetry").length;
       await waitUntil(() => seen() > 0, 30_000, "telemetry after the last restart");
-      clearInterval(ticker);
-      ticker = undefined;
+      changing.stop();
       // everything journaled drains (the backlog of the outages), then a clean stop
-      await waitUntil(() => lastReadingArrived(sub.messages, tick), 600_000, "the last reading");
+      await waitUntil(
+        () => lastReadingArrived(sub.messages, changing.tick),
+        600_000,
+        "the last reading",
+      );
       // a clean stop leaves what is still unpublished in the journal for the next start: stop
       // once the publisher caught up (its cursor, as committed, past every record)
       await waitUntil(() => nothingPending(files.dataDir), 120_000, "the publisher to catch up");
@@ -107,7 +103,7 @@ describe("chaos: SIGKILLs under load while the broker flaps", () => {
       }
     } finally {
       flapping = false;
-      clearInterval(ticker);
+      changing.stop();
       await flapper.catch(() => {});
       await gateway.kill();
     }

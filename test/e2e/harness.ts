@@ -114,8 +114,12 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
-export function startGateway(configPath: string): GatewayProcess {
-  const child = spawnCli(["run", "-c", configPath, "--log-level", "info"]);
+/** The built CLI's `run` at log level info; `extraArgs` go after (e.g. other log options). */
+export function startGateway(
+  configPath: string,
+  extraArgs: readonly string[] = [],
+): GatewayProcess {
+  const child = spawnCli(["run", "-c", configPath, "--log-level", "info", ...extraArgs]);
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (out += d.toString()));

@@ -5,7 +5,8 @@
  * filler file: the journal's next writes meet ENOSPC for real). Through all of it appends keep
  * resolving: published records are freed first, then the oldest pending ones are dropped,
  * counted and announced by an overflow notice, and no sequence is used twice. A journal closed
- * on such a disk opens again on it, with every byte taken, and appends.
+ * on such a disk opens again on it, with every byte taken, and appends. At start the journal
+ * warns, once, when max_bytes is larger than its file system holds.
  */
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
@@ -19,6 +20,8 @@ const MiB = 1024 * 1024;
 /** Far above the file system: the disk, not max_bytes, is the limit. */
 const MAX_BYTES = 64 * MiB;
 const RELEASED = "journal: the file system is full: reserve released, making room";
+const SMALL_DISK =
+  /^journal\.max_bytes \(.+ MiB\) is larger than the free space of its file system/;
 
 /** About 550-byte records. */
 const batch = (n = 50) => events(n, { data: { value: "x".repeat(400), quality: "good" } });
@@ -138,4 +141,27 @@ describe("a full file system under the journal (real tmpfs)", () => {
     await j.close();
     journal = undefined;
   }, 30_000);
+
+  /** The warnings a journal with `maxBytes` on a 4 MiB tmpfs logs at start (and two appends). */
+  async function smallDiskWarnings(maxBytes: number) {
+    fs = mountTmpfs(4 * MiB);
+    const capture = captureLogger();
+    journal = await openJournal(
+      options(`${fs.dir}/data`, { maxBytes, commitIntervalMs: 5, log: capture.log }),
+    );
+    await journal.append(events(20));
+    await journal.append(events(20));
+    return capture.lines.filter((l) => SMALL_DISK.test(String(l.msg)));
+  }
+
+  it("warns once at start when max_bytes is larger than the disk (issue 14)", async () => {
+    const warned = await smallDiskWarnings(1024 * MiB);
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatchObject({ level: 40, max_bytes: 1024 * MiB });
+    expect(Number(warned[0]!.capacity)).toBeLessThanOrEqual(4 * MiB);
+  });
+
+  it("says nothing of the disk when max_bytes fits", async () => {
+    expect(await smallDiskWarnings(2 * MiB)).toEqual([]);
+  });
 });
