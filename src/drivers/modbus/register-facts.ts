@@ -136,7 +136,6 @@ export class RegisterFacts implements PlanFacts {
     );
   }
 
-  /** A tag whose registers each answer, but not together: it is read alone from now on. */
   /**
    * Forgets the refusals of these tags (a reload changed or removed them: a new tag under the
    * same name is asked afresh). True when one was forgotten.
@@ -147,6 +146,7 @@ export class RegisterFacts implements PlanFacts {
     return forgot;
   }
 
+  /** A tag whose registers each answer, but not together: it is read alone from now on. */
   refuse(tag: ResolvedModbusTag, reason: string, log: Logger): void {
     this.#refused.set(tag.name, reason);
     const warned = this.#warned.has(`tag/${tag.name}`);

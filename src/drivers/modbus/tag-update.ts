@@ -39,7 +39,7 @@ export function connectionChange(
     if (LIVE_KEYS.has(key)) continue;
     const a = (current as Record<string, unknown>)[key];
     const b = (next as Record<string, unknown>)[key];
-    if (JSON.stringify(a) !== JSON.stringify(b)) return key;
+    if (!isDeepStrictEqual(a, b)) return key;
   }
   return undefined;
 }
