@@ -350,5 +350,5 @@ function checkAnchor(
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a).equals(Buffer.from(b));
+  return Buffer.compare(a, b) === 0;
 }
