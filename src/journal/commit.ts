@@ -264,7 +264,10 @@ export class Committer {
       }
       let inserted = 0;
       for (const prepared of group) {
-        for (const row of prepared.rows) link = this.#insertRow(row, link);
+        for (let i = 0; i < prepared.rows.length; i++) {
+          const { sequence, payload } = prepared.records[i]!;
+          link = this.#insertRow(prepared.rows[i]!, sequence, payload, link);
+        }
         inserted += prepared.rows.length;
       }
       let notice: JournalRecord | undefined;
@@ -292,10 +295,14 @@ export class Committer {
     }
   }
 
-  /** Inserts one row of insertValues() with its chain hash; returns the new head. */
-  #insertRow(row: SQLInputValue[], link: ChainHead | undefined): ChainHead {
-    const sequence = row[0] as bigint;
-    const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, row[8] as string);
+  /** Inserts one row of insertValues() (of `sequence`, `payload`) with its chain hash; the new head. */
+  #insertRow(
+    row: SQLInputValue[],
+    sequence: bigint,
+    payload: string,
+    link: ChainHead | undefined,
+  ): ChainHead {
+    const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
     this.#insert.run(...row, hash);
     return { sequence, hash };
   }
@@ -318,7 +325,8 @@ export class Committer {
     };
     const id = cloudEventId(this.#ctx.epoch, sequence);
     const rendered = this.#ctx.render(event, sequence, id);
-    const head = this.#insertRow(insertValues(sequence, id, event, rendered), link);
+    const row = insertValues(sequence, id, event, rendered);
+    const head = this.#insertRow(row, sequence, rendered.payload, link);
     return { notice: journalRecord(sequence, id, event, rendered), link: head };
   }
 }

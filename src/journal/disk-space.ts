@@ -38,9 +38,8 @@
  * commits reuse one up to 100 ms old (journal.ts).
  *
  * When statfs fails (a file system that does not answer it), the disk is not a limit and
- * max_bytes alone applies (logged once). The first measurement that finds max_bytes larger than
- * what the journal's files and the free space hold together logs a warning (issue 14): the
- * disk, not max_bytes, will set the limit.
+ * max_bytes alone applies (logged once). The first measurement that finds the disk, not max_bytes,
+ * setting the budget (diskBound) logs a warning (issue 14), with both figures.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -80,11 +79,6 @@ function allocated(path: string): number {
   const s = statSync(path, { throwIfNoEntry: false });
   if (!s) return 0;
   return s.blocks > 0 || s.size === 0 ? s.blocks * 512 : s.size;
-}
-
-/** Bytes as MiB with one decimal, for people. */
-function mib(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MiB`;
 }
 
 export interface SpaceReport {
@@ -200,11 +194,11 @@ export class DiskSpace {
     this.#budget = budget;
     this.#reserve = reserve;
     this.#report = { free, capacity, diskBound };
-    if (!this.#warnedSmallDisk && Number.isFinite(capacity) && this.#maxBytes > capacity) {
+    if (!this.#warnedSmallDisk && diskBound) {
       this.#warnedSmallDisk = true;
       this.#log.warn(
         { dir: this.#dir, max_bytes: this.#maxBytes, capacity, free },
-        `journal.max_bytes (${mib(this.#maxBytes)}) is larger than the free space of its file system (${mib(capacity)} for the journal in ${this.#dir}): the disk is the journal's limit; when it fills, published events go first, then the oldest pending ones, announced`,
+        "journal: max_bytes is larger than its file system holds: the disk is the journal's limit (when it fills, published events go first, then the oldest pending ones, announced)",
       );
     }
     return budget;
