@@ -5,7 +5,12 @@
  * Everything else is internal (test/architecture holds other folders to this file).
  */
 export { openJournal } from "./journal.ts";
-export { type JournalReader, openJournalReader, type ReaderQuery } from "./reader.ts";
+export {
+  type JournalReader,
+  openJournalReader,
+  type ReaderQuery,
+  type RecordRange,
+} from "./reader.ts";
 export { clearSetAside } from "./set-aside.ts";
 export type {
   Journal,

@@ -40,6 +40,13 @@ import type { JournalRecord } from "./types.ts";
 /** The filters of record-query.ts (the one query builder, shared with Journal.query). */
 export type ReaderQuery = RecordFilter;
 
+/** What Reader.range() finds: the rows a query matches, read as one snapshot, none decoded. */
+export interface RecordRange {
+  count: number;
+  first?: bigint;
+  last?: bigint;
+}
+
 export interface JournalReader {
   readonly path: string;
   /** The journal's epoch (the prefix of every event id). */
@@ -50,6 +57,8 @@ export interface JournalReader {
   query(query: ReaderQuery): JournalRecord[];
   /** How many rows match (corrupt ones included: they are only found when read). */
   count(query: ReaderQuery): number;
+  /** How many rows match and their lowest and highest sequence, in one statement (one snapshot). */
+  range(query: ReaderQuery): RecordRange;
   /**
    * The distinct values of a column over the whole journal, sorted, at most `limit` (to hint
    * at what a filter that matched nothing could have been: `events --type telemetry`).
@@ -210,14 +219,22 @@ class Reader implements JournalReader {
   }
 
   count(query: ReaderQuery): number {
+    return this.range(query).count;
+  }
+
+  range(query: ReaderQuery): RecordRange {
     this.#open();
     const { sql, params } = countRecords(query, {
       done: this.#done(),
       hasSetAside: this.#hasSetAside,
     });
     try {
-      const n = this.#db.prepare(sql).get(...params)?.n;
-      return Number(n ?? 0);
+      const stmt = this.#db.prepare(sql);
+      stmt.setReadBigInts(true);
+      const row = stmt.get(...params);
+      const count = Number(row?.n ?? 0);
+      if (count === 0) return { count };
+      return { count, first: row!.lo as bigint, last: row!.hi as bigint };
     } catch (err) {
       throw journalError("counting journal records", this.path, err);
     }

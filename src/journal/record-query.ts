@@ -106,11 +106,14 @@ export function selectRecords(
   };
 }
 
-/** The count of matching rows (`n`). */
+/** The count of matching rows (`n`), and their lowest and highest sequence (`lo`, `hi`). */
 export function countRecords(
   query: RecordFilter,
   shape: QueryShape,
 ): { sql: string; params: SQLInputValue[] } {
   const { where, from, params } = whereClause(query, shape);
-  return { sql: `SELECT count(*) AS n FROM ${from}${where}`, params };
+  return {
+    sql: `SELECT count(*) AS n, min(sequence) AS lo, max(sequence) AS hi FROM ${from}${where}`,
+    params,
+  };
 }
