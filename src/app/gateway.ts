@@ -39,6 +39,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import { OverloadStage } from "./overload.ts";
 import { diffConfigs, type ReloadReport, tagsToRestart } from "./reload-diff.ts";
 import { createRender } from "./render.ts";
+import { daemonClientId } from "./replay.ts";
 import { ReplayRequests } from "./replay-requests.ts";
 import { deviceStatusEvent, gatewayStatusEvents } from "./status-events.ts";
 
@@ -147,7 +148,7 @@ export class Gateway {
       this.publisher = new Publisher({
         journal,
         mqtt: config.mqtt,
-        clientId: config.mqtt.client_id ?? `plc2mqtt-${config.gateway.id}`,
+        clientId: daemonClientId(config),
         status: { ...status, setAside: (notice) => setAsideEvent(delivery, notice) },
         log: log.child({ part: "publish" }),
       });

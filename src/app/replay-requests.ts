@@ -34,7 +34,7 @@ import { errorMessage } from "../lib/errors.ts";
 import { RepeatThrottle } from "../lib/log-throttle.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type MessageProperties, type Publisher, replayRecords } from "../publish/index.ts";
-import { replayQuery } from "./replay.ts";
+import { daemonClientId, replayQuery } from "./replay.ts";
 import { burstOf, paced } from "./replay-pace.ts";
 import {
   authorize,
@@ -229,7 +229,7 @@ export class ReplayRequests {
       );
       const result = await replayRecords(records, {
         mqtt,
-        clientId: `${mqtt.client_id ?? `plc2mqtt-${this.config.gateway.id}`}-replay-request`,
+        clientId: `${daemonClientId(this.config)}-replay-request`,
         log: this.log,
         signal,
         onProgress: (n) => {

@@ -89,9 +89,13 @@ export function replayQuery(filter: ReplayFilter): Omit<ReaderQuery, "limit" | "
   };
 }
 
+/** The daemon's MQTT client id: mqtt.client_id, else plc2mqtt-<gateway id>. */
+export function daemonClientId(config: GatewayConfig): string {
+  return config.mqtt?.client_id ?? `plc2mqtt-${config.gateway.id}`;
+}
+
 export function replayClientId(config: GatewayConfig, pid: number = process.pid): string {
-  const daemon = config.mqtt?.client_id ?? `plc2mqtt-${config.gateway.id}`;
-  return `${daemon}-replay-${pid}`;
+  return `${daemonClientId(config)}-replay-${pid}`;
 }
 
 /** Re-publishes the matching published records; rejects on the first failure (see publish/replay.ts). */
