@@ -12,6 +12,8 @@ if (Number(found.split(".")[0]) < NEEDED_MAJOR) {
   process.stderr.write(`plc2mqtt needs Node.js ${NEEDED_MAJOR} or later (found ${found})\n`);
   process.exitCode = 1;
 } else {
+  // the daemon's V8 heap is set before any of its modules is loaded (cli/heap-budget.ts)
+  if (process.argv[2] === "run") (await import("./cli/heap-budget.ts")).applyHeapBudget();
   const { runCli } = await import("./cli/program.ts");
   await runCli(process.argv);
 }

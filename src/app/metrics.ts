@@ -62,8 +62,6 @@ export interface MetricsSources {
   overload?: () => OverloadStats;
 }
 
-type Labels<T extends string> = Partial<Record<T, string | number>>;
-
 /** A counter whose value another part keeps: set from `value()` on every scrape. */
 function mirroredCounter(
   registry: Registry,
@@ -104,8 +102,8 @@ export class GatewayMetrics {
   /** Reason codes that have a label of their own (bounded: codeLabel). */
   private readonly codes = new Set<string>();
   private readonly readDuration: Histogram<"device">;
-  private readonly events: Counter<"device" | "tag" | "type">;
-  private readonly engineEvents: Counter<"type">;
+  /** Events produced: device, then type, then tag (the subject). */
+  private readonly eventCounts = new Map<string, Map<string, Map<string, { n: number }>>>();
 
   /** Journal stats read once per scrape (each one stats files and queries the store). */
   private journalStats: JournalStats | undefined;
@@ -144,17 +142,34 @@ export class GatewayMetrics {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.events = new Counter({
+    // counted in plain maps per event and handed to prom-client at a scrape: its inc() with
+    // labels builds a key string per call, a tenth of the allocations at 10k events/s (issue 12)
+    const counts = this.eventCounts;
+    new Counter({
       name: "plc2mqtt_events_total",
       help: "Events produced, by device, tag (the event subject) and type",
       labelNames: ["device", "tag", "type"],
       registers,
+      collect() {
+        this.reset();
+        for (const [device, types] of counts)
+          for (const [type, tags] of types)
+            for (const [tag, cell] of tags) this.inc({ device, tag, type }, cell.n);
+      },
     });
-    this.engineEvents = new Counter({
+    new Counter({
       name: "plc2mqtt_engine_events_total",
       help: "Events produced, by type",
       labelNames: ["type"],
       registers,
+      collect() {
+        this.reset();
+        const byType = new Map<string, number>();
+        for (const types of counts.values())
+          for (const [type, tags] of types)
+            for (const cell of tags.values()) byType.set(type, (byType.get(type) ?? 0) + cell.n);
+        for (const [type, n] of byType) this.inc({ type }, n);
+      },
     });
     new Gauge({
       name: "plc2mqtt_device_last_good_read_age_seconds",
@@ -372,13 +387,19 @@ export class GatewayMetrics {
   /** Events on their way to the journal. */
   onEvents(events: readonly GatewayEvent[]): void {
     for (const e of events) {
-      const labels: Labels<"device" | "tag" | "type"> = {
-        device: e.device,
-        tag: e.subject,
-        type: e.type,
-      };
-      this.events.inc(labels);
-      this.engineEvents.inc({ type: e.type });
+      let types = this.eventCounts.get(e.device);
+      if (types === undefined) {
+        types = new Map();
+        this.eventCounts.set(e.device, types);
+      }
+      let tags = types.get(e.type);
+      if (tags === undefined) {
+        tags = new Map();
+        types.set(e.type, tags);
+      }
+      const cell = tags.get(e.subject);
+      if (cell === undefined) tags.set(e.subject, { n: 1 });
+      else cell.n++;
     }
   }
 

@@ -116,6 +116,11 @@ interface TagRuntime {
 
 interface DeviceRuntime {
   device: EngineDevice;
+  /**
+   * The device's asset, one frozen copy for all its events: the renderer and the topic cache
+   * (app/render.ts) key on it by reference, so a copy per event would defeat both (issue 12).
+   */
+  asset: GatewayEvent["asset"];
   tags: Map<string, TagRuntime>;
   /** Tags with a time rule (heartbeat, min_interval, stale_after): what tick() visits. */
   timed: TagRuntime[];
@@ -162,7 +167,7 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     if (drafts.length === 0) return [];
     const context = contextOf(rt, poll, fresh);
     return drafts.map((d) => {
-      const event: GatewayEvent = { ...d, device: rt.device.id, asset: { ...rt.device.asset } };
+      const event: GatewayEvent = { ...d, device: rt.device.id, asset: rt.asset };
       if (context !== undefined) event.context = context;
       return event;
     });
@@ -391,7 +396,7 @@ function deviceRuntime(device: EngineDevice): DeviceRuntime {
       (telemetryRule && (tag.heartbeatMs !== undefined || tag.minIntervalMs !== undefined));
     if (timedRule) timed.push(rt);
   }
-  return { device, tags, timed };
+  return { device, tags, timed, asset: Object.freeze({ ...device.asset }) };
 }
 
 /** Whether two definitions of a tag apply the same rules (built by the same mapping). */

@@ -58,10 +58,12 @@ function draft(
   reason: Reason,
   time: number,
 ): Draft {
-  const data: { [key: string]: JsonValue } = { value, previous, quality };
+  // keys in the order the rendered JSON has them (sorted): the renderer then copies nothing
+  const data: { [key: string]: JsonValue } = { previous, quality };
   if (quality !== "good") data.quality_reason = qualityReason;
-  if (tag.unit !== undefined) data.unit = tag.unit;
   data.reason = reason;
+  if (tag.unit !== undefined) data.unit = tag.unit;
+  data.value = value;
   return { type: EVENT_TYPES.telemetry, subject: tag.name, time, data, topicClass: "telemetry" };
 }
 

@@ -119,7 +119,7 @@ function canonical(value: unknown): string | undefined {
         // the reference keeps a key whose value is undefined out of JSON too, but refuses it
         const text = canonical(item);
         if (text === undefined) return undefined;
-        out += `${first ? "" : ","}${JSON.stringify(key)}:${text}`;
+        out += `${first ? "" : ","}${keyText(key)}${text}`;
         first = false;
       }
       return `${out}}`;
@@ -127,6 +127,20 @@ function canonical(value: unknown): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** `"key":` of data keys seen before (a tag map's keys are few): built once each. */
+const KEYS_KEPT = 4096;
+const keyTexts = new Map<string, string>();
+
+function keyText(key: string): string {
+  let text = keyTexts.get(key);
+  if (text === undefined) {
+    if (keyTexts.size >= KEYS_KEPT) keyTexts.clear();
+    text = `${JSON.stringify(key)}:`;
+    keyTexts.set(key, text);
+  }
+  return text;
 }
 
 /**

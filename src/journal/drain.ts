@@ -9,7 +9,8 @@
  * - A row that fails its check (records.ts decodeRow) is skipped: reported once, acknowledged at
  *   once (the journal's `skip`), so the cursor moves over it and the drain never spins on it.
  * - The tail follows the commits: records go in after their COMMIT, rewritten ones are
- *   rewritten, dropped ones taken out with the cursor moving past them.
+ *   rewritten, dropped ones taken out with the cursor moving past them, and those the cursor
+ *   passed (done) taken out at the next commit.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { SinkCursor } from "./cursor.ts";
@@ -92,8 +93,13 @@ export class JournalDrain {
     }
   }
 
-  /** After a COMMIT: its records, in order. */
+  /**
+   * After a COMMIT: its records, in order. What the publisher is done with leaves the tail
+   * here: kept longer, every record would outlive V8's young generation and fill the old one
+   * with garbage (issue 12: a 20,000-record tail held each record 2 s at 10k events/s).
+   */
   committed(records: readonly JournalRecord[]): void {
+    this.#tail.dropThrough(this.cursor.done);
     this.#tail.push(records);
   }
 

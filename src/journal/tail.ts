@@ -16,7 +16,8 @@ import type { JournalRecord } from "./types.ts";
 export class RecordTail {
   readonly #maxRecords: number;
   readonly #maxBytes: number;
-  #records: JournalRecord[] = [];
+  /** Slots below #head are released (undefined); from #head on, the records held. */
+  #records: (JournalRecord | undefined)[] = [];
   #head = 0;
   #bytes = 0;
 
@@ -43,7 +44,7 @@ export class RecordTail {
       this.#bytes += record.payload.length;
     }
     while (this.size > this.#maxRecords || (this.#bytes > this.#maxBytes && this.size > 1)) {
-      this.#bytes -= this.#records[this.#head++]!.payload.length;
+      this.#dropFirst();
     }
     this.#compact();
   }
@@ -57,7 +58,11 @@ export class RecordTail {
   /** Up to `max` records from `sequence` on (covers(sequence) must hold). */
   from(sequence: bigint, max: number): JournalRecord[] {
     const start = this.#head + Number(sequence - this.first!);
-    return this.#records.slice(start, Math.min(this.#records.length, start + max));
+    // slots from the head on all hold records
+    return this.#records.slice(
+      start,
+      Math.min(this.#records.length, start + max),
+    ) as JournalRecord[];
   }
 
   /** The record of `sequence`, when held. */
@@ -78,9 +83,20 @@ export class RecordTail {
   /** Takes out every record at or below `sequence`. */
   dropThrough(sequence: bigint): void {
     while (this.size > 0 && this.#records[this.#head]!.sequence <= sequence) {
-      this.#bytes -= this.#records[this.#head++]!.payload.length;
+      this.#dropFirst();
     }
     this.#compact();
+  }
+
+  /**
+   * The first record leaves, and the array lets go of it at once: a slot kept until the next
+   * compaction held each record long enough for V8 to move it to the old generation, whose
+   * garbage is what grew the gateway's memory (issue 12).
+   */
+  #dropFirst(): void {
+    const record = this.#records[this.#head]!;
+    this.#bytes -= record.payload.length;
+    this.#records[this.#head++] = undefined;
   }
 
   clear(): void {

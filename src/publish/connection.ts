@@ -185,6 +185,9 @@ export async function openConnection(
     ...(opts.protocolVersion === 4 ? {} : { properties: { sessionExpiryInterval: 0 } }),
     clientId: opts.clientId,
     keepalive: Math.max(1, Math.round(opts.keepaliveMs / 1000)),
+    // a PINGREQ every keepalive, not a keepalive timer moved at every PUBACK (2% of the
+    // gateway's time at 10k events/s, issue 12); a dead broker is noticed as soon as before
+    reschedulePings: false,
     connectTimeout: opts.connectTimeoutMs,
     reconnectPeriod: 0,
     queueQoSZero: false,

@@ -78,12 +78,17 @@ describe("engine", () => {
     );
   });
 
-  it("hands out events whose asset can be changed without touching the device", () => {
+  it("hands out events whose asset cannot be changed, one frozen copy per device", () => {
     const engine = createEngine([oven]);
     const [event] = engine.apply([sample("oven-1", "temperature", 1, 0)], 0);
-    event!.asset.site = "elsewhere";
+    expect(() => {
+      event!.asset.site = "elsewhere";
+    }).toThrow(TypeError);
     const [next] = engine.apply([sample("oven-1", "temperature", 2, 1)], 1);
     expect(next!.asset).toEqual({ site: "hamburg" });
+    // the same object for every event of the device: what the renderer and topic cache key on
+    expect(next!.asset).toBe(event!.asset);
+    expect(oven.asset).not.toBe(event!.asset);
   });
 
   it("flushes nothing when nothing is held", () => {

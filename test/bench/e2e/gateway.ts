@@ -6,13 +6,15 @@
  *
  * BENCH_GATEWAY_NODE_OPTIONS, when set, is the gateway's NODE_OPTIONS (and only its): to
  * measure V8 heap flags such as `--max-semi-space-size=4` on the gateway alone.
+ * BENCH_GATEWAY_OUT, when set, is a file that gets everything the gateway writes (stdout and
+ * stderr), such as the lines of `--trace-gc`.
  *
  * Batching (off unless asked): `batch` in the setup, or BENCH_BATCH in the environment
  * (`npm run bench -- --batch 100` sets it): `<max_events>[,<max_delay>]`, such as `100` or
  * `500,50ms`; telemetry then goes in batches on plant/bench/telemetry/_batch.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, ROOT } from "../../support/cli.ts";
 
@@ -113,7 +115,9 @@ export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): Runni
     },
   );
   let out = "";
+  const copyTo = process.env.BENCH_GATEWAY_OUT;
   const keep = (d: Buffer) => {
+    if (copyTo) appendFileSync(copyTo, d);
     out += d.toString();
     if (out.length > 200_000) out = out.slice(-100_000);
   };
