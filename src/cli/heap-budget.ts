@@ -13,14 +13,23 @@
  *   of what is live before the next one (V8's default lets it reach up to 4 times).
  *
  * A flag already given (on the command line or in NODE_OPTIONS, either spelling) is the user's
- * and is kept; PLC2MQTT_HEAP_DEFAULTS=off leaves V8's own defaults.
+ * and is kept; PLC2MQTT_HEAP_DEFAULTS=off leaves V8's own defaults. A process started with a
+ * debugger flag (--inspect...) is not started again: its inspector's address would change
+ * under the debugger; it gets --heap-growing-percent only, which V8 takes at runtime.
  */
+import { setFlagsFromString } from "node:v8";
 
 /** The flags and their values. */
 export const HEAP_FLAGS: readonly (readonly [flag: string, value: string])[] = [
   ["--max-semi-space-size", "8"],
   ["--heap-growing-percent", "50"],
 ];
+
+/** Those V8 reads when it uses them, so that setting them in a running process works. */
+const RUNTIME_FLAGS = new Set(["--heap-growing-percent"]);
+
+/** Node.js flags that open an inspector (a debugger attaches by its address). */
+const INSPECTOR = /^--(?:inspect|inspect-brk|inspect-wait|debug|debug-brk)(?:=|$)/;
 
 /** The environment variable that turns the defaults off (value `off`). */
 export const HEAP_DEFAULTS_ENV = "PLC2MQTT_HEAP_DEFAULTS";
@@ -43,20 +52,26 @@ export function missingHeapFlags(
 
 /**
  * For `run`: starts this process again with the heap flags it lacks, in place (never returns
- * then). Does nothing when they are all there, when turned off, or where Node.js cannot
- * (process.execve missing or failing: the gateway then runs with V8's defaults).
+ * then). Does nothing when they are all there or when turned off. Where the process is not
+ * started again (a debugger flag, process.execve missing or failing), the flags V8 takes at
+ * runtime are set in this one.
  */
 export function applyHeapBudget(): void {
   if (process.env[HEAP_DEFAULTS_ENV] === "off") return;
-  const missing = missingHeapFlags(process.execArgv, process.env.NODE_OPTIONS);
-  if (missing.length === 0 || typeof process.execve !== "function") return;
-  try {
-    process.execve(
-      process.execPath,
-      [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)],
-      process.env,
-    );
-  } catch {
-    // not replaced: run as we are
+  const nodeOptions = process.env.NODE_OPTIONS;
+  const missing = missingHeapFlags(process.execArgv, nodeOptions);
+  if (missing.length === 0) return;
+  const given = [...process.execArgv, ...(nodeOptions ?? "").split(/\s+/)];
+  if (!given.some((a) => INSPECTOR.test(a)) && typeof process.execve === "function") {
+    try {
+      process.execve(
+        process.execPath,
+        [process.execPath, ...missing, ...process.execArgv, ...process.argv.slice(1)],
+        process.env,
+      );
+    } catch {
+      // not replaced: run as we are
+    }
   }
+  for (const flag of missing) if (RUNTIME_FLAGS.has(flagName(flag))) setFlagsFromString(flag);
 }

@@ -53,9 +53,13 @@ devices: []
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** The running gateway's Node.js arguments (before the script), once it answers /healthz. */
-  async function nodeArgsOf(env: NodeJS.ProcessEnv): Promise<string[]> {
+  async function nodeArgsOf(
+    env: NodeJS.ProcessEnv,
+    nodeArgs: readonly string[] = [],
+  ): Promise<string[]> {
     const daemon = startDaemon(["run", "-c", config], {
       env: { NODE_OPTIONS: undefined, PLC2MQTT_HEAP_DEFAULTS: undefined, ...env },
+      nodeArgs,
     });
     try {
       const deadline = Date.now() + 30_000;
@@ -96,5 +100,10 @@ devices: []
   it("leaves V8's defaults with PLC2MQTT_HEAP_DEFAULTS=off", async () => {
     const args = await nodeArgsOf({ PLC2MQTT_HEAP_DEFAULTS: "off" });
     expect(args).toEqual([]);
+  });
+
+  it("is not started again under a debugger flag: the inspector's address stays valid", async () => {
+    const args = await nodeArgsOf({}, ["--inspect=127.0.0.1:0"]);
+    expect(args).toEqual(["--inspect=127.0.0.1:0"]);
   });
 });
