@@ -39,14 +39,17 @@ function flagName(arg: string): string {
   return arg.split("=")[0]!.replaceAll("_", "-");
 }
 
+/** The Node.js arguments and those of NODE_OPTIONS. */
+function givenArgs(execArgv: readonly string[], nodeOptions: string | undefined): string[] {
+  return [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].filter((a) => a !== "");
+}
+
 /** The heap flags (`--flag=value`) neither the Node.js arguments nor NODE_OPTIONS give. */
 export function missingHeapFlags(
   execArgv: readonly string[],
   nodeOptions: string | undefined,
 ): string[] {
-  const given = new Set(
-    [...execArgv, ...(nodeOptions ?? "").split(/\s+/)].filter((a) => a !== "").map(flagName),
-  );
+  const given = new Set(givenArgs(execArgv, nodeOptions).map(flagName));
   return HEAP_FLAGS.filter(([flag]) => !given.has(flag)).map(([flag, value]) => `${flag}=${value}`);
 }
 
@@ -61,8 +64,8 @@ export function applyHeapBudget(): void {
   const nodeOptions = process.env.NODE_OPTIONS;
   const missing = missingHeapFlags(process.execArgv, nodeOptions);
   if (missing.length === 0) return;
-  const given = [...process.execArgv, ...(nodeOptions ?? "").split(/\s+/)];
-  if (!given.some((a) => INSPECTOR.test(a)) && typeof process.execve === "function") {
+  const debugged = givenArgs(process.execArgv, nodeOptions).some((a) => INSPECTOR.test(a));
+  if (!debugged && typeof process.execve === "function") {
     try {
       process.execve(
         process.execPath,

@@ -171,7 +171,6 @@ function hint(err: unknown, endpoint: Endpoint): string {
 
 const CLOSED_BEFORE_CONNACK = "connection closed before CONNACK";
 
-/** Opens one connection; rejects with MQTT_CONNECT (reason and cause) or ABORTED. */
 /**
  * mqtt-packet keeps a 2-byte buffer for every packet id, 65,536 of them (6.8 MB of heap, a
  * twentieth of the gateway's memory, issue 12), from the first packet mqtt.js writes. Only
@@ -180,6 +179,7 @@ const CLOSED_BEFORE_CONNACK = "connection closed before CONNACK";
  */
 writeToStream.cacheNumbers = false;
 
+/** Opens one connection; rejects with MQTT_CONNECT (reason and cause) or ABORTED. */
 export async function openConnection(
   opts: ConnectOptions,
   signal: AbortSignal,
