@@ -121,6 +121,11 @@ interface DeviceRuntime {
    * (app/render.ts) key on it by reference, so a copy per event would defeat both (issue 12).
    */
   asset: GatewayEvent["asset"];
+  /**
+   * The tags whose value of the current call is ever looked up (currentValue): the device's
+   * context and its triggers' snapshots. Only these go into the call's Poll map.
+   */
+  lookedUp: ReadonlySet<string>;
   tags: Map<string, TagRuntime>;
   /** Tags with a time rule (heartbeat, min_interval, stale_after): what tick() visits. */
   timed: TagRuntime[];
@@ -253,6 +258,8 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
         known.push([rt, tag, sample]);
         const poll = polls.get(rt) ?? new Map<string, TagValue>();
         polls.set(rt, poll);
+        // a value nobody looks up is not kept (issue 12: 100,000 samples/s at 10,000 registers)
+        if (!rt.lookedUp.has(sample.tag)) continue;
         const { quality, value } = normalize(sample);
         poll.set(sample.tag, quality === "good" ? value : null);
       }
@@ -274,13 +281,15 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
         if (sample.snapshotRead === true) continue;
         const rt = runtimes.get(sample.device);
         const tag = rt?.tags.get(sample.tag);
-        if (rt === undefined || tag === undefined) continue;
+        // only a trigger's own samples can fire it (`last` serves them alone): the others are
+        // passed over before any work (issue 12: a tenth of the engine at 10,000 registers)
+        const rule = tag?.tag.trigger;
+        if (rt === undefined || tag === undefined || rule === undefined) continue;
         const { quality, value } = normalize(sample);
         if (quality !== "good") continue;
         const previous = last.has(tag) ? last.get(tag) : tag.quality.lastGood;
         last.set(tag, { value });
-        const rule = tag.tag.trigger;
-        if (rule === undefined || !triggerFires(rule, previous, value)) continue;
+        if (!triggerFires(rule, previous, value)) continue;
         const tags = wanted.get(rt.device.id) ?? new Set<string>();
         wanted.set(rt.device.id, tags);
         for (const name of [...rule.snapshot, ...rt.device.context]) tags.add(name);
@@ -396,7 +405,9 @@ function deviceRuntime(device: EngineDevice): DeviceRuntime {
       (telemetryRule && (tag.heartbeatMs !== undefined || tag.minIntervalMs !== undefined));
     if (timedRule) timed.push(rt);
   }
-  return { device, tags, timed, asset: Object.freeze({ ...device.asset }) };
+  const lookedUp = new Set(device.context);
+  for (const tag of device.tags) for (const name of tag.trigger?.snapshot ?? []) lookedUp.add(name);
+  return { device, tags, timed, asset: Object.freeze({ ...device.asset }), lookedUp };
 }
 
 /** Whether two definitions of a tag apply the same rules (built by the same mapping). */
