@@ -210,25 +210,16 @@ export class Publisher {
   async publishStatus(message: OutboundMessage): Promise<boolean> {
     const conn = this.conn;
     if (!conn?.open || this.stopping) return false;
-    const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+    const window = this.windowOf(conn);
     if (this.inFlight.size + this.direct >= window) return false;
     const tooLarge = oversize(message, conn.protocolVersion, this.limit);
     if (tooLarge !== undefined) {
       this.log.debug({ topic: message.topic, reason: tooLarge }, "MQTT status message not sent");
       return false;
     }
-    this.direct += 1;
-    try {
-      await conn.publish(message.topic, message.payload, message.retain);
-      return true;
-    } catch (err) {
-      if (!conn.open) this.statusLostWith = conn; // for judgeLoss, which runs after this
-      this.log.debug({ err, topic: message.topic }, "MQTT status message not published");
-      return false;
-    } finally {
-      this.direct -= 1;
-      this.rouse();
-    }
+    return this.sendDirect(conn, message.topic, "MQTT status message", () =>
+      conn.publish(message.topic, message.payload, message.retain),
+    );
   }
 
   /**
@@ -244,19 +235,38 @@ export class Publisher {
     for (;;) {
       if (!this.conn?.open || this.stopping) return false;
       conn = this.conn;
-      const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+      const window = this.windowOf(conn);
       if (this.inFlight.size + this.direct < window) break;
       const left = deadline - Date.now();
       if (left <= 0) return false;
       await withTimeout(this.wakeup.wait(), left, () => new Error("timeout")).catch(() => {});
     }
+    return this.sendDirect(conn, message.topic, "MQTT answer", () => conn.respond(message));
+  }
+
+  /** The in-flight window on `conn`: max_in_flight, at most the broker's Receive Maximum. */
+  private windowOf(conn: Connection): number {
+    return Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+  }
+
+  /**
+   * One message outside the journal (publishStatus, respond), holding a place in the window
+   * while it waits for its PUBACK: true once acknowledged, false otherwise (`what` not
+   * published, at debug). Never throws.
+   */
+  private async sendDirect(
+    conn: Connection,
+    topic: string,
+    what: string,
+    send: () => Promise<void>,
+  ): Promise<boolean> {
     this.direct += 1;
     try {
-      await conn.respond(message);
+      await send();
       return true;
     } catch (err) {
       if (!conn.open) this.statusLostWith = conn; // for judgeLoss, which runs after this
-      this.log.debug({ err, topic: message.topic }, "MQTT answer not published");
+      this.log.debug({ err, topic }, `${what} not published`);
       return false;
     } finally {
       this.direct -= 1;
@@ -316,7 +326,7 @@ export class Publisher {
         continue;
       }
       if (this.stopping) return; // stop() finishes with this connection
-      const window = Math.min(this.options.mqtt.max_in_flight, conn.receiveMaximum);
+      const window = this.windowOf(conn);
       this.log.info(
         {
           clientId: this.options.clientId,
