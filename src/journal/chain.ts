@@ -52,7 +52,7 @@ export const CHAIN_SEGMENTS_SCHEMA = `CREATE TABLE IF NOT EXISTS chain_segments 
 )`;
 
 /** meta key: "<sequence>:<hash hex>" of the last record pruned from the front. */
-export const PRUNED_KEY = "chain_pruned_through";
+const PRUNED_KEY = "chain_pruned_through";
 
 /** One buffer for link, sequence and payload, reused: one one-shot digest per record. */
 let scratch = Buffer.allocUnsafe(8192);
@@ -94,11 +94,16 @@ export function addSegment(
 }
 
 /** Parses meta chain_pruned_through; undefined when absent or unreadable. */
-export function parsePruned(value: unknown): ChainHead | undefined {
+function parsePruned(value: unknown): ChainHead | undefined {
   if (typeof value !== "string") return undefined;
   const m = /^(\d+):([0-9a-f]{64})$/.exec(value);
   if (!m) return undefined;
   return { sequence: BigInt(m[1]!), hash: Buffer.from(m[2]!, "hex") };
+}
+
+/** The chain_pruned_through mark of the file; undefined when absent or unreadable. */
+export function readPruned(db: DatabaseSync): ChainHead | undefined {
+  return parsePruned(db.prepare("SELECT value FROM meta WHERE key = ?").get(PRUNED_KEY)?.value);
 }
 
 /** Writes chain_pruned_through for the last record a prefix delete removed (caller's txn). */
@@ -136,9 +141,7 @@ export function linkFor(db: DatabaseSync, sequence: bigint): ChainHead | undefin
       ? { sequence: row.sequence as bigint, hash: row.hash }
       : undefined;
   }
-  const pruned = parsePruned(
-    db.prepare("SELECT value FROM meta WHERE key = ?").get(PRUNED_KEY)?.value,
-  );
+  const pruned = readPruned(db);
   if (pruned && pruned.sequence >= start && pruned.sequence < sequence) return pruned;
   return undefined;
 }
@@ -196,8 +199,6 @@ export function settledHead(db: DatabaseSync, upTo: bigint, start: bigint): Chai
   const row = stmt.get(upTo, start);
   if (row && row.hash instanceof Uint8Array)
     return { sequence: row.sequence as bigint, hash: row.hash };
-  const pruned = parsePruned(
-    db.prepare("SELECT value FROM meta WHERE key = ?").get(PRUNED_KEY)?.value,
-  );
+  const pruned = readPruned(db);
   return pruned && pruned.sequence <= upTo ? pruned : undefined;
 }

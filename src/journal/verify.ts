@@ -32,8 +32,7 @@ import {
   chainHash,
   HASH_BYTES,
   hex,
-  PRUNED_KEY,
-  parsePruned,
+  readPruned,
   type SegmentKind,
   ZERO_HASH,
 } from "./chain.ts";
@@ -146,7 +145,7 @@ function readSegments(db: DatabaseSync): Segment[] {
 function walk(db: DatabaseSync, options: VerifyOptions): VerifyResult {
   const segments = readSegments(db);
   const meta = (key: string) => db.prepare("SELECT value FROM meta WHERE key = ?").get(key)?.value;
-  const pruned = parsePruned(meta(PRUNED_KEY));
+  const pruned = readPruned(db);
   const highWater = /^\d+$/.test(String(meta("high_water")))
     ? BigInt(String(meta("high_water")))
     : 0n;
