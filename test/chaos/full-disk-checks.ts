@@ -2,13 +2,16 @@
  * What the full-disk chaos runs share: the built gateway logging every warning, and the checks
  * of the consumer's stream against the journal (every gap announced, nothing journaled lost).
  */
+import { expect } from "vitest";
 import {
   deduplicate,
   type GatewayProcess,
   isWill,
   type Received,
   startGateway,
+  waitUntil,
 } from "../e2e/harness.ts";
+import { type Changing, lastReadingArrived } from "./config.ts";
 
 const OVERFLOW = "plc2mqtt.journal.overflow";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,6 +35,23 @@ export async function quiet(messages: readonly unknown[], timeoutMs: number): Pr
     else [seen, still] = [messages.length, 0];
     await sleep(1000);
   }
+}
+
+/**
+ * The end of a run: the plant stops, everything journaled drains (its newest reading arrives,
+ * then what was journaled after it: the stream goes quiet), and the gateway, still up, stops
+ * cleanly. A gateway that stopped journaling or cannot drain fails here.
+ */
+export async function drainAndStop(
+  messages: readonly Received[],
+  changing: Changing,
+  gateway: GatewayProcess,
+): Promise<void> {
+  changing.stop();
+  await waitUntil(() => lastReadingArrived(messages, changing.tick), 120_000, "the last reading");
+  await quiet(messages, 60_000);
+  expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
+  expect(await gateway.stop()).toBe(0);
 }
 
 /** How many log lines of the gateway's output match `pattern`. */

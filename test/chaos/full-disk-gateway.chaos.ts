@@ -18,11 +18,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { journalRecords, type Received, startSubscriber, waitUntil } from "../e2e/harness.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
-import { type Changing, lastReadingArrived, startChanging, writeChaosConfig } from "./config.ts";
+import { type Changing, startChanging, writeChaosConfig } from "./config.ts";
 import {
+  drainAndStop,
   expectAnnouncedGapsAndComplete,
   lines,
-  quiet,
   startLoggingGateway as startGateway,
   totalDropped,
 } from "./full-disk-checks.ts";
@@ -87,19 +87,8 @@ describe("chaos: a full file system under the journal", () => {
         await sleep(5000);
         fs.release();
       }
-      changing.stop();
-      // everything journaled drains, then a clean stop (a gateway that stopped journaling or
-      // cannot drain fails here: the newest reading is never dropped nor conflated away)
-      await waitUntil(
-        () => lastReadingArrived(sub.messages, changing.tick),
-        120_000,
-        "the last reading",
-      );
-      // and what was journaled after it (the other tags of that tick, notices): the stream
-      // goes quiet once the plant does
-      await quiet(sub.messages, 60_000);
-      expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
-      expect(await gateway.stop()).toBe(0);
+      // the newest reading is never dropped nor conflated away
+      await drainAndStop(sub.messages, changing, gateway);
     } finally {
       changing.stop();
       await gateway.kill();

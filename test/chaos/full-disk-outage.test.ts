@@ -19,11 +19,11 @@ import { type ModbusSimulator, startModbusSimulator } from "../../simulators/mod
 import { journalRecords, startSubscriber, waitUntil } from "../e2e/harness.ts";
 import { runCli } from "../support/cli.ts";
 import { type Broker, freePort, startMosquitto } from "../support/mosquitto.ts";
-import { type Changing, chaosTags, lastReadingArrived, startChanging } from "./config.ts";
+import { type Changing, chaosTags, startChanging } from "./config.ts";
 import {
+  drainAndStop,
   expectAnnouncedGapsAndComplete,
   lines,
-  quiet,
   startLoggingGateway,
   totalDropped,
 } from "./full-disk-checks.ts";
@@ -128,15 +128,7 @@ describe("chaos: a 4 MiB data_dir through a 40 s broker outage (issue 14)", () =
       }
       expect(status, "/healthz once the backlog is gone").toBe(200);
 
-      changing.stop();
-      await waitUntil(
-        () => lastReadingArrived(sub.messages, changing.tick),
-        120_000,
-        "the last reading",
-      );
-      await quiet(sub.messages, 60_000);
-      expect(gateway.child.exitCode, gateway.output().slice(-3000)).toBeNull();
-      expect(await gateway.stop()).toBe(0);
+      await drainAndStop(sub.messages, changing, gateway);
     } finally {
       changing.stop();
       await gateway.kill();

@@ -73,6 +73,15 @@ function setPayload(db: DatabaseSync, sequence: bigint, payload: string): void {
   );
 }
 
+/** Swaps the payloads of two records (crc kept right, hashes left as they were). */
+function swapPayloads(db: DatabaseSync, a: bigint, b: bigint): void {
+  const get = (s: bigint) =>
+    String(db.prepare("SELECT payload FROM records WHERE sequence = ?").get(s)?.payload);
+  const [pa, pb] = [get(a), get(b)];
+  setPayload(db, a, pb);
+  setPayload(db, b, pa);
+}
+
 describe("the hash chain", () => {
   it("links every record to the one before, as the formula says, and verifies", async () => {
     tmp = tempDir();
@@ -124,23 +133,13 @@ describe("the hash chain", () => {
     tmp = tempDir();
     const seqs = await seeded(60);
     const [a, b] = [seqs[10]!, seqs[11]!];
-    withDb(tmp.dir, (db) => {
-      const get = (s: bigint) =>
-        String(db.prepare("SELECT payload FROM records WHERE sequence = ?").get(s)?.payload);
-      const [pa, pb] = [get(a), get(b)];
-      setPayload(db, a, pb);
-      setPayload(db, b, pa);
-    });
+    withDb(tmp.dir, (db) => swapPayloads(db, a, b));
     expect(verifyJournal(tmp.dir).broken).toMatchObject({ sequence: a, kind: "reordered" });
 
     // swap back, then swap whole rows' sequences (hash and all move with them)
     const [c, d] = [seqs[40]!, seqs[41]!];
     withDb(tmp.dir, (db) => {
-      const get = (s: bigint) =>
-        String(db.prepare("SELECT payload FROM records WHERE sequence = ?").get(s)?.payload);
-      const [pa, pb] = [get(a), get(b)];
-      setPayload(db, a, pb);
-      setPayload(db, b, pa);
+      swapPayloads(db, a, b);
       db.prepare("UPDATE records SET sequence = -1 WHERE sequence = ?").run(c);
       db.prepare("UPDATE records SET sequence = ? WHERE sequence = ?").run(c, d);
       db.prepare("UPDATE records SET sequence = ? WHERE sequence = -1").run(d);
