@@ -24,6 +24,7 @@ import {
   waitUntil,
   writeGatewayConfig,
 } from "./harness.ts";
+import { expectReplayOf } from "./replay-checks.ts";
 
 /** README "Replay on request": a live event arrives within this of its source time while a replay runs. */
 const LIVE_LATENCY_BOUND_MS = 1000;
@@ -97,18 +98,6 @@ function published(dataDir: string, query: { from?: number; to?: number } = {}):
   } finally {
     reader.close();
   }
-}
-
-function expectReplayOf(received: readonly EventMessage[], expected: readonly JournalRecord[]) {
-  expect(received.map((m) => BigInt(m.doc.sequence))).toEqual(expected.map((r) => r.sequence));
-  received.forEach((m, i) => {
-    const record = expected[i]!;
-    expect(m.topic).toBe(record.topic);
-    expect(m.retain).toBe(false);
-    expect(m.doc.replay).toBe(true);
-    const { replay: _, ...original } = m.doc;
-    expect(original).toEqual(JSON.parse(record.payload)); // same id, sequence, time, data
-  });
 }
 
 const temps: string[] = [];

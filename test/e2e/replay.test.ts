@@ -8,10 +8,10 @@
 import mqtt from "mqtt";
 import { describe, expect, it } from "vitest";
 import { openJournalReader } from "../../src/journal/reader.ts";
-import type { JournalRecord } from "../../src/journal/types.ts";
 import { runCli } from "../support/cli.ts";
 import { assertValidEvent } from "../support/event-schema.ts";
 import { startGateway, usePlantAndBroker, waitUntil, writeGatewayConfig } from "./harness.ts";
+import { expectReplayOf } from "./replay-checks.ts";
 
 interface Message {
   topic: string;
@@ -42,18 +42,6 @@ function journal(
   } finally {
     reader.close();
   }
-}
-
-function expectReplayOf(received: readonly Message[], expected: readonly JournalRecord[]): void {
-  expect(received.map((m) => m.doc.id)).toEqual(expected.map((r) => r.id));
-  received.forEach((m, i) => {
-    const record = expected[i]!;
-    expect(m.topic).toBe(record.topic);
-    expect(m.retain).toBe(false);
-    expect(m.doc.replay).toBe(true);
-    const { replay: _, ...original } = m.doc;
-    expect(original).toEqual(JSON.parse(record.payload));
-  });
 }
 
 describe("plc2mqtt replay", () => {
