@@ -56,6 +56,8 @@ export async function readTagsOnce(
   }
   const driver = createDriver(device, {
     dataDir: config.gateway.data_dir,
+    // one read, with the registers behind each value: on this thread
+    ioThread: false,
     ...(ctx.configPath === undefined ? {} : { configPath: ctx.configPath }),
   });
   const group = tagNames.length === 0 ? undefined : { interval: 0, tags: tagNames };

@@ -243,6 +243,7 @@ export class DriverRunner {
     until: AbortSignal,
   ) {
     const { driver, log } = this.options;
+    if (driver.nextPoll) return this.takePolls(ctx, group, connection, until);
     let due = performance.now();
     while (!until.aborted) {
       const started = performance.now();
@@ -270,6 +271,35 @@ export class DriverRunner {
       try {
         await sleep(due - now, until);
       } catch {
+        return;
+      }
+    }
+  }
+
+  /** A driver that keeps the schedule itself: each poll as it comes, no sleep in between. */
+  private async takePolls(
+    ctx: DriverContext,
+    group: PollGroup,
+    connection: AbortController,
+    until: AbortSignal,
+  ) {
+    const { driver, log } = this.options;
+    const polling: DriverContext = { ...ctx, signal: AbortSignal.any([ctx.signal, until]) };
+    while (!until.aborted) {
+      try {
+        const poll = await driver.nextPoll!(polling, group);
+        if (ctx.signal.aborted) return;
+        this.observe({ group, durationMs: poll.durationMs, samples: poll.samples });
+        await this.deliver(ctx, poll.samples);
+      } catch (err) {
+        if (ctx.signal.aborted || until.aborted || isGatewayError(err, "ABORTED")) return;
+        this.observe({ group, durationMs: 0, error: err });
+        log.error({ err }, "driver read threw; treating the connection as lost");
+        connection.abort();
+        return;
+      }
+      if (!driver.connected) {
+        connection.abort();
         return;
       }
     }

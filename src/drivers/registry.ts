@@ -7,6 +7,7 @@
 import type { DeviceConfig } from "../config/schema/root.ts";
 import { GatewayError } from "../lib/errors.ts";
 import { ModbusDriver } from "./modbus/driver.ts";
+import { ThreadedModbusDriver } from "./modbus/io-thread.ts";
 import { OpcuaDriver } from "./opcua/driver.ts";
 import type { Driver } from "./types.ts";
 
@@ -15,14 +16,22 @@ export interface DriverCreation {
   dataDir: string;
   /** The config file path, when known: named in operator hints (`pki trust -c ...`). */
   configPath?: string;
+  /**
+   * false: a Modbus device is read on the calling thread even when it would get an I/O thread
+   * of its own (modbus/thread-choice.ts): one-off reads such as `plc2mqtt read`.
+   */
+  ioThread?: boolean;
 }
 
 export function createDriver(device: DeviceConfig, creation?: DriverCreation): Driver {
   switch (device.protocol) {
     case "modbus-tcp":
     case "modbus-rtu-over-tcp":
-    case "modbus-rtu":
-      return new ModbusDriver(device);
+    case "modbus-rtu": {
+      const driver = new ModbusDriver(device);
+      if (creation?.ioThread === false || !driver.wantsIoThread) return driver;
+      return new ThreadedModbusDriver(device);
+    }
     case "opcua":
       if (creation === undefined) {
         throw new GatewayError("USAGE", `device ${device.id}: an OPC UA driver needs the data_dir`);

@@ -52,6 +52,15 @@ export interface Driver {
    */
   read?(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]>;
   /**
+   * A polling driver that keeps the poll schedule itself (a Modbus device on its own I/O
+   * thread): resolves with the group's next poll, taken at the group's fixed rate whatever the
+   * caller was doing meanwhile, or rejects as read() would (the connection is gone). The
+   * runner calls it again at once, never sleeping in between; polls the caller has not taken
+   * yet wait for it, a bounded number (the driver says what it skips beyond them). The
+   * schedule ends when the signal of the call that started it aborts.
+   */
+  nextPoll?(ctx: DriverContext, group: PollGroup): Promise<PolledSamples>;
+  /**
    * Subscribing drivers deliver samples as they arrive. A polling driver may deliver here the
    * samples that correct readings it already returned (Modbus: readings put in doubt).
    */
@@ -72,6 +81,13 @@ export interface Driver {
   readonly connected: boolean;
   /** Idempotent, never throws. */
   close(): Promise<void>;
+}
+
+/** One poll a driver with its own schedule took (nextPoll). */
+export interface PolledSamples {
+  samples: TagSample[];
+  /** How long the poll's reads took, ms. */
+  durationMs: number;
 }
 
 /** What a driver counts for /metrics. */

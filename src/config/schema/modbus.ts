@@ -132,6 +132,12 @@ const commonModbus = {
     .max(16)
     .default(1)
     .describe("Requests in flight per connection (default 1: many PLCs serve one at a time)"),
+  io_thread: z
+    .union([z.literal("auto"), z.boolean()])
+    .default("auto")
+    .describe(
+      "Read this device on a thread of its own, so that its polls keep their schedule however busy the rest of the gateway is: true, false, or auto (default): a thread when the device's polls make 200 or more requests a second. A thread costs about 17 MB of memory",
+    ),
   max_gap: z
     .number()
     .int()

@@ -53,6 +53,7 @@ import {
 import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
 import { changedTags, connectionChange } from "./tag-update.ts";
+import { requestsPerSecond, wantsIoThread } from "./thread-choice.ts";
 import { failureOf, withRetries } from "./transient-retry.ts";
 import { UnitHealth } from "./unit-health.ts";
 
@@ -95,6 +96,15 @@ function limitsOf(device: ModbusDeviceConfig): PlanLimits {
   };
 }
 
+export interface ModbusDriverOptions {
+  /** The driver (or the host's planner of one) of a device read on its own I/O thread. */
+  threaded?: boolean;
+  /** Carried over from an earlier driver of the device: transaction ids found not echoed. */
+  learnedIds?: TransactionIdMode;
+  /** Carried over: the retries counted so far (stats() is cumulative). */
+  retries?: number;
+}
+
 export class ModbusDriver implements Driver {
   readonly id: string;
   private device: ModbusDeviceConfig;
@@ -116,8 +126,14 @@ export class ModbusDriver implements Driver {
   /** Requests of tags on a missing register (or refused): asked alone, never probed again. */
   private readonly alone = new WeakSet<PlannedRead>();
 
+  /** Whether this driver runs on the device's I/O thread (io-thread.ts, thread-choice.ts). */
+  private readonly threaded: boolean;
+
   /** Validates and precomputes; throws an Error naming the tag when a tag cannot be planned. */
-  constructor(device: ModbusDeviceConfig) {
+  constructor(device: ModbusDeviceConfig, options: ModbusDriverOptions = {}) {
+    this.threaded = options.threaded ?? false;
+    this.learnedIds = options.learnedIds;
+    this.retries = options.retries ?? 0;
     this.id = device.id;
     this.device = device;
     this.facts = new RegisterFacts(device.address_base);
@@ -141,8 +157,18 @@ export class ModbusDriver implements Driver {
     return this.groups;
   }
 
+  /** Whether the device's settings and polls ask for an I/O thread (thread-choice.ts). */
+  get wantsIoThread(): boolean {
+    return wantsIoThread(this.device, requestsPerSecond(this.groups));
+  }
+
   stats(): DriverStats {
     return { retries: this.retries };
+  }
+
+  /** What the driver learned and counted, for the next I/O thread's driver (io-thread.ts). */
+  get carried(): Pick<ModbusDriverOptions, "learnedIds" | "retries"> {
+    return { retries: this.retries, ...(this.learnedIds ? { learnedIds: this.learnedIds } : {}) };
   }
 
   async connect(ctx: DriverContext): Promise<void> {
@@ -188,6 +214,13 @@ export class ModbusDriver implements Driver {
       if (this.facts.forget(changedTags(this.resolved, built.tags))) built = this.build(next);
     } catch (err) {
       ctx.log.debug({ err }, "Modbus tag map cannot be applied on the live connection");
+      return false;
+    }
+    if (wantsIoThread(next, requestsPerSecond(built.groups)) !== this.threaded) {
+      ctx.log.debug(
+        { io_thread: !this.threaded },
+        "Modbus config change moves the device to or from its own I/O thread",
+      );
       return false;
     }
     this.device = next;
