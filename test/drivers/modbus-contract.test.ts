@@ -71,3 +71,37 @@ driverContract("Modbus RTU over a serial line (socat pty pair)", async () => {
     },
   };
 });
+
+// The same device on an I/O thread of its own (io_thread: true, modbus/io-thread.ts): the
+// contract holds across the thread boundary, values and errors included.
+driverContract("Modbus TCP on its own I/O thread", async () => {
+  const sim = await startModbusSimulator({ port: 0 });
+  const device = modbusDevice({
+    protocol: "modbus-tcp",
+    host: "127.0.0.1",
+    port: sim.port,
+    io_thread: true,
+  });
+  return {
+    driver: () => createDriver(device),
+    setValues: async (round) => setKnownValues(sim, round),
+    dropServer: async () => sim.dropConnections(),
+    close: () => sim.close(),
+  };
+});
+
+driverContract("Modbus RTU over TCP on its own I/O thread", async () => {
+  const sim = await startModbusSimulator({ port: 0, framing: "rtu-over-tcp", units: [1, 2] });
+  const device = modbusDevice({
+    protocol: "modbus-rtu-over-tcp",
+    host: "127.0.0.1",
+    port: sim.port,
+    io_thread: true,
+  });
+  return {
+    driver: () => createDriver(device),
+    setValues: async (round) => setKnownValues(sim, round),
+    dropServer: async () => sim.dropConnections(),
+    close: () => sim.close(),
+  };
+});

@@ -106,6 +106,8 @@ export class ThreadedModbusDriver implements Driver {
   }
 
   async read(ctx: DriverContext, group?: PollGroup): Promise<TagSample[]> {
+    // no thread, no connection: the planner answers as a driver that is not connected does
+    if (!this.#thread) return this.#planner.read(ctx, group);
     const ref = this.#ref(group);
     return (await this.#call({ op: "read", ...(ref ? { group: ref } : {}) }, ctx)) as TagSample[];
   }

@@ -1,0 +1,132 @@
+/**
+ * A Modbus device on an I/O thread of its own (src/drivers/modbus/io-thread.ts): its polls keep
+ * their schedule while the gateway's main thread is busy, which is the point of the thread;
+ * and `io_thread: auto` gives a thread to the devices whose polls make 200+ requests a second.
+ *
+ * The server is the bench's Modbus load (the bundled simulator in a process of its own, so
+ * that blocking this process's main thread does not stop it): 250 holding registers that all
+ * change every 50 ms, each value naming its tick.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DriverRunner } from "../../src/app/driver-runner.ts";
+import { deviceSchema } from "../../src/config/schema/root.ts";
+import { ModbusDriver } from "../../src/drivers/modbus/driver.ts";
+import { ThreadedModbusDriver } from "../../src/drivers/modbus/io-thread.ts";
+import { createDriver } from "../../src/drivers/registry.ts";
+import type { TagSample } from "../../src/drivers/types.ts";
+import { isGatewayError } from "../../src/lib/errors.ts";
+import { silentLogger } from "../../src/lib/logger.ts";
+import { type Helper, startHelper } from "../bench/e2e/child.ts";
+import { eventually } from "../support/resources.ts";
+
+const REGISTERS = 250;
+const POLL_MS = 50;
+const BLOCK_MS = 1000;
+
+function device(fields: Record<string, unknown>, registers = REGISTERS) {
+  return deviceSchema.parse({
+    id: "line1",
+    protocol: "modbus-tcp",
+    host: "127.0.0.1",
+    poll_interval: `${POLL_MS}ms`,
+    tags: Array.from({ length: registers }, (_, a) => ({ name: `r${a}`, address: `HR${a}` })),
+    ...fields,
+  });
+}
+
+/** Blocks this thread (as a long group commit would), busy, for `ms`. */
+function block(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
+describe("a Modbus device on its own I/O thread", () => {
+  let load: Helper<{ port: number; pid: number }>;
+
+  beforeAll(async () => {
+    load = await startHelper("modbus-load", [
+      "--registers",
+      String(REGISTERS),
+      "--period",
+      String(POLL_MS),
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await load?.stop();
+  });
+
+  /**
+   * Polls taken while this thread was blocked for BLOCK_MS: readTime is stamped when a reply
+   * is decoded, so a poll read during the block has its readTime inside it.
+   */
+  async function pollsDuringBlock(ioThread: boolean): Promise<TagSample[]> {
+    const driver = createDriver(device({ port: load.ready.port, io_thread: ioThread }));
+    expect(driver instanceof ThreadedModbusDriver).toBe(ioThread);
+    const r0: TagSample[] = [];
+    const runner = new DriverRunner({
+      driver,
+      log: silentLogger(),
+      onSamples: (samples) => {
+        for (const s of samples) if (s.tag === "r0") r0.push(s);
+      },
+      reconnect: { minMs: 20, maxMs: 200 },
+    });
+    runner.start();
+    try {
+      await eventually(() => r0.some((s) => s.quality === "good"), 10_000, "first good poll");
+      const from = Date.now();
+      block(BLOCK_MS);
+      const to = Date.now();
+      await eventually(() => r0.some((s) => s.readTime > to), 10_000, "a poll after the block");
+      return r0.filter((s) => s.readTime >= from && s.readTime <= to);
+    } finally {
+      await runner.stop();
+    }
+  }
+
+  it("keeps polling on schedule while the main thread is blocked, every value good and in order", async () => {
+    const during = await pollsDuringBlock(true);
+    // 20 polls are due in the block; the thread keeps up to MAX_POLLS_AHEAD (10) for the
+    // runner. At least 5, so that a loaded machine that slows the thread too does not fail it
+    expect(during.length).toBeGreaterThanOrEqual(5);
+    expect(during.every((s) => s.quality === "good")).toBe(true);
+    // in the order read, each value (the server's tick) at or after the one before
+    for (let i = 1; i < during.length; i++) {
+      expect(during[i]!.readTime).toBeGreaterThanOrEqual(during[i - 1]!.readTime);
+      expect(during[i]!.value as number).toBeGreaterThanOrEqual(during[i - 1]!.value as number);
+    }
+    expect(during.at(-1)!.value).not.toBe(during[0]!.value);
+  }, 60_000);
+
+  it("on the main thread (io_thread: false), polls wait for the block", async () => {
+    expect(await pollsDuringBlock(false)).toEqual([]);
+  }, 60_000);
+
+  it("auto gives a thread to a device of 200+ requests a second, and only to it", () => {
+    const big = device({ port: 1, poll_interval: "100ms" }, 2500); // 20 requests per 100 ms
+    const small = device({ port: 1, poll_interval: "100ms" }, 2000); // 16 per 100 ms
+    expect(createDriver(big)).toBeInstanceOf(ThreadedModbusDriver);
+    expect(createDriver(small)).toBeInstanceOf(ModbusDriver);
+    expect(createDriver({ ...small, io_thread: true })).toBeInstanceOf(ThreadedModbusDriver);
+    expect(createDriver({ ...big, io_thread: false })).toBeInstanceOf(ModbusDriver);
+    // one-off reads (plc2mqtt read) stay on the calling thread
+    expect(createDriver(big, { dataDir: "/nonexistent", ioThread: false })).toBeInstanceOf(
+      ModbusDriver,
+    );
+  });
+
+  it("reports a refused connection with its code, from the thread", async () => {
+    const driver = createDriver(device({ port: 1, io_thread: true, connect_timeout: "500ms" }));
+    const ctx = { signal: new AbortController().signal, log: silentLogger() };
+    const err = await driver.connect(ctx).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await driver.close();
+    expect(isGatewayError(err, "MODBUS_CONNECT"), String(err)).toBe(true);
+    expect(driver.connected).toBe(false);
+  });
+});
