@@ -7,7 +7,8 @@
  * that blocking this process's main thread does not stop it): 250 holding registers that all
  * change every 50 ms, each value naming its tick.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { DriverRunner } from "../../src/app/driver-runner.ts";
 import { deviceSchema } from "../../src/config/schema/root.ts";
 import { ModbusDriver } from "../../src/drivers/modbus/driver.ts";
@@ -18,7 +19,12 @@ import { isGatewayError } from "../../src/lib/errors.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { type Helper, startHelper } from "../bench/e2e/child.ts";
 import { eventually } from "../support/resources.ts";
+import { byTag, capturingLogger, context, seen, tcpDevice } from "./modbus-map-support.ts";
 
+const TWO_TAGS = [
+  { name: "speed", address: "HR0" },
+  { name: "level", address: "HR1" },
+];
 const REGISTERS = 250;
 const POLL_MS = 50;
 const BLOCK_MS = 1000;
@@ -128,5 +134,58 @@ describe("a Modbus device on its own I/O thread", () => {
     await driver.close();
     expect(isGatewayError(err, "MODBUS_CONNECT"), String(err)).toBe(true);
     expect(driver.connected).toBe(false);
+  });
+});
+
+describe("a Modbus device on its own I/O thread, against the in-process simulator", () => {
+  let sim: ModbusSimulator | undefined;
+  let driver: ThreadedModbusDriver | undefined;
+  afterEach(async () => {
+    await driver?.close();
+    await sim?.close();
+    driver = undefined;
+    sim = undefined;
+  });
+
+  async function connected(log = capturingLogger()) {
+    sim = await startModbusSimulator({ port: 0 });
+    sim.setRegisters(1, "HR0", [5, 6, 0, 0, 0, 0, 0, 0, 0, 0, 10]);
+    const device = tcpDevice(sim, { tags: TWO_TAGS, io_thread: true });
+    driver = createDriver(device) as ThreadedModbusDriver;
+    const ctx = context(log.log);
+    await driver.connect(ctx);
+    return { ctx, device, lines: log.lines };
+  }
+
+  it("applies a new tag map on the thread's live connection, and polls the new groups", async () => {
+    const { ctx } = await connected();
+    const next = tcpDevice(sim!, {
+      tags: [...TWO_TAGS, { name: "flow", address: "HR10" }],
+      io_thread: true,
+    });
+    expect(await driver!.updateTags(next, ctx)).toBe(true);
+    const [group] = driver!.pollGroups();
+    expect(group!.tags).toEqual(["speed", "level", "flow"]);
+    sim!.clearRequests();
+    const poll = await driver!.nextPoll(ctx, group!);
+    expect(byTag(poll.samples).flow).toMatchObject({ quality: "good", value: 10 });
+    expect(seen(sim!).slice(0, 2)).toEqual(["3:0+2", "3:10+1"]);
+    expect(sim!.connections).toBe(1);
+    // off the thread is a new driver: the runner replaces this one
+    expect(await driver!.updateTags({ ...next, io_thread: false }, ctx)).toBe(false);
+    expect(driver!.pollGroups()[0]!.tags).toEqual(["speed", "level", "flow"]);
+  });
+
+  it("logs what the thread's driver logs on the device's logger, and follows its connection", async () => {
+    const { ctx, lines } = await connected();
+    sim!.dropConnections();
+    const [group] = driver!.pollGroups();
+    await expect(driver!.nextPoll(ctx, group!)).resolves.toBeDefined();
+    await eventually(
+      () => lines.some((l) => l.msg === "Modbus link closed" && l.level === 40),
+      5000,
+      "the thread's warning",
+    );
+    expect(driver!.connected).toBe(false);
   });
 });
