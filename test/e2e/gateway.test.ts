@@ -21,7 +21,20 @@ describe("plc2mqtt run, end to end", () => {
   const env = usePlantAndBroker();
 
   it("publishes telemetry, state changes and status in order, gap-free, valid against the schema", async () => {
-    const files = writeGatewayConfig(env.plant.sim.port, env.broker.url);
+    await publishesInOrder();
+  });
+
+  it("does the same with the device read on its own I/O thread (io_thread: true)", async () => {
+    await publishesInOrder("io_thread: true");
+  });
+
+  async function publishesInOrder(device?: string) {
+    const files = writeGatewayConfig(
+      env.plant.sim.port,
+      env.broker.url,
+      "",
+      device ? { device } : {},
+    );
     const sub = await startSubscriber(env.broker.url, `${files.base}/#`);
     const gateway = startGateway(files.config);
     try {
@@ -73,5 +86,5 @@ describe("plc2mqtt run, end to end", () => {
       .filter((m) => m.event.subject === "counter")
       .map((m) => m.event.data.value as number);
     for (let i = 1; i < counts.length; i++) expect(counts[i]!).toBeGreaterThan(counts[i - 1]!);
-  });
+  }
 });

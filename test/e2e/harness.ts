@@ -67,13 +67,14 @@ export interface GatewayFiles {
 
 /**
  * `extra` is appended to the file (more tags of the device, more devices); `mqtt`, keys added
- * to the mqtt section's flow mapping, such as `batch: { classes: [telemetry] }`.
+ * to the mqtt section's flow mapping, such as `batch: { classes: [telemetry] }`; `device`,
+ * lines of more keys of the device `plc`, such as `io_thread: true`.
  */
 export function writeGatewayConfig(
   simPort: number,
   brokerUrl: string,
   extra = "",
-  options: { mqtt?: string } = {},
+  options: { mqtt?: string; device?: string } = {},
 ): GatewayFiles {
   const dir = mkdtempSync(join(tmpdir(), "plc2mqtt-e2e-"));
   const base = `e2e-${Math.random().toString(36).slice(2, 8)}`;
@@ -96,7 +97,7 @@ devices:
     poll_interval: 50ms
     reconnect_min: 100ms
     reconnect_max: 1s
-    tags:
+${options.device ? `    ${options.device}\n` : ""}    tags:
       - { name: counter, address: HR0, type: uint16 }
       - { name: mode, address: HR1, type: uint16, states: { 0: idle, 1: run, 2: clean } }
 ${extra}`,
