@@ -56,6 +56,11 @@ export interface PollReport {
   /** When the poll ended, ms since the epoch. */
   endedAt: number;
   samples?: readonly TagSample[];
+  /**
+   * Polls of the group passed over just before this one, not read: the one before outlasted
+   * its interval, or (a driver with its own schedule) the gateway took its polls late.
+   */
+  skipped?: number;
   /** read() threw (the connection is treated as lost). */
   error?: unknown;
 }
@@ -245,14 +250,22 @@ export class DriverRunner {
     const { driver, log } = this.options;
     if (driver.nextPoll) return this.takePolls(ctx, group, connection, until);
     let due = performance.now();
+    /** Poll times passed over since the last poll, reported with the next (metrics). */
+    let skipped = 0;
     while (!until.aborted) {
       const started = performance.now();
+      // the times that passed while this loop waited for its turn (a busy main thread)
+      const waited = Math.floor((started - due) / group.interval);
+      if (waited > 0) {
+        skipped += waited;
+        due += waited * group.interval;
+      }
       try {
         const samples = await driver.read!(ctx, group);
         // a read that outlived its runner's stop (a hung device a reload left behind) delivers
         // nothing: its device id may belong to a new runner by now
         if (ctx.signal.aborted) return;
-        this.observe({ group, durationMs: performance.now() - started, samples });
+        this.observe({ group, durationMs: performance.now() - started, samples, skipped });
         await this.deliver(ctx, samples);
       } catch (err) {
         if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
@@ -265,9 +278,11 @@ export class DriverRunner {
         connection.abort();
         return;
       }
+      // the times this poll ran over
       const now = performance.now();
       due += group.interval;
-      if (due < now) due += Math.ceil((now - due) / group.interval) * group.interval;
+      skipped = due < now ? Math.ceil((now - due) / group.interval) : 0;
+      due += skipped * group.interval;
       try {
         await sleep(due - now, until);
       } catch {
@@ -289,7 +304,12 @@ export class DriverRunner {
       try {
         const poll = await driver.nextPoll!(polling, group);
         if (ctx.signal.aborted) return;
-        this.observe({ group, durationMs: poll.durationMs, samples: poll.samples });
+        this.observe({
+          group,
+          durationMs: poll.durationMs,
+          samples: poll.samples,
+          skipped: poll.skipped,
+        });
         await this.deliver(ctx, poll.samples);
       } catch (err) {
         if (ctx.signal.aborted || until.aborted || isGatewayError(err, "ABORTED")) return;

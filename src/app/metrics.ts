@@ -99,6 +99,7 @@ export class GatewayMetrics {
   private readonly polls: Counter<"device">;
   private readonly tagReads: Counter<"device" | "quality">;
   private readonly readErrors: Counter<"device" | "code">;
+  private readonly pollsSkipped: Counter<"device">;
   /** Reason codes that have a label of their own (bounded: codeLabel). */
   private readonly codes = new Set<string>();
   private readonly readDuration: Histogram<"device">;
@@ -120,6 +121,12 @@ export class GatewayMetrics {
     this.polls = new Counter({
       name: "plc2mqtt_device_polls_total",
       help: "Polls of a poll group that ended, by device",
+      labelNames: ["device"],
+      registers,
+    });
+    this.pollsSkipped = new Counter({
+      name: "plc2mqtt_device_polls_skipped_total",
+      help: "Polls of a poll group passed over, not read, by device: a poll outlasted its interval, or the gateway took a device's polls late (a device on its own I/O thread)",
       labelNames: ["device"],
       registers,
     });
@@ -363,6 +370,7 @@ export class GatewayMetrics {
   /** A poll ended (DriverRunner's onPoll). */
   onPoll(device: string, report: PollReport): void {
     this.polls.inc({ device });
+    if (report.skipped) this.pollsSkipped.inc({ device }, report.skipped);
     this.readDuration.observe({ device }, report.durationMs / 1000);
     if (report.error !== undefined) {
       const code = (report.error as { code?: unknown }).code;

@@ -88,6 +88,8 @@ export interface PolledSamples {
   samples: TagSample[];
   /** How long the poll's reads took, ms. */
   durationMs: number;
+  /** Polls of the group passed over since the one before: not read (the caller was behind). */
+  skipped: number;
 }
 
 /** What a driver counts for /metrics. */

@@ -10,6 +10,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { DriverRunner } from "../../src/app/driver-runner.ts";
+import type { ModbusDeviceConfig } from "../../src/config/schema/modbus.ts";
 import { deviceSchema } from "../../src/config/schema/root.ts";
 import { ModbusDriver } from "../../src/drivers/modbus/driver.ts";
 import { ThreadedModbusDriver } from "../../src/drivers/modbus/io-thread.ts";
@@ -29,7 +30,7 @@ const REGISTERS = 250;
 const POLL_MS = 50;
 const BLOCK_MS = 1000;
 
-function device(fields: Record<string, unknown>, registers = REGISTERS) {
+function device(fields: Record<string, unknown>, registers = REGISTERS): ModbusDeviceConfig {
   return deviceSchema.parse({
     id: "line1",
     protocol: "modbus-tcp",
@@ -37,7 +38,7 @@ function device(fields: Record<string, unknown>, registers = REGISTERS) {
     poll_interval: `${POLL_MS}ms`,
     tags: Array.from({ length: registers }, (_, a) => ({ name: `r${a}`, address: `HR${a}` })),
     ...fields,
-  });
+  }) as ModbusDeviceConfig;
 }
 
 /** Blocks this thread (as a long group commit would), busy, for `ms`. */
@@ -68,13 +69,19 @@ describe("a Modbus device on its own I/O thread", () => {
    * Polls taken while this thread was blocked for BLOCK_MS: readTime is stamped when a reply
    * is decoded, so a poll read during the block has its readTime inside it.
    */
-  async function pollsDuringBlock(ioThread: boolean): Promise<TagSample[]> {
+  async function pollsDuringBlock(
+    ioThread: boolean,
+  ): Promise<{ during: TagSample[]; skipped: number }> {
     const driver = createDriver(device({ port: load.ready.port, io_thread: ioThread }));
     expect(driver instanceof ThreadedModbusDriver).toBe(ioThread);
     const r0: TagSample[] = [];
+    let skipped = 0;
     const runner = new DriverRunner({
       driver,
       log: silentLogger(),
+      onPoll: (report) => {
+        skipped += report.skipped ?? 0;
+      },
       onSamples: (samples) => {
         for (const s of samples) if (s.tag === "r0") r0.push(s);
       },
@@ -87,14 +94,14 @@ describe("a Modbus device on its own I/O thread", () => {
       block(BLOCK_MS);
       const to = Date.now();
       await eventually(() => r0.some((s) => s.readTime > to), 10_000, "a poll after the block");
-      return r0.filter((s) => s.readTime >= from && s.readTime <= to);
+      return { during: r0.filter((s) => s.readTime >= from && s.readTime <= to), skipped };
     } finally {
       await runner.stop();
     }
   }
 
   it("keeps polling on schedule while the main thread is blocked, every value good and in order", async () => {
-    const during = await pollsDuringBlock(true);
+    const { during, skipped } = await pollsDuringBlock(true);
     // 20 polls are due in the block; the thread keeps up to MAX_POLLS_AHEAD (10) for the
     // runner. At least 5, so that a loaded machine that slows the thread too does not fail it
     expect(during.length).toBeGreaterThanOrEqual(5);
@@ -105,10 +112,14 @@ describe("a Modbus device on its own I/O thread", () => {
       expect(during[i]!.value as number).toBeGreaterThanOrEqual(during[i - 1]!.value as number);
     }
     expect(during.at(-1)!.value).not.toBe(during[0]!.value);
+    // the 20 poll times of the block: each read, or counted as skipped (/metrics)
+    expect(during.length + skipped).toBeGreaterThanOrEqual(BLOCK_MS / POLL_MS - 2);
   }, 60_000);
 
-  it("on the main thread (io_thread: false), polls wait for the block", async () => {
-    expect(await pollsDuringBlock(false)).toEqual([]);
+  it("on the main thread (io_thread: false), polls wait for the block, counted as skipped", async () => {
+    const { during, skipped } = await pollsDuringBlock(false);
+    expect(during).toEqual([]);
+    expect(skipped).toBeGreaterThanOrEqual(BLOCK_MS / POLL_MS - 2);
   }, 60_000);
 
   it("auto gives a thread to a device of 200+ requests a second, and only to it", () => {

@@ -72,35 +72,41 @@ function state() {
 /**
  * A poll group at its fixed rate until the signal aborts or a read throws (the connection is
  * gone: thrown to the host). A poll that comes due while MAX_POLLS_AHEAD are not taken yet is
- * skipped, and so is a poll whose time passed while one was on the wire; both are counted and
- * logged once per run of them.
+ * skipped (logged once per run of them), and so is a poll whose time passed while one was on
+ * the wire; both are counted in the next poll's `skipped`.
  */
 async function schedule(id: number, wanted: PollGroup, interval: number, ctx: DriverContext) {
   ahead.set(id, 0);
   let due = performance.now();
+  /** Passed over since the last poll sent (it goes with the next), and the host's run of them. */
   let skipped = 0;
+  let behind = 0;
   try {
     while (!ctx.signal.aborted) {
       if ((ahead.get(id) ?? 0) < MAX_POLLS_AHEAD) {
-        if (skipped > 0) {
+        if (behind > 0) {
           log.warn(
-            { skipped, interval },
+            { skipped: behind, interval },
             "Modbus polls skipped: the gateway took the samples late",
           );
-          skipped = 0;
+          behind = 0;
         }
         const started = performance.now();
         const samples = (await driver.read(ctx, wanted)).map(wireSample);
         if (ctx.signal.aborted) return;
         ahead.set(id, (ahead.get(id) ?? 0) + 1);
         const durationMs = performance.now() - started;
-        post({ kind: "poll", id, samples, durationMs, state: state() });
+        post({ kind: "poll", id, samples, durationMs, skipped, state: state() });
+        skipped = 0;
       } else {
         skipped++;
+        behind++;
       }
       const now = performance.now();
       due += interval;
       if (due < now) {
+        // a poll outlasted its interval (a slow device): the slots it ran over are passed
+        // over, as on the main thread; counted, not logged (the read duration shows it)
         const late = Math.ceil((now - due) / interval);
         skipped += late;
         due += late * interval;

@@ -39,7 +39,14 @@ export type Reply =
   | { kind: "result"; id: number; ok: false; error: WireError; state: ThreadState }
   | { kind: "samples"; samples: TagSample[] }
   /** One poll of schedule `id`. */
-  | { kind: "poll"; id: number; samples: TagSample[]; durationMs: number; state: ThreadState }
+  | {
+      kind: "poll";
+      id: number;
+      samples: TagSample[];
+      durationMs: number;
+      skipped: number;
+      state: ThreadState;
+    }
   | { kind: "log"; level: LogLevel; fields: Record<string, unknown>; msg: string };
 
 export type ThreadState = Carried & { connected: boolean };

@@ -121,7 +121,7 @@ export class ThreadedModbusDriver implements Driver {
     const index = this.#planner.pollGroups().indexOf(group as ModbusGroup);
     if (!thread || index < 0) {
       const samples = await this.read(ctx, group);
-      return { samples, durationMs: 0 };
+      return { samples, durationMs: 0, skipped: 0 };
     }
     const key = `${this.#generation}:${index}`;
     let schedule = thread.schedules.get(key);
@@ -237,7 +237,11 @@ export class ThreadedModbusDriver implements Driver {
         this.#follow(reply.state);
         const schedule = [...thread.schedules.values()].find((s) => s.id === reply.id);
         if (!schedule) return;
-        const poll = { samples: reply.samples, durationMs: reply.durationMs };
+        const poll = {
+          samples: reply.samples,
+          durationMs: reply.durationMs,
+          skipped: reply.skipped,
+        };
         const waiter = schedule.waiter;
         schedule.waiter = undefined;
         if (waiter) waiter.resolve(poll);
