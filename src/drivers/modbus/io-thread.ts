@@ -47,6 +47,9 @@ const ENTRY = new URL(
   import.meta.url,
 );
 
+/** How long close() waits for the thread to close its link before it ends the thread. */
+const CLOSE_WAIT_MS = 5000;
+
 type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, "id"> : never) : never;
 
 /** A poll group the thread polls at its own rate (nextPoll): polls not taken yet, a waiter. */
@@ -79,6 +82,7 @@ export class ThreadedModbusDriver implements Driver {
   #nextId = 1;
   #log: Logger | undefined;
   #onSamples: ((samples: TagSample[]) => void) | undefined;
+  #closing: Promise<void> | undefined;
 
   constructor(device: ModbusDeviceConfig) {
     this.id = device.id;
@@ -182,13 +186,29 @@ export class ThreadedModbusDriver implements Driver {
     return true;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close().finally(() => {
+      this.#closing = undefined;
+    });
+    return this.#closing;
+  }
+
+  /** Closes the link on the thread (waiting CLOSE_WAIT_MS at most), then ends the thread. */
+  async #close(): Promise<void> {
     const thread = this.#thread;
     if (!thread) return;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await this.#call({ op: "close" });
+      await Promise.race([
+        this.#call({ op: "close" }),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, CLOSE_WAIT_MS);
+        }),
+      ]);
     } catch {
       // the thread is gone already: nothing left to close
+    } finally {
+      clearTimeout(timer);
     }
     for (const cleanup of thread.cleanups) cleanup();
     this.#thread = undefined;
