@@ -7,6 +7,7 @@
  * that blocking this process's main thread does not stop it): 250 holding registers that all
  * change every 50 ms, each value naming its tick.
  */
+import { getEventListeners } from "node:events";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ModbusSimulator, startModbusSimulator } from "../../simulators/modbus/index.ts";
 import { DriverRunner } from "../../src/app/driver-runner.ts";
@@ -143,8 +144,31 @@ describe("a Modbus device on its own I/O thread", () => {
       (e: unknown) => e,
     );
     await driver.close();
+    expect(driver).toBeInstanceOf(ThreadedModbusDriver);
     expect(isGatewayError(err, "MODBUS_CONNECT"), String(err)).toBe(true);
+    // why, as on the main thread: the cause crosses too
+    expect(String((err as Error).cause)).toMatch(/ECONNREFUSED/);
     expect(driver.connected).toBe(false);
+  });
+
+  it("a thread that fails to start fails the connect, and leaves no listener behind", async () => {
+    const failing = new URL("data:text/javascript,throw new Error('no thread here')");
+    const driver = new ThreadedModbusDriver(device({ port: 1, io_thread: true }), {
+      entry: failing,
+    });
+    const stop = new AbortController();
+    const ctx = { signal: stop.signal, log: silentLogger() };
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const err = await driver.connect(ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isGatewayError(err, "MODBUS_DISCONNECTED"), String(err)).toBe(true);
+      expect(driver.connected).toBe(false);
+    }
+    // each connect listened to the runner's signal; a dead thread must not keep that
+    expect(getEventListeners(stop.signal, "abort")).toHaveLength(0);
+    await driver.close();
   });
 });
 

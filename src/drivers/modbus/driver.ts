@@ -216,7 +216,9 @@ export class ModbusDriver implements Driver {
       ctx.log.debug({ err }, "Modbus tag map cannot be applied on the live connection");
       return false;
     }
-    if (wantsIoThread(next, requestsPerSecond(built.groups)) !== this.threaded) {
+    // decided on a fresh plan, as createDriver decides (what this connection learned would
+    // otherwise move a device over the threshold and back)
+    if (new ModbusDriver(next).wantsIoThread !== this.threaded) {
       ctx.log.debug(
         { io_thread: !this.threaded },
         "Modbus config change moves the device to or from its own I/O thread",

@@ -31,6 +31,8 @@ const driver = new ModbusDriver(start.device, { ...start.carried, threaded: true
 let generation = start.generation;
 /** Signals by call id; those of connect and subscribe live until close. */
 const signals = new Map<number, AbortController>();
+/** Aborted at close: what a scheduled poll's reads end with (see schedule()). */
+const connection = new AbortController();
 
 function post(reply: Reply): void {
   port!.postMessage(reply);
@@ -71,7 +73,9 @@ function state() {
 
 /**
  * A poll group at its fixed rate until the signal aborts or a read throws (the connection is
- * gone: thrown to the host). A poll that comes due while MAX_POLLS_AHEAD are not taken yet is
+ * gone: thrown to the host). The signal stops the schedule, not the read in progress: that one
+ * ends and is sent (a regroup lets reads in progress finish on the old plan); only close
+ * aborts it. A poll that comes due while MAX_POLLS_AHEAD are not taken yet is
  * skipped (logged once per run of them), and so is a poll whose time passed while one was on
  * the wire; both are counted in the next poll's `skipped`.
  */
@@ -92,8 +96,8 @@ async function schedule(id: number, wanted: PollGroup, interval: number, ctx: Dr
           behind = 0;
         }
         const started = performance.now();
-        const samples = (await driver.read(ctx, wanted)).map(wireSample);
-        if (ctx.signal.aborted) return;
+        const reading = { signal: connection.signal, log: ctx.log };
+        const samples = (await driver.read(reading, wanted)).map(wireSample);
         ahead.set(id, (ahead.get(id) ?? 0) + 1);
         const durationMs = performance.now() - started;
         post({ kind: "poll", id, samples, durationMs, skipped, state: state() });
@@ -147,6 +151,7 @@ async function run(call: Exclude<Call, { op: "abort" | "taken" }>, ctx: DriverCo
       return undefined;
     }
     case "close":
+      connection.abort();
       await driver.close();
       for (const controller of signals.values()) controller.abort();
       signals.clear();

@@ -56,31 +56,40 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 export interface WireError {
   name: string;
   message: string;
+  /** A catalogue code (rebuilt as a GatewayError), or a system code such as ECONNREFUSED. */
   code?: string;
   details?: Record<string, unknown>;
   stack?: string;
+  cause?: WireError;
 }
 
-export function toWire(err: unknown): WireError {
+/** How deep a chain of causes crosses. */
+const MAX_CAUSES = 4;
+
+export function toWire(err: unknown, depth = 0): WireError {
   if (!(err instanceof Error)) return { name: "Error", message: String(err) };
   const out: WireError = { name: err.name, message: err.message };
   if (err.stack !== undefined) out.stack = err.stack;
-  if (err instanceof GatewayError) {
-    out.code = err.code;
-    if (err.details !== undefined) out.details = cloneable(err.details) ?? {};
-  }
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") out.code = code;
+  if (err instanceof GatewayError && err.details !== undefined)
+    out.details = cloneable(err.details) ?? {};
+  if (err.cause !== undefined && depth < MAX_CAUSES) out.cause = toWire(err.cause, depth + 1);
   return out;
 }
 
 export function fromWire(wire: WireError): Error {
+  const cause = wire.cause === undefined ? {} : { cause: fromWire(wire.cause) };
   const err =
     wire.code !== undefined && wire.code in ErrorCodes
-      ? new GatewayError(
-          wire.code as ErrorCode,
-          wire.message,
-          wire.details ? { details: wire.details } : {},
-        )
-      : Object.assign(new Error(wire.message), { name: wire.name });
+      ? new GatewayError(wire.code as ErrorCode, wire.message, {
+          ...cause,
+          ...(wire.details ? { details: wire.details } : {}),
+        })
+      : Object.assign(new Error(wire.message, cause), {
+          name: wire.name,
+          ...(wire.code === undefined ? {} : { code: wire.code }),
+        });
   if (wire.stack !== undefined) err.stack = wire.stack;
   return err;
 }

@@ -31,6 +31,7 @@ import type {
   TagSample,
 } from "../types.ts";
 import { ModbusDriver, type ModbusGroup } from "./driver.ts";
+import { PollOutbox } from "./io-thread-outbox.ts";
 import {
   type Call,
   type Carried,
@@ -52,11 +53,10 @@ const CLOSE_WAIT_MS = 5000;
 
 type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, "id"> : never) : never;
 
-/** A poll group the thread polls at its own rate (nextPoll): polls not taken yet, a waiter. */
+/** A poll group the thread polls at its own rate (nextPoll); its polls wait in the outbox. */
 interface Schedule {
   id: number;
   key: string;
-  polls: PolledSamples[];
   /** Why the schedule ended (the connection is gone, or it was stopped). */
   ended?: unknown;
   waiter?: { resolve(poll: PolledSamples): void; reject(err: unknown): void };
@@ -64,6 +64,10 @@ interface Schedule {
 
 interface Thread {
   worker: Worker;
+  /** Polls and corrections the runner has not taken yet, in the thread's order. */
+  outbox: PollOutbox;
+  /** close() began: polls not taken are dropped, not handed on. */
+  closing: boolean;
   /** By `${generation}:${index}` of the planner's group. */
   schedules: Map<string, Schedule>;
   pending: Map<number, { resolve(value: unknown): void; reject(err: unknown): void }>;
@@ -84,7 +88,11 @@ export class ThreadedModbusDriver implements Driver {
   #onSamples: ((samples: TagSample[]) => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(device: ModbusDeviceConfig) {
+  readonly #entry: URL;
+
+  /** `entry`: the thread's module (tests give one that fails); default io-thread-entry. */
+  constructor(device: ModbusDeviceConfig, options: { entry?: URL } = {}) {
+    this.#entry = options.entry ?? ENTRY;
     this.id = device.id;
     this.#device = device;
     this.#planner = new ModbusDriver(device, { threaded: true });
@@ -131,7 +139,7 @@ export class ThreadedModbusDriver implements Driver {
     let schedule = thread.schedules.get(key);
     if (!schedule) {
       const id = this.#nextId; // the id #call below gives the call
-      const started: Schedule = { id, key, polls: [] };
+      const started: Schedule = { id, key };
       schedule = started;
       thread.schedules.set(key, started);
       const ref = { index, generation: this.#generation };
@@ -140,7 +148,7 @@ export class ThreadedModbusDriver implements Driver {
         (err: unknown) => this.#end(thread, started, err),
       );
     }
-    const poll = schedule.polls.shift();
+    const poll = thread.outbox.take(schedule.id);
     if (poll) {
       thread.worker.postMessage({ op: "taken", id: schedule.id } satisfies Call);
       return poll;
@@ -197,6 +205,7 @@ export class ThreadedModbusDriver implements Driver {
   async #close(): Promise<void> {
     const thread = this.#thread;
     if (!thread) return;
+    thread.closing = true;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -210,27 +219,29 @@ export class ThreadedModbusDriver implements Driver {
     } finally {
       clearTimeout(timer);
     }
-    for (const cleanup of thread.cleanups) cleanup();
-    this.#thread = undefined;
-    this.#connected = false;
+    this.#forget(thread);
     await thread.worker.terminate();
   }
 
   #start(): Thread {
-    const worker = new Worker(ENTRY, {
+    const worker = new Worker(this.#entry, {
       name: `modbus-io ${this.id}`,
       workerData: { device: this.#device, carried: this.#carried, generation: this.#generation },
     });
-    const thread: Thread = { worker, schedules: new Map(), pending: new Map(), cleanups: [] };
+    const thread: Thread = {
+      worker,
+      outbox: new PollOutbox((samples) => this.#onSamples?.(samples)),
+      closing: false,
+      schedules: new Map(),
+      pending: new Map(),
+      cleanups: [],
+    };
     worker.on("message", (reply: Reply) => this.#receive(thread, reply));
     worker.on("error", (err) => {
       this.#log?.error({ err, device: this.id }, "Modbus I/O thread failed");
     });
     worker.on("exit", (code) => {
-      if (this.#thread === thread) {
-        this.#thread = undefined;
-        this.#connected = false;
-      }
+      this.#forget(thread);
       const err = new GatewayError(
         "MODBUS_DISCONNECTED",
         `device ${this.id}: its I/O thread stopped (exit code ${code})`,
@@ -265,11 +276,12 @@ export class ThreadedModbusDriver implements Driver {
         const waiter = schedule.waiter;
         schedule.waiter = undefined;
         if (waiter) waiter.resolve(poll);
-        else schedule.polls.push(poll);
+        else thread.outbox.poll(schedule.id, poll);
         return;
       }
       case "samples":
-        if (this.#thread === thread) this.#onSamples?.(reply.samples);
+        // readings put in doubt: after the polls the thread sent before them (io-thread-outbox.ts)
+        if (this.#thread === thread) thread.outbox.doubt(reply.samples);
         return;
       case "log":
         this.#log?.[reply.level](fieldsFromWire(reply.fields), reply.msg);
@@ -277,11 +289,26 @@ export class ThreadedModbusDriver implements Driver {
     }
   }
 
+  /** The thread is closed or gone: its listeners removed, its corrections handed on. */
+  #forget(thread: Thread): void {
+    for (const cleanup of thread.cleanups.splice(0)) cleanup();
+    thread.closing = true;
+    thread.outbox.close();
+    if (this.#thread === thread) {
+      this.#thread = undefined;
+      this.#connected = false;
+    }
+  }
+
   /** A schedule ended: its waiter (or the next nextPoll, after the polls left) gets why. */
   #end(thread: Thread, schedule: Schedule, why: unknown): void {
     schedule.ended = why;
-    // stopped by its caller (a regroup, the runner's stop): nobody takes what is left
-    if (isGatewayError(why, "ABORTED")) thread.schedules.delete(schedule.key);
+    // stopped by its caller (a regroup, the runner's stop): nobody takes what is left, so it
+    // is handed on (a regroup: reads in progress finish on the old plan) or dropped (closed)
+    if (isGatewayError(why, "ABORTED")) {
+      thread.schedules.delete(schedule.key);
+      thread.outbox.end(schedule.id, !thread.closing);
+    }
     const waiter = schedule.waiter;
     schedule.waiter = undefined;
     waiter?.reject(why);
