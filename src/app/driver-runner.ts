@@ -6,7 +6,11 @@
  * Invariants:
  * - Nothing thrown by a driver escapes the loop; the loop ends only by stop().
  * - Poll slots are fixed-rate: a group due every 250 ms is read at 0, 250, 500... from its start;
- *   a read that overruns skips the missed slots instead of bursting to catch up.
+ *   a read that overruns, or a turn taken late, skips the missed slots instead of bursting to
+ *   catch up, and the slots skipped are reported with the next poll (PollReport.skipped).
+ * - A driver with nextPoll() keeps the schedule itself (a Modbus device on its own I/O thread):
+ *   the runner takes its polls one after the other as they come, never sleeping, and reports
+ *   the slots the driver skipped.
  * - When the connection is lost every tag of the device gets one bad sample with the reason, so
  *   that nothing downstream keeps showing a value as good that is no longer read.
  * - A driver with subscribe() is subscribed after every connect (alongside its poll groups);
