@@ -28,13 +28,14 @@ afterAll(async () => {
   await sim?.close();
 });
 
-function device(tags: object[], port = sim.port): DeviceConfig {
+function deviceOf(tags: object[], port: number, ioThread: boolean): DeviceConfig {
   return deviceSchema.parse({
     id: "plc-1",
     protocol: "modbus-tcp",
     host: "127.0.0.1",
     port,
     poll_interval: "30ms",
+    io_thread: ioThread,
     tags,
   });
 }
@@ -43,7 +44,11 @@ const a = { name: "a", address: "HR0", type: "uint16" };
 const b = { name: "b", address: "HR1", type: "uint16" };
 const c = { name: "c", address: "HR2", type: "uint16" };
 
-describe("DriverRunner.updateTags", () => {
+// on the main thread, and on the device's own I/O thread (the thread applies the map and
+// polls the new groups at its own rate; the host's planner follows)
+describe.each([false, true])("DriverRunner.updateTags (io_thread: %s)", (ioThread) => {
+  const device = (tags: object[], port = sim.port) => deviceOf(tags, port, ioThread);
+
   it("point 3: applies a tag map on the live connection and polls the new groups", async () => {
     const before = sim.connections;
     const seen: TagSample[] = [];

@@ -9,6 +9,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 import { sleep } from "../../lib/abort.ts";
+import { GatewayError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { DriverContext, PollGroup } from "../types.ts";
 import { ModbusDriver } from "./driver.ts";
@@ -122,18 +123,29 @@ async function schedule(id: number, wanted: PollGroup, interval: number, ctx: Dr
   }
 }
 
+/**
+ * The group a call names. One of another tag map than this thread's cannot come (the host
+ * applies a map only after this thread did); if it did, host and thread no longer agree on the
+ * groups: thrown, so that the runner treats the connection as lost and a new thread starts
+ * from the host's map, never silently reading other tags or none.
+ */
+function known(ref: GroupRef | undefined): PollGroup | undefined {
+  const wanted = group(ref);
+  if (ref === undefined || wanted !== undefined) return wanted;
+  throw new GatewayError(
+    "MODBUS_READ",
+    `device ${start.device.id}: asked for a poll group of another tag map than the I/O thread's (${generation})`,
+    { details: { device: start.device.id } },
+  );
+}
+
 async function run(call: Exclude<Call, { op: "abort" | "taken" }>, ctx: DriverContext) {
   switch (call.op) {
     case "connect":
       await driver.connect(ctx);
       return undefined;
-    case "read": {
-      const wanted = group(call.group);
-      // a group of another generation: the host applies a map only after this thread did,
-      // so this cannot come; reading every tag instead would hand out more than was asked
-      if (call.group !== undefined && wanted === undefined) return [];
-      return (await driver.read(ctx, wanted)).map(wireSample);
-    }
+    case "read":
+      return (await driver.read(ctx, known(call.group))).map(wireSample);
     case "subscribe":
       await driver.subscribe(ctx, (samples) =>
         post({ kind: "samples", samples: samples.map(wireSample) }),
@@ -144,12 +156,9 @@ async function run(call: Exclude<Call, { op: "abort" | "taken" }>, ctx: DriverCo
       if (applied) generation++;
       return applied;
     }
-    case "poll": {
-      const wanted = group(call.group);
-      if (wanted === undefined) return undefined; // another generation: see "read"
-      await schedule(call.id, wanted, call.interval, ctx);
+    case "poll":
+      await schedule(call.id, known(call.group)!, call.interval, ctx);
       return undefined;
-    }
     case "close":
       connection.abort();
       await driver.close();
