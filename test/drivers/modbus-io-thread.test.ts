@@ -128,12 +128,33 @@ describe("a Modbus device on its own I/O thread", () => {
     const small = device({ port: 1, poll_interval: "100ms" }, 2000); // 16 per 100 ms
     expect(createDriver(big)).toBeInstanceOf(ThreadedModbusDriver);
     expect(createDriver(small)).toBeInstanceOf(ModbusDriver);
-    expect(createDriver({ ...small, io_thread: true })).toBeInstanceOf(ThreadedModbusDriver);
+    expect(createDriver({ ...small, io_thread: true } as ModbusDeviceConfig)).toBeInstanceOf(
+      ThreadedModbusDriver,
+    );
     expect(createDriver({ ...big, io_thread: false })).toBeInstanceOf(ModbusDriver);
     // one-off reads (plc2mqtt read) stay on the calling thread
     expect(createDriver(big, { dataDir: "/nonexistent", ioThread: false })).toBeInstanceOf(
       ModbusDriver,
     );
+  });
+
+  it("never puts a serial line on a thread: its native binding crashes the process there", () => {
+    const serial = (fields: Record<string, unknown>) =>
+      deviceSchema.safeParse({
+        id: "bus",
+        protocol: "modbus-rtu",
+        serial: { path: "/dev/ttyUSB0", baud_rate: 115200 },
+        poll_interval: "10ms",
+        tags: Array.from({ length: 5000 }, (_, a) => ({ name: `r${a}`, address: `HR${a}` })),
+        ...fields,
+      });
+    const refused = serial({ io_thread: true });
+    expect(refused.success).toBe(false);
+    expect(JSON.stringify(refused.error?.issues)).toContain("io_thread");
+    // 41 requests every 10 ms: far past the threshold, still on the main thread
+    const busy = serial({});
+    expect(busy.success).toBe(true);
+    expect(createDriver(busy.data!)).toBeInstanceOf(ModbusDriver);
   });
 
   it("reports a refused connection with its code, from the thread", async () => {

@@ -223,6 +223,14 @@ export const modbusRtuDeviceSchema = z
   .strictObject({
     protocol: z.literal("modbus-rtu").describe("Modbus RTU over a serial line"),
     ...commonModbus,
+    // the serial port's native binding crashes the process on a worker thread (node-serialport
+    // #1938, #1981, #2250): a serial line is always read on the main thread
+    io_thread: z
+      .union([z.literal("auto"), z.literal(false)])
+      .default("auto")
+      .describe(
+        "A serial line is always read on the gateway's main thread (the serial port library cannot run on a worker thread): auto (default) or false, which mean the same here",
+      ),
     serial: serialSchema,
   })
   .superRefine(oneOrder)

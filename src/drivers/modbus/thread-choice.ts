@@ -18,6 +18,9 @@ export function requestsPerSecond(
 }
 
 export function wantsIoThread(device: ModbusDeviceConfig, perSecond: number): boolean {
+  // never a serial line: its native binding crashes the process on a worker thread
+  // (node-serialport #1938, #1981, #2250; the config refuses io_thread: true for one)
+  if (device.protocol === "modbus-rtu") return false;
   const setting = device.io_thread ?? "auto";
   if (setting !== "auto") return setting;
   return perSecond >= IO_THREAD_REQUESTS_PER_S;
