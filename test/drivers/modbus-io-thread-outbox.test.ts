@@ -18,19 +18,29 @@ function poll(value: number): PolledSamples {
 const doubt = [sample("a", "bad", null)];
 
 describe("the I/O thread's outbox", () => {
-  it("holds a correction until the polls sent before it are taken", () => {
-    const handed: TagSample[][] = [];
-    const box = new PollOutbox((s) => handed.push(s));
+  it("holds a correction until the polls sent before it are taken and given to the runner", async () => {
+    // the runner's delivery order: what the outbox hands on, and the polls it takes
+    const delivered: TagSample[][] = [];
+    const box = new PollOutbox((s) => delivered.push(s));
+    const take = (schedule: number) => {
+      const taken = box.take(schedule);
+      if (taken) delivered.push(taken.samples); // as the runner does once nextPoll settles
+      return taken;
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
     box.poll(1, poll(10));
     box.poll(2, poll(20));
     box.doubt(doubt);
     box.poll(1, poll(11));
-    expect(handed).toEqual([]);
-    expect(box.take(1)?.samples[0]?.value).toBe(10);
-    expect(handed).toEqual([]); // schedule 2's poll came before the correction
-    expect(box.take(2)?.samples[0]?.value).toBe(20);
-    expect(handed).toEqual([doubt]);
-    expect(box.take(1)?.samples[0]?.value).toBe(11); // the poll after it stays a poll
+    expect(delivered).toEqual([]);
+    expect(take(1)?.samples[0]?.value).toBe(10);
+    await turn();
+    expect(delivered.map((s) => s[0]!.value)).toEqual([10]); // schedule 2's poll came first
+    expect(take(2)?.samples[0]?.value).toBe(20);
+    await turn();
+    // the correction after the poll it corrects, never before it
+    expect(delivered.map((s) => s[0]!.value)).toEqual([10, 20, null]);
+    expect(take(1)?.samples[0]?.value).toBe(11); // the poll after it stays a poll
     expect(box.take(1)).toBeUndefined();
   });
 

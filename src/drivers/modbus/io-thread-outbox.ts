@@ -5,10 +5,12 @@
  * driver on the main thread hands to the runner at once through subscribe()).
  *
  * Invariants:
- * - A correction is handed on only once every poll the thread sent before it was taken (or
- *   handed on), so it never reaches the runner before a reading it corrects: the runner
- *   delivers in the order it is given things, and a reading after its correction would stand
- *   as good.
+ * - A correction is handed on only once every poll the thread sent before it was taken and
+ *   given to the runner (or handed on), so it never reaches the runner before a reading it
+ *   corrects: the runner delivers in the order it is given things, and a reading after its
+ *   correction would stand as good. A correction may come after a newer reading of another
+ *   schedule that went to the runner at once: that reading is then bad until the next poll,
+ *   never a doubtful one good.
  * - The polls of a schedule that was stopped (a regroup) are handed on in order, as the reads
  *   in progress at a regroup on the main thread are; those of a closed connection are dropped,
  *   as a read that outlives its runner's stop is. Corrections are never dropped.
@@ -46,11 +48,15 @@ export class PollOutbox {
     this.#release();
   }
 
-  /** The oldest poll of `schedule` not taken yet. */
+  /**
+   * The oldest poll of `schedule` not taken yet. The corrections it held back go on only after
+   * the caller has handed the poll to the runner (which happens once nextPoll's promise
+   * settles, in this turn's microtasks): on the next turn, never before the poll.
+   */
   take(schedule: number): PolledSamples | undefined {
     const held = this.#polls.get(schedule)?.shift();
     if (held === undefined) return undefined;
-    this.#release();
+    if (this.#after.length > 0) setImmediate(() => this.#release());
     return held.poll;
   }
 
