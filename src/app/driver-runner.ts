@@ -251,7 +251,7 @@ export class DriverRunner {
     connection: AbortController,
     until: AbortSignal,
   ) {
-    const { driver, log } = this.options;
+    const { driver } = this.options;
     if (driver.nextPoll) return this.takePolls(ctx, group, connection, until);
     let due = performance.now();
     /** Poll times passed over since the last poll, reported with the next (metrics). */
@@ -273,15 +273,10 @@ export class DriverRunner {
         await this.deliver(ctx, samples);
       } catch (err) {
         if (ctx.signal.aborted || isGatewayError(err, "ABORTED")) return;
-        this.observe({ group, durationMs: performance.now() - started, error: err });
-        log.error({ err }, "driver read threw; treating the connection as lost");
-        connection.abort();
+        this.readThrew(group, performance.now() - started, err, connection);
         return;
       }
-      if (!driver.connected) {
-        connection.abort();
-        return;
-      }
+      if (!this.stillConnected(connection)) return;
       // the times this poll ran over
       const now = performance.now();
       due += group.interval;
@@ -302,7 +297,7 @@ export class DriverRunner {
     connection: AbortController,
     until: AbortSignal,
   ) {
-    const { driver, log } = this.options;
+    const { driver } = this.options;
     const polling: DriverContext = { ...ctx, signal: AbortSignal.any([ctx.signal, until]) };
     while (!until.aborted) {
       try {
@@ -317,16 +312,30 @@ export class DriverRunner {
         await this.deliver(ctx, poll.samples);
       } catch (err) {
         if (ctx.signal.aborted || until.aborted || isGatewayError(err, "ABORTED")) return;
-        this.observe({ group, durationMs: 0, error: err });
-        log.error({ err }, "driver read threw; treating the connection as lost");
-        connection.abort();
+        this.readThrew(group, 0, err, connection);
         return;
       }
-      if (!driver.connected) {
-        connection.abort();
-        return;
-      }
+      if (!this.stillConnected(connection)) return;
     }
+  }
+
+  /** A read threw: observed, logged, and the connection treated as lost. */
+  private readThrew(
+    group: PollGroup,
+    durationMs: number,
+    err: unknown,
+    connection: AbortController,
+  ): void {
+    this.observe({ group, durationMs, error: err });
+    this.options.log.error({ err }, "driver read threw; treating the connection as lost");
+    connection.abort();
+  }
+
+  /** After a poll: whether the driver still says it is connected (else the connection ends). */
+  private stillConnected(connection: AbortController): boolean {
+    if (this.options.driver.connected) return true;
+    connection.abort();
+    return false;
   }
 
   private async markAllBad(ctx: DriverContext, reason: string, code: ErrorCode): Promise<void> {

@@ -4,31 +4,31 @@ import { type PtyPair, startPtyPair } from "../support/tools.ts";
 import { driverContract } from "./contract.ts";
 import { modbusDevice, setKnownValues } from "./modbus-fixture.ts";
 
-driverContract("Modbus TCP against the simulator", async () => {
-  const sim = await startModbusSimulator({ port: 0 });
-  const device = modbusDevice({ protocol: "modbus-tcp", host: "127.0.0.1", port: sim.port });
-  return {
-    driver: () => createDriver(device),
-    setValues: async (round) => setKnownValues(sim, round),
-    dropServer: async () => sim.dropConnections(),
-    close: () => sim.close(),
-  };
-});
-
-driverContract("Modbus RTU over TCP against the simulator", async () => {
-  const sim = await startModbusSimulator({ port: 0, framing: "rtu-over-tcp", units: [1, 2] });
-  const device = modbusDevice({
-    protocol: "modbus-rtu-over-tcp",
-    host: "127.0.0.1",
-    port: sim.port,
+/**
+ * The simulator on a TCP port: Modbus TCP, or RTU frames over TCP (a serial-to-Ethernet
+ * converter), with `fields` added to the device (io_thread).
+ */
+function overTcp(
+  name: string,
+  protocol: "modbus-tcp" | "modbus-rtu-over-tcp",
+  fields: Record<string, unknown> = {},
+) {
+  driverContract(name, async () => {
+    const sim = await startModbusSimulator(
+      protocol === "modbus-tcp" ? { port: 0 } : { port: 0, framing: "rtu-over-tcp", units: [1, 2] },
+    );
+    const device = modbusDevice({ protocol, host: "127.0.0.1", port: sim.port, ...fields });
+    return {
+      driver: () => createDriver(device),
+      setValues: async (round) => setKnownValues(sim, round),
+      dropServer: async () => sim.dropConnections(),
+      close: () => sim.close(),
+    };
   });
-  return {
-    driver: () => createDriver(device),
-    setValues: async (round) => setKnownValues(sim, round),
-    dropServer: async () => sim.dropConnections(),
-    close: () => sim.close(),
-  };
-});
+}
+
+overTcp("Modbus TCP against the simulator", "modbus-tcp");
+overTcp("Modbus RTU over TCP against the simulator", "modbus-rtu-over-tcp");
 
 /**
  * RTU on a serial line: socat links two pseudo-terminals; the simulator serves one end and the
@@ -72,36 +72,7 @@ driverContract("Modbus RTU over a serial line (socat pty pair)", async () => {
   };
 });
 
-// The same device on an I/O thread of its own (io_thread: true, modbus/io-thread.ts): the
+// The same devices on an I/O thread of their own (io_thread: true, modbus/io-thread.ts): the
 // contract holds across the thread boundary, values and errors included.
-driverContract("Modbus TCP on its own I/O thread", async () => {
-  const sim = await startModbusSimulator({ port: 0 });
-  const device = modbusDevice({
-    protocol: "modbus-tcp",
-    host: "127.0.0.1",
-    port: sim.port,
-    io_thread: true,
-  });
-  return {
-    driver: () => createDriver(device),
-    setValues: async (round) => setKnownValues(sim, round),
-    dropServer: async () => sim.dropConnections(),
-    close: () => sim.close(),
-  };
-});
-
-driverContract("Modbus RTU over TCP on its own I/O thread", async () => {
-  const sim = await startModbusSimulator({ port: 0, framing: "rtu-over-tcp", units: [1, 2] });
-  const device = modbusDevice({
-    protocol: "modbus-rtu-over-tcp",
-    host: "127.0.0.1",
-    port: sim.port,
-    io_thread: true,
-  });
-  return {
-    driver: () => createDriver(device),
-    setValues: async (round) => setKnownValues(sim, round),
-    dropServer: async () => sim.dropConnections(),
-    close: () => sim.close(),
-  };
-});
+overTcp("Modbus TCP on its own I/O thread", "modbus-tcp", { io_thread: true });
+overTcp("Modbus RTU over TCP on its own I/O thread", "modbus-rtu-over-tcp", { io_thread: true });

@@ -19,7 +19,7 @@
 import { Worker } from "node:worker_threads";
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 import type { DeviceConfig } from "../../config/schema/root.ts";
-import { abortError } from "../../lib/abort.ts";
+import { abortError, withTimeout } from "../../lib/abort.ts";
 import { GatewayError, isGatewayError } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type {
@@ -206,18 +206,14 @@ export class ThreadedModbusDriver implements Driver {
     const thread = this.#thread;
     if (!thread) return;
     thread.closing = true;
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
+      await withTimeout(
         this.#call({ op: "close" }),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, CLOSE_WAIT_MS);
-        }),
-      ]);
+        CLOSE_WAIT_MS,
+        () => new Error("the I/O thread did not close its link in time"),
+      );
     } catch {
-      // the thread is gone already: nothing left to close
-    } finally {
-      clearTimeout(timer);
+      // the thread is gone already, or hangs: it is ended below either way
     }
     this.#forget(thread);
     await thread.worker.terminate();
