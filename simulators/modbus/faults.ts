@@ -29,8 +29,11 @@ export type FaultAction =
 export interface FaultDecision {
   delayMs: number;
   action: FaultAction | undefined;
-  /** Send a copy of the reply this long after it (0: back to back); undefined: no copy. */
-  duplicateAfterMs?: number;
+  /**
+   * Send a copy of the reply this long after it (0: back to back; "held": on releaseHeld());
+   * undefined: no copy.
+   */
+  duplicateAfterMs?: number | "held";
   /** Send the reply in two pieces this far apart; undefined: in one piece. */
   tornPauseMs?: number;
   /** MBAP only: answer under another transaction id than the request's. */
@@ -50,7 +53,7 @@ interface Rule {
   match: FaultMatch;
   delayMs?: Millis;
   action?: FaultAction;
-  duplicateAfterMs?: Millis;
+  duplicateAfterMs?: Millis | "held";
   tornPauseMs?: Millis;
   transactionId?: TransactionIdQuirk;
   hold?: boolean;
@@ -137,8 +140,8 @@ export class Faults implements FaultControl {
     this.#turnaround = { range: ms, match: checkMatch(match) };
   }
 
-  duplicate(afterMs: Millis, match: FaultMatch = {}): void {
-    checkMs("duplicate", afterMs);
+  duplicate(afterMs: Millis | "held", match: FaultMatch = {}): void {
+    if (afterMs !== "held") checkMs("duplicate", afterMs);
     this.#rules.push({ match: checkMatch(match), duplicateAfterMs: afterMs });
   }
 
@@ -198,7 +201,8 @@ export class Faults implements FaultControl {
       if (rule.delayMs !== undefined) delay = Math.max(delay ?? 0, this.#draw(rule.delayMs));
       if (rule.action !== undefined) decision.action = rule.action;
       if (rule.duplicateAfterMs !== undefined) {
-        decision.duplicateAfterMs = this.#draw(rule.duplicateAfterMs);
+        const after = rule.duplicateAfterMs;
+        decision.duplicateAfterMs = after === "held" ? after : this.#draw(after);
       }
       if (rule.tornPauseMs !== undefined) decision.tornPauseMs = this.#draw(rule.tornPauseMs);
       if (rule.transactionId !== undefined) decision.transactionId = rule.transactionId;

@@ -9,7 +9,8 @@
  * How a reply's bytes go out (faults.ts): `delay` (and the turnaround) holds the whole reply
  * back; `torn` writes the first half of the frame, then the rest `pauseMs` later; `duplicate`
  * writes the whole frame again after the last piece (afterMs 0: in the same tick, back to
- * back); `hold` keeps it until releaseHeld(), which sends it in that shape at once; a
+ * back; "held": the copy waits for releaseHeld()); `hold` keeps it until releaseHeld(), which
+ * sends it in that shape at once; a
  * transaction id quirk (MBAP) frames it under another id. inject() writes a well-formed read
  * reply no request asked for, in this link's framing.
  */
@@ -50,6 +51,8 @@ export interface LinkIo {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** How a held copy goes out on releaseHeld(): at once, whole, once. */
+const PLAIN: FaultDecision = { delayMs: 0, action: undefined };
 
 export class Link {
   readonly #ctx: LinkContext;
@@ -183,6 +186,7 @@ export class Link {
         : [bytes.subarray(0, cut), bytes.subarray(cut)];
     const after = () => {
       if (duplicateAfterMs === 0) this.#write(bytes, false);
+      if (duplicateAfterMs === "held") this.#held.push({ bytes, stall: false, decision: PLAIN });
     };
     if (pieces.length === 1) {
       this.#later(delayMs, () => {
@@ -214,7 +218,7 @@ export class Link {
       });
     }
     const at = delayMs + (pieces.length > 1 ? (tornPauseMs ?? 0) : 0);
-    if (duplicateAfterMs !== undefined && duplicateAfterMs > 0) {
+    if (typeof duplicateAfterMs === "number" && duplicateAfterMs > 0) {
       this.#later(at + duplicateAfterMs, () => this.#write(bytes, false));
     }
   }

@@ -126,9 +126,11 @@ export interface FaultControl {
   turnaround(ms: Millis, match?: FaultMatch): void;
   /**
    * Send the reply to matching requests twice: the copy `afterMs` after the first (0: back to
-   * back, in the same write). The most recently added matching duplicate fault applies.
+   * back, in the same write; "held": kept until the simulator's releaseHeld(), a copy as late
+   * as a test needs with no clock involved). The most recently added matching duplicate fault
+   * applies.
    */
-  duplicate(afterMs: Millis, match?: FaultMatch): void;
+  duplicate(afterMs: Millis | "held", match?: FaultMatch): void;
   /**
    * Send the reply to matching requests torn in two pieces (cut in the middle of the frame)
    * with `pauseMs` between them; a duplicate copy follows the last piece. The most recently

@@ -177,10 +177,12 @@ export function modbusLineContract(name: string, start: () => Promise<LineFixtur
 
     it("a copy arriving while the line is idle puts the readings since it was quiet in doubt", async () => {
       const values = setValues();
-      fixture.sim.faults.duplicate(100, { address: 0 });
+      // the copy is held until the poll is over: a loaded machine cannot move it into the poll
+      fixture.sim.faults.duplicate("held", { address: 0 });
       const got = await poll(values);
       expect(got.a).toMatchObject({ quality: "good", value: values.a });
       fixture.sim.faults.clear();
+      expect(fixture.sim.releaseHeld(), "a's copy").toBe(1);
       if (fixture.transactionIds) {
         // the copy carries a's transaction id: dropped as a copy, nothing is in doubt
         await sleep(200);

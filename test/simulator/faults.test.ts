@@ -206,6 +206,20 @@ describe("reply shapes: duplicated, torn and unsolicited replies", () => {
     expect(hex(await client.read(7))).toBe(reply);
   });
 
+  it('duplicate("held") sends the copy on releaseHeld() only, with the values at request time', async () => {
+    await start(1, "rtu-over-tcp");
+    sim.faults.duplicate("held", { address: 0 });
+    client.send(rtu(1, pdu(3, 0, 1)));
+    const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
+    expect(hex(await client.read(7))).toBe(reply);
+    sim.setRegisters(1, "HR0", [0x9999]);
+    await settle(50);
+    expect(client.pending().length).toBe(0);
+    expect(sim.releaseHeld()).toBe(1);
+    expect(hex(await client.read(7))).toBe(reply);
+    expect(sim.releaseHeld()).toBe(0);
+  });
+
   it("duplicate also repeats an MBAP reply under the same transaction id", async () => {
     await start();
     sim.faults.duplicate(0);
