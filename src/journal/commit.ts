@@ -27,7 +27,9 @@ import { GatewayError } from "../lib/errors.ts";
 import { type ChainHead, chainHash, rehash, ZERO_HASH } from "./chain.ts";
 import {
   estimateRowBytes,
+  INSERT_PARAMS_PER_ROW,
   INSERT_SQL,
+  insertRowsSql,
   insertValues,
   REPLACE_SQL,
   replaceValues,
@@ -45,6 +47,9 @@ import {
 import { isFull, journalError } from "./sqlite-errors.ts";
 import { MQTT_SINK } from "./store.ts";
 import type { JournalRecord, Render, RenderedEvent, SetAsideMark } from "./types.ts";
+
+/** Rows per multi-row INSERT (records.ts insertRowsSql). */
+const INSERT_ROWS = 32;
 
 /** One append() call waiting for its group commit. */
 export interface Batch {
@@ -143,6 +148,8 @@ export function renumber(ctx: CommitContext, group: readonly PreparedBatch[]): P
 export class Committer {
   readonly #ctx: CommitContext;
   readonly #insert: StatementSync;
+  /** INSERT_ROWS rows in one call: a group's rows go in by these, the rest one by one. */
+  readonly #insertMany: StatementSync;
   readonly #replace: StatementSync;
   readonly #setMeta: StatementSync;
   readonly #setCursor: StatementSync;
@@ -156,6 +163,7 @@ export class Committer {
     this.#ctx = ctx;
     const db = ctx.db;
     this.#insert = db.prepare(INSERT_SQL);
+    this.#insertMany = db.prepare(insertRowsSql(INSERT_ROWS));
     this.#replace = db.prepare(REPLACE_SQL);
     this.#setMeta = db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)");
     this.#clearAhead = db.prepare("DELETE FROM acked_ahead");
@@ -263,13 +271,7 @@ export class Committer {
         }
       }
       let inserted = 0;
-      for (const prepared of group) {
-        for (let i = 0; i < prepared.rows.length; i++) {
-          const { sequence, payload } = prepared.records[i]!;
-          link = this.#insertRow(prepared.rows[i]!, sequence, payload, link);
-        }
-        inserted += prepared.rows.length;
-      }
+      ({ link, inserted } = this.#insertGroup(group, link));
       let notice: JournalRecord | undefined;
       if (room.dropped > 0) {
         const at = state.highWater + BigInt(inserted) + 1n;
@@ -293,6 +295,40 @@ export class Committer {
       if (db.isTransaction) db.exec("ROLLBACK");
       throw err;
     }
+  }
+
+  /**
+   * Inserts the group's rows in order, each with its chain hash: INSERT_ROWS at a time while
+   * that many are left, then one by one. Returns the new head and how many rows went in.
+   */
+  #insertGroup(
+    group: readonly PreparedBatch[],
+    from: ChainHead | undefined,
+  ): { link: ChainHead | undefined; inserted: number } {
+    let link = from;
+    let left = group.reduce((sum, b) => sum + b.rows.length, 0);
+    const inserted = left;
+    const params: SQLInputValue[] = [];
+    for (const prepared of group) {
+      for (let i = 0; i < prepared.rows.length; i++) {
+        const { sequence, payload } = prepared.records[i]!;
+        const row = prepared.rows[i]!;
+        if (params.length === 0 && left < INSERT_ROWS) {
+          link = this.#insertRow(row, sequence, payload, link);
+        } else {
+          const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
+          for (const value of row) params.push(value);
+          params.push(hash);
+          link = { sequence, hash };
+          if (params.length === INSERT_ROWS * INSERT_PARAMS_PER_ROW) {
+            this.#insertMany.run(...params);
+            params.length = 0;
+          }
+        }
+        left--;
+      }
+    }
+    return { link, inserted };
   }
 
   /** Inserts one row of insertValues() (of `sequence`, `payload`) with its chain hash; the new head. */

@@ -73,8 +73,21 @@ export function insertValues(
   ];
 }
 
+/** The parameters of one row of an INSERT: RECORD_COLUMNS, then the chain hash. */
+export const INSERT_PARAMS_PER_ROW = RECORD_COLUMNS.split(",").length + 1;
+
 /** An INSERT of insertValues() plus the record's chain hash (chain.ts), the last parameter. */
-export const INSERT_SQL = `INSERT INTO records(${RECORD_COLUMNS}, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+export const INSERT_SQL = insertRowsSql(1);
+
+/**
+ * An INSERT of `rows` rows, each insertValues() plus its chain hash: one statement call for many
+ * rows costs about a fifth less per row than one call per row (node:sqlite binds each call's
+ * arguments separately; measured in a group commit of 1,000 rows).
+ */
+export function insertRowsSql(rows: number): string {
+  const one = `(${Array(INSERT_PARAMS_PER_ROW).fill("?").join(", ")})`;
+  return `INSERT INTO records(${RECORD_COLUMNS}, hash) VALUES ${Array(rows).fill(one).join(", ")}`;
+}
 
 /**
  * Rewrites a record in place (Journal.replace): same sequence and id, every other column from

@@ -104,6 +104,36 @@ describe("the hash chain", () => {
     expect(result.segments.map((s) => s.kind)).toEqual(["new"]);
   });
 
+  it("links rows inserted many to a statement as it links them one by one, in append order", async () => {
+    // one group commit of batches of 10, 40, 7, 64 and 1 events: the rows go in 32 to an
+    // INSERT while 32 are left (across batches), the rest one at a time
+    tmp = tempDir();
+    journal = await openJournal(options(tmp.dir, { integrityCheck: false }));
+    const sizes = [10, 40, 7, 64, 1];
+    const batches = sizes.map((n, b) =>
+      Array.from({ length: n }, (_, i) => event({ subject: `b${b}-e${i}` })),
+    );
+    const appended = await Promise.all(batches.map((batch) => journal!.append(batch)));
+    const stored = rows(tmp.dir);
+    expect(stored).toHaveLength(122);
+    const subjects = withDb(tmp.dir, (db) =>
+      db.prepare("SELECT subject FROM records ORDER BY sequence").all().map((r) => r.subject),
+    );
+    expect(subjects).toEqual(batches.flat().map((e) => e.subject));
+    expect(stored.map((r) => r.sequence)).toEqual(appended.flat().map((r) => r.sequence));
+    let link: Uint8Array = Buffer.alloc(32);
+    for (const r of stored) {
+      const want = sha(link, r.sequence, r.payload);
+      expect(Buffer.from(r.hash!).toString("hex"), `sequence ${r.sequence}`).toBe(
+        want.toString("hex"),
+      );
+      link = want;
+    }
+    await journal.close();
+    journal = undefined;
+    expect(verifyJournal(tmp.dir)).toMatchObject({ ok: true, checked: 122 });
+  });
+
   it("names a modified record by its sequence", async () => {
     tmp = tempDir();
     const seqs = await seeded(60);
