@@ -26,7 +26,8 @@
  * configured CA, and the host name (or IP SAN) checked by Node's checkServerIdentity.
  *
  * publish() does not go through mqtt.js: its QoS 1 PUBLISH packets are encoded and written in
- * bursts by publish-packet.ts, their PUBACKs read off mqtt.js's packet stream.
+ * bursts by publish-packet.ts, their plain PUBACKs taken off the socket before mqtt.js parses
+ * it (ack-filter.ts), refusals read off mqtt.js's packet stream.
  */
 import { readFile } from "node:fs/promises";
 import { isIP, connect as netConnect, type Socket } from "node:net";
@@ -35,6 +36,7 @@ import { type IClientOptions, MqttClient } from "mqtt";
 import { writeToStream } from "mqtt-packet";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
+import { AckFilter } from "./ack-filter.ts";
 import {
   encodeBurst,
   FAST_IDS_MAX,
@@ -217,7 +219,11 @@ export async function openConnection(
   const onError = (err: unknown) => {
     firstError ??= err;
   };
-  const client = new MqttClient(() => buildSocket(endpoint, tls).on("error", onError), options);
+  // mqtt.js reads the socket through the filter that takes publish()'s PUBACKs (ack-filter.ts)
+  const client = new MqttClient(
+    () => new AckFilter(buildSocket(endpoint, tls).on("error", onError)),
+    options,
+  );
   client.on("error", onError);
   return new Promise<Connection>((resolve, reject) => {
     const fail = (cause: unknown) => {
@@ -330,6 +336,10 @@ export class Connection {
         ...(p?.userProperties === undefined ? {} : { userProperties: p.userProperties }),
       });
     });
+    // PUBACKs of publish(): the plain ones from the filter, refusals through mqtt.js
+    if (client.stream instanceof AckFilter) {
+      client.stream.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
+    }
     client.on("packetreceive", (packet) => {
       if (packet.cmd === "puback" && (packet.messageId ?? 0) <= FAST_IDS_MAX) this.acked(packet);
     });
