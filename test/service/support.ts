@@ -15,6 +15,35 @@ export { waitUntil } from "../e2e/harness.ts";
 
 const PYTHON = "/usr/bin/python3";
 
+/**
+ * Waits for a quiet spell: `count()` unchanged for `quietMs`, within `timeoutMs`; returns the
+ * count. Messages already on their way (a systemd-notify spawned before a pause, the relay's
+ * pipe) land before the spell starts, however slow the machine, and none can come inside it
+ * unless something is still sending: no fixed sleep decides the outcome.
+ */
+export async function waitQuiet(
+  count: () => number,
+  quietMs: number,
+  timeoutMs: number,
+  what: string,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = count();
+  let since = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 25));
+    const now = count();
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return last;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`no ${quietMs} ms without ${what} within ${timeoutMs} ms (${last} so far)`);
+  }
+}
+
 export interface LogLine {
   level: number;
   msg: string;
