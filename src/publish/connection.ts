@@ -46,6 +46,9 @@ import {
 } from "./publish-packet.ts";
 import type { MessageProperties, ResponseMessage } from "./types.ts";
 
+/** How send() reports: no error on a successful PUBACK, else the refusal or the loss. */
+export type Done = (err?: Error) => void;
+
 export interface Endpoint {
   tls: boolean;
   host: string;
@@ -289,10 +292,7 @@ export class Connection {
   readonly closed: Promise<Error | undefined>;
   private readonly client: MqttClient;
   /** Publishes waiting for their PUBACK, by packet id. */
-  private readonly waiting = new Map<
-    number,
-    { topic: string; resolve: () => void; reject: (err: Error) => void }
-  >();
+  private readonly waiting = new Map<number, { topic: string; done: Done }>();
   private readonly ids = new FastIds();
   /** Packets of the current burst, written together at the end of the tick. */
   private burst: Outgoing[] = [];
@@ -355,7 +355,7 @@ export class Connection {
         this.waiting.clear();
         this.ids.clear();
         this.burst = [];
-        for (const w of waiting) w.reject(why ?? new Error("connection ended"));
+        for (const w of waiting) w.done(why ?? new Error("connection ended"));
         // mqtt.js keeps its stores and callbacks: release them (no reconnect, no timers).
         client.end(true);
         resolve(why);
@@ -374,30 +374,48 @@ export class Connection {
 
   /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */
   publish(topic: string, payload: string, retain: boolean): Promise<void> {
-    if (!this.isOpen || this.ending) return Promise.reject(new Error("connection closed"));
-    if (topic === "" || topic.includes("+") || topic.includes("#")) {
-      return Promise.reject(
-        new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused: invalid topic name`, {
-          details: { topic },
-        }),
-      );
+    return new Promise<void>((resolve, reject) =>
+      this.send(topic, payload, retain, (err) => (err === undefined ? resolve() : reject(err))),
+    );
+  }
+
+  /**
+   * publish() without a promise, for the hot path (two promises and a queue turn less per
+   * event): `done` is called once, without an error on a successful PUBACK (synchronously,
+   * as the PUBACK is read), with the refusal or the loss otherwise (a refusal as it is read,
+   * a loss when the socket closed, a publish that cannot be sent on a later turn).
+   */
+  send(topic: string, payload: string, retain: boolean, done: Done): void {
+    const unsent = this.unsendable(topic);
+    const id = unsent === undefined ? this.ids.take() : undefined;
+    if (id === undefined) {
+      const err = unsent ?? new Error("no packet id free");
+      queueMicrotask(() => done(err));
+      return;
     }
-    const id = this.ids.take();
-    if (id === undefined) return Promise.reject(new Error("no packet id free"));
-    return new Promise<void>((resolve, reject) => {
-      this.waiting.set(id, { topic, resolve, reject });
-      const topicBytes = Buffer.byteLength(topic);
-      const payloadBytes = Buffer.byteLength(payload);
-      this.burst.push({
-        topic,
-        topicBytes,
-        payload,
-        payloadBytes,
-        retain: retain && this.retain,
-        id,
-      });
-      if (this.burst.length === 1) queueMicrotask(() => this.flush());
+    this.waiting.set(id, { topic, done });
+    const topicBytes = Buffer.byteLength(topic);
+    const payloadBytes = Buffer.byteLength(payload);
+    this.burst.push({
+      topic,
+      topicBytes,
+      payload,
+      payloadBytes,
+      retain: retain && this.retain,
+      id,
     });
+    if (this.burst.length === 1) queueMicrotask(() => this.flush());
+  }
+
+  /** Why a publish to `topic` cannot go now, if it cannot. */
+  private unsendable(topic: string): Error | undefined {
+    if (!this.isOpen || this.ending) return new Error("connection closed");
+    if (topic === "" || topic.includes("+") || topic.includes("#")) {
+      return new GatewayError("MQTT_PUBLISH", `publish to ${topic} refused: invalid topic name`, {
+        details: { topic },
+      });
+    }
+    return undefined;
   }
 
   /** Writes the burst of this tick in one buffer. */
@@ -417,10 +435,10 @@ export class Connection {
     const code = packet.reasonCode ?? 0;
     // 0 success, 16 no matching subscribers (MQTT 5.0 3.4.2.1): delivered as far as we know
     if (code < 0x80) {
-      w.resolve();
+      w.done();
       return;
     }
-    w.reject(
+    w.done(
       new GatewayError("MQTT_PUBLISH", `publish to ${w.topic} refused`, {
         cause: new Error(`Publish error: ${PUBACK_REASONS[code] ?? `reason code ${code}`}`),
         details: { topic: w.topic, reasonCode: code },

@@ -506,18 +506,17 @@ export class Publisher {
     this.inFlight.set(sequence, { message, at: Date.now() });
     if (sequence <= this.highestSent) this.resent += 1;
     else this.highestSent = sequence;
-    conn.publish(topic, message.payload, message.retain).then(
-      () => {
+    conn.send(topic, message.payload, message.retain, (err) => {
+      if (err === undefined) {
         this.inFlight.delete(sequence);
         this.ack(sequence);
-      },
-      (err: unknown) => {
-        // the connection closed: run() judges the loss by what is in flight, then clears it
-        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
-        this.inFlight.delete(sequence);
-        this.refused(conn, message, err);
-      },
-    );
+        return;
+      }
+      // the connection closed: run() judges the loss by what is in flight, then clears it
+      if (!isGatewayError(err, "MQTT_PUBLISH")) return;
+      this.inFlight.delete(sequence);
+      this.refused(conn, message, err);
+    });
   }
 
   /** Like send(): its PUBACK acknowledges every record in it. */
@@ -529,18 +528,17 @@ export class Publisher {
       if (sequence <= this.highestSent) this.resent += 1;
       else this.highestSent = sequence;
     }
-    conn.publish(batch.topic, batch.payload, false).then(
-      () => {
+    conn.send(batch.topic, batch.payload, false, (err) => {
+      if (err === undefined) {
         this.inFlight.delete(first);
         for (const { sequence } of records) this.ack(sequence);
-      },
-      (err: unknown) => {
-        if (!isGatewayError(err, "MQTT_PUBLISH")) return;
-        this.inFlight.delete(first);
-        if (records.length > 1) this.refusedBatch(conn, batch, err);
-        else this.refused(conn, suspectOf(batch), err);
-      },
-    );
+        return;
+      }
+      if (!isGatewayError(err, "MQTT_PUBLISH")) return;
+      this.inFlight.delete(first);
+      if (records.length > 1) this.refusedBatch(conn, batch, err);
+      else this.refused(conn, suspectOf(batch), err);
+    });
   }
 
   /**
