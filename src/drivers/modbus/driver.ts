@@ -69,16 +69,24 @@ interface Group extends ModbusGroup {
 }
 
 export function codecSpecOf(tag: ResolvedModbusTag): CodecSpec {
-  return {
-    type: tag.type,
-    byteOrder: tag.byteOrder,
-    stringByteOrder: tag.stringByteOrder,
-    scale: tag.scale,
-    offset: tag.offset,
-    ...(tag.length === undefined ? {} : { length: tag.length }),
-    ...(tag.address.bit === undefined ? {} : { bit: tag.address.bit }),
-  };
+  let spec = codecSpecs.get(tag);
+  if (spec === undefined) {
+    spec = {
+      type: tag.type,
+      byteOrder: tag.byteOrder,
+      stringByteOrder: tag.stringByteOrder,
+      scale: tag.scale,
+      offset: tag.offset,
+      ...(tag.length === undefined ? {} : { length: tag.length }),
+      ...(tag.address.bit === undefined ? {} : { bit: tag.address.bit }),
+    };
+    codecSpecs.set(tag, spec);
+  }
+  return spec;
 }
+
+/** Each resolved tag's codec spec, built at its first decode (not one per sample). */
+const codecSpecs = new WeakMap<ResolvedModbusTag, CodecSpec>();
 
 function isBitTable(table: ModbusTable): boolean {
   return table === "coil" || table === "discrete_input";
