@@ -193,8 +193,10 @@ describe("Modbus TCP devices that do not echo transaction ids", () => {
     it(`answering with ${quirk} ids: named, then read one request at a time, never stalled`, async () => {
       sim.faults.clear();
       sim.faults.transactionIds(quirk);
+      // a timeout far beyond any stall of a loaded machine: "never stalled" is about the
+      // quirk, never about the 200 ms the other tests use
       const { seen, lines } = await run(
-        {},
+        { request_timeout: "5s" },
         (s) => allGood(s) && sim.requests.length > 60,
         "good values, still polling",
       );

@@ -196,7 +196,7 @@ describe("reply shapes: duplicated, torn and unsolicited replies", () => {
 
   it("duplicate(ms) sends a second copy that much later, with the values at request time", async () => {
     await start(1, "rtu-over-tcp");
-    sim.faults.duplicate(150, { address: 0 });
+    sim.faults.duplicate(600, { address: 0 });
     client.send(rtu(1, pdu(3, 0, 1)));
     const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
     expect(hex(await client.read(7))).toBe(reply);
@@ -229,7 +229,7 @@ describe("reply shapes: duplicated, torn and unsolicited replies", () => {
 
   it("torn(ms) sends the first half of the frame, then the rest after the pause", async () => {
     await start(1, "rtu-over-tcp");
-    sim.faults.torn(150, { address: 0 });
+    sim.faults.torn(600, { address: 0 });
     client.send(rtu(1, pdu(3, 0, 2)));
     const reply = rtu(1, [3, 4, 0x12, 0x34, 0xab, 0xcd]);
     expect(hex(await client.read(4))).toBe(hex(reply.subarray(0, 4)));
