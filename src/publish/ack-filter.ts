@@ -10,17 +10,25 @@
  * subscribers), and a packet id in 1..FAST_IDS_MAX (publish-packet.ts). Everything else, a
  * refusal among them (reason code 0x80 and up, or any PUBACK with properties), reaches mqtt.js
  * as before and is judged there. Until `onAck` is set (the connection is up), nothing is
- * taken. A remaining length that is not a valid variable byte integer turns the filter off for
- * good: mqtt.js gets every byte from there and reports the malformed packet.
+ * taken. A remaining length that is not a valid variable byte integer, or a PUBACK longer than
+ * MAX_PUBACK, turns the filter off for good: mqtt.js gets every byte from there and judges it.
+ *
+ * Order: a PUBACK of publish()'s ids that goes on to mqtt.js is answered only when mqtt.js
+ * parsed it (`passedSeen()`, called by the connection on mqtt.js's `packetreceive`). Until
+ * then no PUBACK is taken here either: they all go the same way, so the acknowledgements reach
+ * the connection in the broker's order (a refusal never overtaken by a success sent after it).
  *
  * Framing: a packet's start is kept back until its remaining length is known (at most 5
- * bytes), a candidate PUBACK until it is whole (at most 5 bytes); any other packet is passed
- * on as its bytes come, without copying.
+ * bytes), a PUBACK until it is whole; any other packet is passed on as its bytes come, without
+ * copying. Backpressure: while mqtt.js does not take what was passed on, the socket is paused;
+ * bytes passed on before the socket closed still reach mqtt.js before the close.
  */
 import { Duplex } from "node:stream";
 import { FAST_IDS_MAX } from "./publish-packet.ts";
 
 const PUBACK = 0x40;
+/** A PUBACK longer than this (reason string, user properties) is beyond what the filter judges. */
+const MAX_PUBACK = 65_536;
 
 export class AckFilter extends Duplex {
   /** Called for each PUBACK taken: its packet id and reason code (0 or 0x10). */
@@ -30,19 +38,38 @@ export class AckFilter extends Duplex {
   #head: Buffer | undefined;
   /** Bytes of a packet passed on that are still to come. */
   #skip = 0;
-  /** A malformed remaining length was seen: everything goes to mqtt.js. */
+  /** A malformed remaining length or an outsize PUBACK was seen: everything goes to mqtt.js. */
   #off = false;
+  /** PUBACKs of publish()'s ids passed on to mqtt.js and not parsed by it yet. */
+  #passed = 0;
+  /** The end of the socket's data was pushed. */
+  #eof = false;
 
   constructor(socket: Duplex) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
     socket.on("data", (chunk: Buffer) => this.#receive(chunk));
-    socket.on("end", () => this.push(null));
+    socket.on("end", () => this.#end());
     socket.on("error", (err) => this.destroy(err));
-    socket.on("close", () => this.destroy());
+    socket.on("close", () => {
+      // what mqtt.js has not read yet still reaches it (a DISCONNECT's reason, a refusal)
+      if (this.readableLength === 0 || this.readableEnded) {
+        this.destroy();
+        return;
+      }
+      this.once("end", () => this.destroy());
+      this.#end();
+    });
   }
 
-  override _read(): void {}
+  /** mqtt.js parsed a PUBACK of publish()'s ids that the filter passed on. */
+  passedSeen(): void {
+    if (this.#passed > 0) this.#passed--;
+  }
+
+  override _read(): void {
+    this.#socket.resume();
+  }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void) {
     this.#socket.write(chunk, done);
@@ -53,14 +80,26 @@ export class AckFilter extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err: Error | null) => void): void {
-    this.#socket.destroy();
+    // the socket's own error listener (connection.ts) learns why: mqtt-packet destroys the
+    // stream with the reason when it cannot encode a packet
+    this.#socket.destroy(err ?? undefined);
     done(err);
+  }
+
+  #end(): void {
+    if (this.#eof) return;
+    this.#eof = true;
+    this.push(null);
+  }
+
+  #pass(bytes: Buffer): void {
+    if (!this.push(bytes)) this.#socket.pause();
   }
 
   #receive(chunk: Buffer): void {
     if (this.#off || this.onAck === undefined) {
       this.#flushHead();
-      this.push(chunk);
+      this.#pass(chunk);
       return;
     }
     const data = this.#head === undefined ? chunk : Buffer.concat([this.#head, chunk]);
@@ -76,43 +115,49 @@ export class AckFilter extends Duplex {
         continue;
       }
       const header = remainingLength(data, at + 1);
-      if (header === MALFORMED) {
-        this.#off = true;
-        break;
-      }
       if (header === INCOMPLETE) {
         this.#head = data.subarray(at);
         break;
       }
+      if (header === MALFORMED || (data[at] === PUBACK && header.length > MAX_PUBACK)) {
+        this.#off = true;
+        break;
+      }
       const { length, body } = header;
-      if (data[at] === PUBACK && (length === 2 || length === 3)) {
+      if (data[at] === PUBACK && length >= 2) {
         if (body + length > data.length) {
           this.#head = data.subarray(at);
           break;
         }
         const id = data.readUInt16BE(body);
-        const code = length === 3 ? data[body + 2]! : 0;
-        if (id >= 1 && id <= FAST_IDS_MAX && (code === 0 || code === 0x10)) {
-          if (at > from) out.push(data.subarray(from, at));
-          at = body + length;
-          from = at;
-          this.onAck?.(id, code);
-          continue;
+        if (id >= 1 && id <= FAST_IDS_MAX) {
+          const code = length === 3 ? data[body + 2]! : 0;
+          const plain = length === 2 || (length === 3 && (code === 0 || code === 0x10));
+          if (plain && this.#passed === 0) {
+            if (at > from) out.push(data.subarray(from, at));
+            at = body + length;
+            from = at;
+            this.onAck?.(id, code);
+            continue;
+          }
+          this.#passed++; // mqtt.js judges it; the ones after it go the same way until then
         }
+        at = body + length;
+        continue;
       }
       at = body;
       this.#skip = length;
     }
     const end = this.#head === undefined ? data.length : data.length - this.#head.length;
     if (end > from) out.push(data.subarray(from, end));
-    if (out.length === 1) this.push(out[0]);
-    else if (out.length > 1) this.push(Buffer.concat(out));
+    if (out.length === 1) this.#pass(out[0]!);
+    else if (out.length > 1) this.#pass(Buffer.concat(out));
   }
 
   /** Passes on a packet start kept back (the filter was turned off meanwhile). */
   #flushHead(): void {
     if (this.#head === undefined) return;
-    this.push(this.#head);
+    this.#pass(this.#head);
     this.#head = undefined;
   }
 }

@@ -296,6 +296,8 @@ export class Connection {
   private readonly ids = new FastIds();
   /** Packets of the current burst, written together at the end of the tick. */
   private burst: Outgoing[] = [];
+  /** PUBACKs answered on a later turn: a refusal, and those read after it (acked()). */
+  private deferred: (() => void)[] | undefined;
   private isOpen = true;
   private ending = false;
   private reason: Error | undefined;
@@ -336,12 +338,15 @@ export class Connection {
         ...(p?.userProperties === undefined ? {} : { userProperties: p.userProperties }),
       });
     });
-    // PUBACKs of publish(): the plain ones from the filter, refusals through mqtt.js
-    if (client.stream instanceof AckFilter) {
-      client.stream.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
-    }
+    // PUBACKs of publish(): the plain ones from the filter, the rest (refusals) through mqtt.js
+    const filter = client.stream instanceof AckFilter ? client.stream : undefined;
+    if (filter) filter.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
     client.on("packetreceive", (packet) => {
-      if (packet.cmd === "puback" && (packet.messageId ?? 0) <= FAST_IDS_MAX) this.acked(packet);
+      if (packet.cmd !== "puback") return;
+      const id = packet.messageId ?? 0;
+      if (id < 1 || id > FAST_IDS_MAX) return;
+      filter?.passedSeen();
+      this.acked(packet);
     });
     this.closed = new Promise((resolve) => {
       client.once("close", () => {
@@ -426,6 +431,11 @@ export class Connection {
     this.client.stream.write(encodeBurst(burst, this.protocolVersion));
   }
 
+  /**
+   * A PUBACK of publish(): `done` at once for a success; a refusal on a later turn, once every
+   * packet of the read is parsed (mqtt.js's handler is still running: the publisher may close
+   * the connection on a refusal), and any PUBACK after a refusal waits behind it, in order.
+   */
   private acked(packet: { messageId?: number; reasonCode?: number }): void {
     const id = packet.messageId ?? 0;
     const w = this.waiting.get(id);
@@ -434,16 +444,26 @@ export class Connection {
     this.ids.release(id);
     const code = packet.reasonCode ?? 0;
     // 0 success, 16 no matching subscribers (MQTT 5.0 3.4.2.1): delivered as far as we know
-    if (code < 0x80) {
+    if (code < 0x80 && this.deferred === undefined) {
       w.done();
       return;
     }
-    w.done(
-      new GatewayError("MQTT_PUBLISH", `publish to ${w.topic} refused`, {
-        cause: new Error(`Publish error: ${PUBACK_REASONS[code] ?? `reason code ${code}`}`),
-        details: { topic: w.topic, reasonCode: code },
-      }),
-    );
+    const err =
+      code < 0x80
+        ? undefined
+        : new GatewayError("MQTT_PUBLISH", `publish to ${w.topic} refused`, {
+            cause: new Error(`Publish error: ${PUBACK_REASONS[code] ?? `reason code ${code}`}`),
+            details: { topic: w.topic, reasonCode: code },
+          });
+    if (this.deferred === undefined) {
+      this.deferred = [];
+      queueMicrotask(() => {
+        const calls = this.deferred ?? [];
+        this.deferred = undefined;
+        for (const call of calls) call();
+      });
+    }
+    this.deferred.push(() => w.done(err));
   }
 
   /**

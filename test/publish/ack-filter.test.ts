@@ -13,11 +13,14 @@ import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 
 const hex = (s: string) => Buffer.from(s.replace(/ /g, ""), "hex");
 
-/** An incoming QoS 0 PUBLISH of `size` payload bytes (two-byte remaining length from 128). */
+/** An incoming QoS 0 PUBLISH of `size` payload bytes. */
 function publishPacket(size: number): Buffer {
   const body = Buffer.concat([hex("0003 612f62"), Buffer.alloc(size, 0x41)]);
-  const len = body.length;
-  const header = len < 128 ? [0x30, len] : [0x30, (len & 0x7f) | 0x80, len >> 7];
+  const header = [0x30];
+  for (let len = body.length; ; len >>= 7) {
+    header.push((len & 0x7f) | (len > 0x7f ? 0x80 : 0));
+    if (len <= 0x7f) break;
+  }
   return Buffer.concat([Buffer.from(header), body]);
 }
 
@@ -33,7 +36,9 @@ const STREAM: { bytes: Buffer; taken?: [number, number] }[] = [
   { bytes: hex(`40 02 ${(FAST_IDS_MAX + 1).toString(16)}`) }, // mqtt.js's own id
   { bytes: hex("40 02 0000") }, // id 0 is no packet id
   { bytes: publishPacket(5) },
-  { bytes: hex(`40 02 ${FAST_IDS_MAX.toString(16)}`), taken: [FAST_IDS_MAX, 0] },
+  // plain, but after PUBACKs of fast ids that went on to mqtt.js (the refusal and the one with
+  // properties) and that mqtt.js has not parsed yet: it goes the same way, to keep the order
+  { bytes: hex(`40 02 ${FAST_IDS_MAX.toString(16)}`) },
 ];
 const ALL = Buffer.concat(STREAM.map((p) => p.bytes));
 const PASSED = Buffer.concat(STREAM.filter((p) => !p.taken).map((p) => p.bytes));
@@ -80,6 +85,58 @@ describe("the PUBACK filter", () => {
     expect(passed.toString("hex")).toBe(ALL.toString("hex"));
   });
 
+  it("takes plain PUBACKs again once mqtt.js has parsed the ones it was given", async () => {
+    const socket = new PassThrough();
+    const filter = new AckFilter(socket);
+    const taken: number[] = [];
+    filter.onAck = (id) => taken.push(id);
+    const passed: Buffer[] = [];
+    filter.on("data", (chunk: Buffer) => passed.push(chunk));
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    socket.write(hex("40 03 0001 97 40 02 0002")); // quota exceeded for 1, then 2 succeeds
+    await tick();
+    expect(taken).toEqual([]); // 2 waits behind 1's refusal, in mqtt.js
+    expect(Buffer.concat(passed).toString("hex")).toBe("4003000197" + "40020002");
+    filter.passedSeen(); // mqtt.js parsed 1
+    socket.write(hex("40 02 0003"));
+    await tick();
+    expect(taken).toEqual([]); // 2 is still on its way through mqtt.js
+    filter.passedSeen(); // and 2
+    filter.passedSeen(); // and 3
+    socket.write(hex("40 02 0004"));
+    await tick();
+    expect(taken).toEqual([4]);
+  });
+
+  it("pauses the socket while mqtt.js takes nothing, and resumes it when mqtt.js reads", async () => {
+    const socket = new PassThrough();
+    const filter = new AckFilter(socket);
+    filter.onAck = () => {};
+    const big = publishPacket(200_000);
+    socket.write(big); // more than the filter's buffer (64 KiB), and nobody reads it
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.isPaused()).toBe(true);
+    const passed: Buffer[] = [];
+    filter.on("data", (chunk: Buffer) => passed.push(chunk));
+    socket.write(hex("d0 00"));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(socket.isPaused()).toBe(false);
+    expect(Buffer.concat(passed).toString("hex")).toBe(`${big.toString("hex")}d000`);
+  });
+
+  it("hands mqtt.js what it had not read yet when the socket closes, then closes", async () => {
+    const socket = new PassThrough();
+    const filter = new AckFilter(socket);
+    filter.onAck = () => {};
+    const disconnect = hex("e0 02 95 00"); // DISCONNECT, packet too large
+    socket.end(Buffer.concat([publishPacket(200_000), disconnect]));
+    await new Promise((resolve) => socket.once("close", resolve));
+    const passed: Buffer[] = [];
+    filter.on("data", (chunk: Buffer) => passed.push(chunk));
+    await new Promise((resolve) => filter.once("close", resolve));
+    expect(Buffer.concat(passed).subarray(-4).toString("hex")).toBe("e0029500");
+  });
+
   it("passes everything on from a malformed remaining length, for mqtt.js to refuse", async () => {
     const bad = hex("40 ff ff ff ff 01 40 02 0001");
     const { taken, passed } = await run([hex("40 02 0009"), bad]);
@@ -95,6 +152,27 @@ describe("the PUBACK filter on a real mosquitto", () => {
   });
   afterAll(async () => {
     await broker?.stop();
+  });
+
+  it("a CONNECT mqtt.js cannot encode fails with mqtt-packet's reason, through the filter", async () => {
+    const attempt = openConnection(
+      {
+        endpoint: parseBrokerUrl(broker.url),
+        clientId: "ack-filter-will",
+        keepaliveMs: 60_000,
+        connectTimeoutMs: 5000,
+        will: { topic: "", payload: "gone", retain: false },
+        onMessage: () => {},
+      },
+      new AbortController().signal,
+    );
+    const err = await attempt.then(
+      () => undefined,
+      (e: unknown) => e as Error & { cause?: Error },
+    );
+    expect(err?.message).toMatch(/connect to .* failed/);
+    expect(err?.message).not.toMatch(/mqtts/); // not the hint for a closed plain connection
+    expect(err?.cause?.message).toBe("Invalid will topic");
   });
 
   it("acknowledges publish() without mqtt.js parsing its PUBACKs; mqtt.js still gets its own", async () => {
