@@ -7,7 +7,11 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AckFilter } from "../../src/publish/ack-filter.ts";
-import { openConnection, parseBrokerUrl } from "../../src/publish/connection.ts";
+import {
+  type ConnectOptions,
+  openConnection,
+  parseBrokerUrl,
+} from "../../src/publish/connection.ts";
 import { FAST_IDS_MAX } from "../../src/publish/publish-packet.ts";
 import { type Broker, startMosquitto } from "../support/mosquitto.ts";
 
@@ -153,19 +157,23 @@ describe("the PUBACK filter on a real mosquitto", () => {
   afterAll(async () => {
     await broker?.stop();
   });
-
-  it("a CONNECT mqtt.js cannot encode fails with mqtt-packet's reason, through the filter", async () => {
-    const attempt = openConnection(
+  const open = (clientId: string, extra: Partial<ConnectOptions>) =>
+    openConnection(
       {
         endpoint: parseBrokerUrl(broker.url),
-        clientId: "ack-filter-will",
+        clientId,
         keepaliveMs: 60_000,
         connectTimeoutMs: 5000,
-        will: { topic: "", payload: "gone", retain: false },
         onMessage: () => {},
+        ...extra,
       },
       new AbortController().signal,
     );
+
+  it("a CONNECT mqtt.js cannot encode fails with mqtt-packet's reason, through the filter", async () => {
+    const attempt = open("ack-filter-will", {
+      will: { topic: "", payload: "gone", retain: false },
+    });
     const err = await attempt.then(
       () => undefined,
       (e: unknown) => e as Error & { cause?: Error },
@@ -177,17 +185,7 @@ describe("the PUBACK filter on a real mosquitto", () => {
 
   it("acknowledges publish() without mqtt.js parsing its PUBACKs; mqtt.js still gets its own", async () => {
     for (const protocolVersion of [5, 4] as const) {
-      const conn = await openConnection(
-        {
-          endpoint: parseBrokerUrl(broker.url),
-          clientId: `ack-filter-${protocolVersion}`,
-          keepaliveMs: 60_000,
-          connectTimeoutMs: 5000,
-          protocolVersion,
-          onMessage: () => {},
-        },
-        new AbortController().signal,
-      );
+      const conn = await open(`ack-filter-${protocolVersion}`, { protocolVersion });
       const seenByMqttJs: number[] = [];
       // the test reaches into the connection's mqtt.js client to count what its parser sees
       const client = (conn as unknown as { client: NodeJS.EventEmitter }).client;

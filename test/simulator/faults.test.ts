@@ -194,27 +194,26 @@ describe("reply shapes: duplicated, torn and unsolicited replies", () => {
     expect(client.pending().length).toBe(0);
   });
 
-  it("duplicate(ms) sends a second copy that much later, with the values at request time", async () => {
+  /** Reads HR0 under a duplicate fault: the reply comes, the register changes, no copy yet. */
+  async function firstOfTwo(afterMs: number | "held"): Promise<string> {
     await start(1, "rtu-over-tcp");
-    sim.faults.duplicate(600, { address: 0 });
+    sim.faults.duplicate(afterMs, { address: 0 });
     client.send(rtu(1, pdu(3, 0, 1)));
     const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
     expect(hex(await client.read(7))).toBe(reply);
     sim.setRegisters(1, "HR0", [0x9999]);
     await settle(50);
     expect(client.pending().length).toBe(0);
+    return reply;
+  }
+
+  it("duplicate(ms) sends a second copy that much later, with the values at request time", async () => {
+    const reply = await firstOfTwo(600);
     expect(hex(await client.read(7))).toBe(reply);
   });
 
   it('duplicate("held") sends the copy on releaseHeld() only, with the values at request time', async () => {
-    await start(1, "rtu-over-tcp");
-    sim.faults.duplicate("held", { address: 0 });
-    client.send(rtu(1, pdu(3, 0, 1)));
-    const reply = hex(rtu(1, [3, 2, 0x12, 0x34]));
-    expect(hex(await client.read(7))).toBe(reply);
-    sim.setRegisters(1, "HR0", [0x9999]);
-    await settle(50);
-    expect(client.pending().length).toBe(0);
+    const reply = await firstOfTwo("held");
     expect(sim.releaseHeld()).toBe(1);
     expect(hex(await client.read(7))).toBe(reply);
     expect(sim.releaseHeld()).toBe(0);
