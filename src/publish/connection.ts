@@ -387,8 +387,9 @@ export class Connection {
   /**
    * publish() without a promise, for the hot path (two promises and a queue turn less per
    * event): `done` is called once, without an error on a successful PUBACK (synchronously,
-   * as the PUBACK is read), with the refusal or the loss otherwise (a refusal as it is read,
-   * a loss when the socket closed, a publish that cannot be sent on a later turn).
+   * as the PUBACK is read, unless a refusal came before it: acked()), with the refusal or the
+   * loss otherwise (a refusal on the turn after its read, a loss when the socket closed, a
+   * publish that cannot be sent on a later turn).
    */
   send(topic: string, payload: string, retain: boolean, done: Done): void {
     const unsent = this.unsendable(topic);
