@@ -117,7 +117,10 @@ describe("the hash chain", () => {
     const stored = rows(tmp.dir);
     expect(stored).toHaveLength(122);
     const subjects = withDb(tmp.dir, (db) =>
-      db.prepare("SELECT subject FROM records ORDER BY sequence").all().map((r) => r.subject),
+      db
+        .prepare("SELECT subject FROM records ORDER BY sequence")
+        .all()
+        .map((r) => r.subject),
     );
     expect(subjects).toEqual(batches.flat().map((e) => e.subject));
     expect(stored.map((r) => r.sequence)).toEqual(appended.flat().map((r) => r.sequence));
