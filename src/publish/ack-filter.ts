@@ -52,6 +52,7 @@ export class AckFilter extends Duplex {
     socket.on("end", () => this.#end());
     socket.on("error", (err) => this.destroy(err));
     socket.on("close", () => {
+      if (this.destroyed) return; // closed from this side (_destroy)
       // what mqtt.js has not read yet still reaches it (a DISCONNECT's reason, a refusal)
       if (this.readableLength === 0 || this.readableEnded) {
         this.destroy();
