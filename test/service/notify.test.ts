@@ -113,7 +113,7 @@ describe("systemd notify protocol", () => {
       await debug.send("Debugger.pause");
       await waitUntil(() => debug.events.includes("Debugger.paused"), 10_000, "the pause");
       // a systemd-notify spawned just before the pause may still deliver, however late; then
-      // nothing for a second (ten ping intervals): pinging daemon would never give that spell
+      // nothing for a second (ten ping intervals): a pinging daemon would never give that spell
       const before = await waitQuiet(watchdogs, 1000, 15_000, "a watchdog ping (paused)");
       await debug.send("Debugger.resume");
       await waitUntil(() => watchdogs() >= before + 3, 10_000, "pings after the resume");
