@@ -313,13 +313,13 @@ export class Committer {
       for (let i = 0; i < prepared.rows.length; i++) {
         const { sequence, payload } = prepared.records[i]!;
         const row = prepared.rows[i]!;
+        const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
+        link = { sequence, hash };
         if (params.length === 0 && left < INSERT_ROWS) {
-          link = this.#insertRow(row, sequence, payload, link);
+          this.#insert.run(...row, hash);
         } else {
-          const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
           for (const value of row) params.push(value);
           params.push(hash);
-          link = { sequence, hash };
           if (params.length === INSERT_ROWS * INSERT_PARAMS_PER_ROW) {
             this.#insertMany.run(...params);
             params.length = 0;

@@ -98,8 +98,9 @@ export class AckFilter extends Duplex {
   }
 
   #receive(chunk: Buffer): void {
+    // nothing is kept back here: a packet start is kept only while judging, and the filter
+    // turns off inside a read, after it took what was kept
     if (this.#off || this.onAck === undefined) {
-      this.#flushHead();
       this.#pass(chunk);
       return;
     }
@@ -153,13 +154,6 @@ export class AckFilter extends Duplex {
     if (end > from) out.push(data.subarray(from, end));
     if (out.length === 1) this.#pass(out[0]!);
     else if (out.length > 1) this.#pass(Buffer.concat(out));
-  }
-
-  /** Passes on a packet start kept back (the filter was turned off meanwhile). */
-  #flushHead(): void {
-    if (this.#head === undefined) return;
-    this.#pass(this.#head);
-    this.#head = undefined;
   }
 }
 
