@@ -62,6 +62,9 @@ export class EventSink {
   /** Events behind it; the first at stream position `waitingAt`. */
   private waiting: GatewayEvent[] = [];
   private waitingAt = 0;
+  /** When the first waiting event, and the first of the batch in flight, was pushed. */
+  private waitingSince = 0;
+  private inFlightSince = 0;
   /** Gaps whose next kept event is not journaled yet, in stream order, never adjacent. */
   private gaps: Gap[] = [];
   /** Overflow events for gaps whose next kept event is journaled, not yet appended. */
@@ -92,6 +95,7 @@ export class EventSink {
 
   push(events: readonly GatewayEvent[]): void {
     if (events.length === 0) return;
+    if (this.waiting.length === 0) this.waitingSince = performance.now();
     for (const event of events) this.waiting.push(event);
     const max = this.options.maxQueued ?? 200_000;
     const drop = Math.min(this.waiting.length, this.queued - max);
@@ -153,13 +157,16 @@ export class EventSink {
         if (this.waiting.length === 0) return;
         this.inFlight = this.waiting.splice(0, maxBatch);
         this.inFlightAt = this.waitingAt;
+        this.inFlightSince = this.waitingSince;
         this.waitingAt += this.inFlight.length;
         size = maxBatch;
       }
       const batch = this.inFlight.slice(0, size);
       let records: JournalRecord[];
       try {
-        records = await this.options.journal.append(batch);
+        // the journal's commit interval counts from the push, not from the append: what came
+        // in while the previous append was committing has waited already
+        records = await this.options.journal.append(batch, { heldSince: this.inFlightSince });
       } catch (err) {
         if (isDiskRefusal(err)) {
           this.options.log.error(

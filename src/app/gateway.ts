@@ -100,7 +100,7 @@ export class Gateway {
     this.engine = engine;
     const appends = this.appends;
     this.sink = new EventSink({
-      journal: { append: (events) => appends.track(journal.append(events)) },
+      journal: { append: (events, options) => appends.track(journal.append(events, options)) },
       log: log.child({ part: "sink" }),
       gatewayId: config.gateway.id,
       now: this.now,

@@ -4,7 +4,8 @@
  *
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
  * journal was idle (nothing committed in the last commitIntervalMs) or commitMaxEvents are
- * queued, else commitIntervalMs after the first queued event. One transaction per group (at
+ * queued, else commitIntervalMs after the first queued event was taken in (by the caller's
+ * queue, `heldSince`, or by append()). One transaction per group (at
  * most commitMaxEvents events, and few enough bytes for the WAL budget); every append() of the
  * group resolves after COMMIT returned with synchronous=FULL, so a resolved append survives
  * kill -9 and power loss. A batch is never split across transactions: it is kept or rejected
@@ -108,6 +109,8 @@ class SqliteJournal implements Journal {
   readonly #room: DiskRoom;
   readonly #waiters = new AppendWaiters();
   #timer: NodeJS.Timeout | undefined;
+  /** When #timer fires (performance.now() time). */
+  #timerDue = Number.POSITIVE_INFINITY;
   #immediate: NodeJS.Immediate | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
   #lastCommitAt = Number.NEGATIVE_INFINITY;
@@ -217,14 +220,17 @@ class SqliteJournal implements Journal {
     );
   }
 
-  append(events: readonly GatewayEvent[]): Promise<JournalRecord[]> {
+  append(
+    events: readonly GatewayEvent[],
+    options: { heldSince?: number } = {},
+  ): Promise<JournalRecord[]> {
     if (this.#closed || this.#closing) {
       return Promise.reject(new GatewayError("JOURNAL_IO", `journal ${this.#ctx.path} is closed`));
     }
     if (events.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.#queue.push({ events, resolve, reject });
-      this.#schedule();
+      this.#schedule(false, options.heldSince);
     });
   }
 
@@ -252,9 +258,7 @@ class SqliteJournal implements Journal {
     if (this.#closed || this.#closing || this.#drain.cursor.isAcked(sequence)) return;
     this.#setAsides.set(sequence, { reason, at: this.#now() });
     this.#advance([sequence]);
-    if (!this.#timer && !this.#immediate) {
-      this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
-    }
+    this.#commitBy(performance.now() + this.#options.commitIntervalMs);
   }
 
   waitForAppend(after: bigint, signal: AbortSignal): Promise<void> {
@@ -360,28 +364,44 @@ class SqliteJournal implements Journal {
     const { state } = this.#ctx;
     state.pending -= moved;
     state.done = this.#drain.cursor.done;
-    if (!this.#timer && !this.#immediate) {
-      this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
+    this.#commitBy(performance.now() + this.#options.commitIntervalMs);
+  }
+
+  /**
+   * Schedules the commit of what was just queued. `now`: at once (a replacement: a session
+   * waits for it), whatever the interval. `heldSince`: when the oldest of these events was
+   * handed to the gateway's event queue (event-sink.ts), which holds what arrives while its
+   * previous append commits: the interval counts from then, so that no event waits for two
+   * commit intervals (issue 12: a poll read while the commit before it was pending waited for
+   * that commit and then a whole interval more).
+   */
+  #schedule(now = false, heldSince?: number): void {
+    if (this.#immediate) return;
+    const at = performance.now();
+    const interval = this.#options.commitIntervalMs;
+    const idle = at - this.#lastCommitAt >= interval;
+    const due = Math.min(heldSince ?? at, at) + interval;
+    if (now || this.#queue.events >= this.#options.commitMaxEvents || idle || due <= at) {
+      this.#clearCommitTimers();
+      this.#immediate = setImmediate(() => this.#flush());
+    } else {
+      this.#commitBy(due);
     }
   }
 
-  /** `now`: commit at once (a replacement: a session waits for it), whatever the interval. */
-  #schedule(now = false): void {
-    if (this.#immediate) return;
-    const idle = performance.now() - this.#lastCommitAt >= this.#options.commitIntervalMs;
-    if (now || this.#queue.events >= this.#options.commitMaxEvents || idle) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
-      this.#immediate = setImmediate(() => this.#flush());
-    } else if (!this.#timer) {
-      this.#timer = setTimeout(() => this.#flush(), this.#options.commitIntervalMs);
-    }
+  /** A commit (#flush) at `due` at the latest. */
+  #commitBy(due: number): void {
+    if (this.#immediate || due >= this.#timerDue) return;
+    clearTimeout(this.#timer);
+    this.#timerDue = due;
+    this.#timer = setTimeout(() => this.#flush(), Math.max(0, due - performance.now()));
   }
 
   #clearCommitTimers(): void {
     clearTimeout(this.#timer);
     clearImmediate(this.#immediate);
     this.#timer = undefined;
+    this.#timerDue = Number.POSITIVE_INFINITY;
     this.#immediate = undefined;
   }
 

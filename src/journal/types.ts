@@ -115,9 +115,14 @@ export interface Journal {
    * records in order. A full disk is the size limit like max_bytes (disk-space.ts): room is
    * made by the size policy and the append goes through. Rejects (and keeps nothing of the
    * batch) when the disk refuses the write even so (another writer took every byte the journal
-   * could free, its reserve included; read-only, I/O error).
+   * could free, its reserve included; read-only, I/O error). `heldSince` (a performance.now()
+   * time): when the oldest of the events was taken in by the caller's own queue; the commit
+   * interval counts from then.
    */
-  append(events: readonly GatewayEvent[]): Promise<JournalRecord[]>;
+  append(
+    events: readonly GatewayEvent[],
+    options?: { heldSince?: number },
+  ): Promise<JournalRecord[]>;
   /**
    * Rewrites a record that is still unpublished into `event` (rendered with the record's own
    * sequence and id); resolves once that group commit completed (durable), with the new

@@ -63,6 +63,25 @@ describe("EventSink", () => {
     );
   });
 
+  it("counts the commit interval from the push: an event held while the append before it commits waits one interval, not two", async () => {
+    const interval = 3000;
+    journal = await openJournal(options(tmp.dir, { commitIntervalMs: interval }));
+    const sink = new EventSink({ journal, log: silentLogger(), gatewayId: "gw-1" });
+    sink.push(events(1)); // the journal is idle: committed at once
+    await sink.flush();
+    sink.push(events(1)); // B: appended now, committed one interval later
+    await new Promise((r) => setTimeout(r, 300));
+    const heldAt = performance.now();
+    sink.push(events(1)); // C: held by the sink until B is committed
+    await sink.flush();
+    const waited = performance.now() - heldAt;
+    // C's interval ends 3 s after its push (2.7 s after B's commit); counted from its append,
+    // after B's commit, it would end 5.7 s after the push
+    expect(waited).toBeGreaterThan(interval - 100);
+    expect(waited).toBeLessThan(interval + 1300);
+    expect(sink.appended).toBe(3);
+  }, 15_000);
+
   it("does not strand a push that lands as the loop ends", async () => {
     journal = await openJournal(options(tmp.dir));
     const sink = new EventSink({ journal, log: silentLogger(), gatewayId: "gw-1" });
