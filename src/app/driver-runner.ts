@@ -253,7 +253,15 @@ export class DriverRunner {
   ) {
     const { driver } = this.options;
     if (driver.nextPoll) return this.takePolls(ctx, group, connection, until);
-    let due = performance.now();
+    const phase = group.phase ?? 0;
+    let due = performance.now() + phase;
+    if (phase > 0) {
+      try {
+        await sleep(phase, until); // its place in the interval (spread_requests)
+      } catch {
+        return;
+      }
+    }
     /** Poll times passed over since the last poll, reported with the next (metrics). */
     let skipped = 0;
     while (!until.aborted) {

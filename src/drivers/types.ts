@@ -31,6 +31,11 @@ export interface PollGroup {
   interval: number;
   /** The tag names read in this group. */
   tags: readonly string[];
+  /**
+   * Milliseconds into the interval at which this group's polls fall, counted from when the
+   * device's polling starts (Modbus `spread_requests`); 0 or absent: at the start.
+   */
+  phase?: number;
 }
 
 export interface Driver {

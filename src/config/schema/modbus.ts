@@ -132,6 +132,12 @@ const commonModbus = {
     .max(16)
     .default(1)
     .describe("Requests in flight per connection (default 1: many PLCs serve one at a time)"),
+  spread_requests: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Send the requests of a poll evenly over its interval instead of back to back at its start (default false): the changes of a large poll then reach the broker as they are read, not all at once; values read together must share a request (contiguous registers)",
+    ),
   io_thread: z
     .union([z.literal("auto"), z.boolean()])
     .default("auto")

@@ -52,6 +52,7 @@ import {
 } from "./link.ts";
 import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
+import { spread } from "./spread.ts";
 import { changedTags, connectionChange } from "./tag-update.ts";
 import { requestsPerSecond, wantsIoThread } from "./thread-choice.ts";
 import { failureOf, withRetries } from "./transient-retry.ts";
@@ -313,12 +314,15 @@ export class ModbusDriver implements Driver {
       list.push(tag);
       byInterval.set(tag.pollInterval, list);
     }
-    const groups = [...byInterval].map(([interval, members]) => ({
-      interval,
-      tags: members.map((t) => t.name),
-      members,
-      plan: this.plan(members, device),
-    }));
+    const groups = [...byInterval].flatMap(([interval, members]) => {
+      const group = { interval, tags: members.map((t) => t.name), members };
+      const plan = this.plan(members, device);
+      if (!device.spread_requests || plan.length < 2) return [{ ...group, plan }];
+      return spread(group, plan).map((slice) => ({
+        ...slice,
+        plan: this.plan(slice.members, device),
+      }));
+    });
     return { tags, groups };
   }
 

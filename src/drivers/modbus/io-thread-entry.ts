@@ -82,11 +82,13 @@ function state() {
  */
 async function schedule(id: number, wanted: PollGroup, interval: number, ctx: DriverContext) {
   ahead.set(id, 0);
-  let due = performance.now();
+  const phase = wanted.phase ?? 0;
+  let due = performance.now() + phase;
   /** Passed over since the last poll sent (it goes with the next), and the host's run of them. */
   let skipped = 0;
   let behind = 0;
   try {
+    if (phase > 0) await sleep(phase, ctx.signal); // its place in the interval (spread_requests)
     while (!ctx.signal.aborted) {
       if ((ahead.get(id) ?? 0) < MAX_POLLS_AHEAD) {
         if (behind > 0) {
