@@ -24,6 +24,8 @@ export interface GatewaySource {
   /** Tags r0..r(N-1) (Modbus) or d0..d(N-1) (OPC UA node nsu=urn:plc2mqtt:bench;s=d<i>). */
   tags: number;
   pollMs?: number;
+  /** Modbus `spread_requests: true`. */
+  spread?: boolean;
 }
 
 export interface GatewaySetup {
@@ -34,6 +36,8 @@ export interface GatewaySetup {
   http?: string | false;
   /** Telemetry batches: `<max_events>[,<max_delay>]`; default BENCH_BATCH, else off. */
   batch?: string;
+  /** The journal's commit_interval (`10ms`); default the gateway's. */
+  commitInterval?: string;
 }
 
 /** The mqtt.batch flow mapping for `spec` (`100` or `100,20ms`), or "" when off. */
@@ -54,6 +58,7 @@ export function writeBenchConfig(s: GatewaySetup): string {
     `http: { listen: ${s.http === undefined || s.http === false ? "false" : s.http} }`,
     // BENCH_CONFIG: more top-level YAML, to try a setting (`journal: { commit_interval: 10ms }`)
     ...(process.env.BENCH_CONFIG ? [process.env.BENCH_CONFIG] : []),
+    ...(s.commitInterval ? [`journal: { commit_interval: ${s.commitInterval} }`] : []),
     "devices:",
   ];
   if (s.source.kind === "modbus") {
@@ -64,6 +69,7 @@ export function writeBenchConfig(s: GatewaySetup): string {
       `    port: ${s.source.port}`,
       "    unit_id: 1",
       `    poll_interval: ${s.source.pollMs ?? 100}ms`,
+      ...(s.source.spread ? ["    spread_requests: true"] : []),
       "    tags:",
     );
     for (let a = 0; a < s.source.tags; a++)
