@@ -6,7 +6,7 @@
  * journal's own commit timing, checkpoints and cursor saves. Prints one JSON line: user and
  * system CPU microseconds per event, commits, WAL and file sizes.
  *
- *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR]
+ *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50]
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -43,7 +43,7 @@ try {
     gatewayId: "bench-1",
     maxBytes: 512 * 1024 * 1024,
     retentionMs: 7 * 86_400_000,
-    commitIntervalMs: 50,
+    commitIntervalMs: Number(process.argv[4] ?? 50),
     commitMaxEvents: 1000,
     render,
     log: silentLogger(),
