@@ -15,9 +15,9 @@
  * Publication: markPublished() moves the publisher's cursor in memory at once (unpublished()
  * and stats() see it); the cursor is saved with the next group commit, or after
  * max(commitIntervalMs, CURSOR_SAVE_MS) in a small transaction at synchronous=NORMAL: losing it
- * in a crash only causes MQTT-legal duplicates. (Saved after commitIntervalMs alone, at a short
- * interval with events flowing evenly, a cursor save came between every two group commits:
- * issue 12, 5 ms, 1,000 registers spread over the poll, 200 transactions a second more.) Records are written once; nothing is updated per publish.
+ * in a crash only causes MQTT-legal duplicates. (Saved after commitIntervalMs alone, a short
+ * interval with events flowing evenly put a cursor transaction between every two group
+ * commits.) Records are written once; nothing is updated per publish.
  *
  * Fresh records reach the publisher from memory (tail.ts): unpublished() reads SQLite only for
  * a backlog older than the tail.
