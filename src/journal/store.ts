@@ -27,8 +27,8 @@
  *                         record with sequence <= done_through is done for it (acknowledged,
  *                         set aside, dropped by the size policy, or skipped as corrupt); the
  *                         ones above are pending. Moved forward in the group commits (on its
- *                         own after 250 ms or the commit interval, when longer), so a crash
- *                         loses at most that much of it (re-sent, same id).
+ *                         own after the commit interval, at least 50 ms), so a crash loses at
+ *                         most that much of it (re-sent, same id).
  *     index               records_time(time), for retention and queries by time (events
  *                         arrive in about time order, so it grows at its end: cheap); queries
  *                         by device, tag or type filter what the time range or the primary key

@@ -501,8 +501,9 @@ export type Scenario = (r: Report, k: Knobs) => Promise<void>;
 export const SCENARIOS: Record<string, Scenario> = {
   "modbus-small": (r, k) => modbusScenario(r, k, k.small),
   "modbus-large": (r, k) => modbusScenario(r, k, k.large),
-  // the same load with the requests spread over the poll and commits at most 5 ms after the read: the
-  // latency the gateway can give (issue 12: p99 from read at most 25 ms), at its CPU price
+  // the same load with the requests spread over the poll and commits at most 5 ms after the
+  // read: the latency the gateway can give (issue 12: p99 from read at most 25 ms), at its CPU
+  // price
   "modbus-small-spread": (r, k) =>
     modbusScenario(r, k, k.small, `modbus-${k.small}-spread`, k.durationS, {
       spread: true,
