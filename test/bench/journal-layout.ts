@@ -1,0 +1,123 @@
+/**
+ * The floor of the journal's record layout, for the layout decision issue 12 leaves to
+ * steering (a cheaper record than a row per event): bare node:sqlite, no gateway code, the
+ * journal's pragmas (WAL, synchronous = FULL, 4 KiB pages, incremental auto-vacuum), 10,000
+ * events a second in group commits of `per` events, a TRUNCATE checkpoint every second.
+ *
+ *   row    one row per event, as the journal writes them now (records: eleven columns, the
+ *          time index; a SHA-256 chain hash per event);
+ *   batch  one row per group commit: the group's topics and payloads in one blob, its
+ *          sequence range and time range, one chain hash per group (what a layout of batches
+ *          would cost at least; queries by device or tag would then read batches).
+ *
+ * Prints one JSON line per layout: user and system CPU microseconds per event.
+ *
+ *   node test/bench/journal-layout.ts [seconds=10] [per=125] [dir=$TMPDIR]
+ */
+import { hash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+
+const seconds = Number(process.argv[2] ?? 10);
+const per = Number(process.argv[3] ?? 125);
+const base = process.argv[4] ?? tmpdir();
+const RATE = 10_000;
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE cursors (sink TEXT PRIMARY KEY, done_through INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE records (sequence INTEGER PRIMARY KEY, id TEXT NOT NULL, type TEXT NOT NULL,
+  device TEXT NOT NULL, subject TEXT NOT NULL, time INTEGER NOT NULL, topic TEXT NOT NULL,
+  retain INTEGER NOT NULL, payload TEXT NOT NULL, crc INTEGER NOT NULL, hash BLOB);
+CREATE INDEX records_time ON records(time);
+CREATE TABLE batches (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, time_min INTEGER NOT NULL,
+  time_max INTEGER NOT NULL, body BLOB NOT NULL, hash BLOB NOT NULL);
+CREATE INDEX batches_time ON batches(time_min);`;
+
+/** 1,000 CloudEvents documents of the gateway's size (about 380 bytes). */
+const PAYLOADS = Array.from({ length: 1000 }, (_, i) =>
+  `{"specversion":"1.0","id":"bench-${i}","source":"plc2mqtt://bench/line1","type":"plc2mqtt.telemetry","subject":"r${i}","time":"2026-12-06T17:00:00.000Z","sequence":"00000000000000000001","datacontenttype":"application/json","site":"bench","data":{"previous":${i},"quality":"good","reason":"change","value":${i + 1}}}`.padEnd(
+    380,
+    " ",
+  ),
+);
+
+async function measure(layout: "row" | "batch"): Promise<void> {
+  const dir = mkdtempSync(join(base, "plc2mqtt-journal-layout-"));
+  const db = new DatabaseSync(join(dir, "journal.sqlite"));
+  try {
+    db.exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;");
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+    db.exec(SCHEMA);
+    const insertRow = db.prepare("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    const insertBatch = db.prepare("INSERT INTO batches VALUES (?,?,?,?,?,?)");
+    const meta = db.prepare("INSERT OR REPLACE INTO meta VALUES ('high_water', ?)");
+    const cursor = db.prepare("INSERT OR REPLACE INTO cursors VALUES ('mqtt', ?)");
+    const checkpoint = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    const total = RATE * seconds;
+    const every = (per * 1000) / RATE;
+    const commitsPerSecond = Math.max(1, Math.round(RATE / per));
+    let link: Uint8Array = new Uint8Array(32);
+    let sequence = 0;
+    let commits = 0;
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    while (sequence < total) {
+      db.exec("BEGIN IMMEDIATE");
+      const now = Date.now();
+      if (layout === "row") {
+        for (let i = 0; i < per; i++) {
+          sequence++;
+          const payload = PAYLOADS[sequence % 1000]!;
+          link = hash("sha256", Buffer.concat([link, Buffer.from(payload)]), "buffer");
+          const tag = `r${sequence % 1000}`;
+          insertRow.run(
+            sequence,
+            `bench-${sequence}`,
+            "plc2mqtt.telemetry",
+            "line1",
+            tag,
+            now,
+            `plant/bench/telemetry/${tag}`,
+            0,
+            payload,
+            12345,
+            link,
+          );
+        }
+      } else {
+        const first = sequence + 1;
+        const parts: string[] = [];
+        for (let i = 0; i < per; i++) {
+          sequence++;
+          parts.push(`plant/bench/telemetry/r${sequence % 1000}\n${PAYLOADS[sequence % 1000]}`);
+        }
+        const body = Buffer.from(parts.join("\u0000"));
+        link = hash("sha256", Buffer.concat([link, body]), "buffer");
+        insertBatch.run(first, sequence, now, now, body, link);
+      }
+      meta.run(String(sequence));
+      cursor.run(sequence - per);
+      db.exec("COMMIT");
+      if (++commits % commitsPerSecond === 0) checkpoint.get();
+      const wait = start + commits * every - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    const used = process.cpuUsage(cpu);
+    console.log(
+      JSON.stringify({
+        layout,
+        events_per_commit: per,
+        user_us_per_event: +(used.user / total).toFixed(2),
+        system_us_per_event: +(used.system / total).toFixed(2),
+      }),
+    );
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+for (const layout of ["row", "batch", "row", "batch"] as const) await measure(layout);
