@@ -253,15 +253,10 @@ export class DriverRunner {
   ) {
     const { driver } = this.options;
     if (driver.nextPoll) return this.takePolls(ctx, group, connection, until);
-    const phase = group.phase ?? 0;
-    let due = performance.now() + phase;
-    if (phase > 0) {
-      try {
-        await sleep(phase, until); // its place in the interval (spread_requests)
-      } catch {
-        return;
-      }
-    }
+    let due = performance.now();
+    // spread_requests: the first poll at once (every tag has a value from the start), the
+    // next at the group's place in the interval
+    let phase = group.phase ?? 0;
     /** Poll times passed over since the last poll, reported with the next (metrics). */
     let skipped = 0;
     while (!until.aborted) {
@@ -287,7 +282,9 @@ export class DriverRunner {
       if (!this.stillConnected(connection)) return;
       // the times this poll ran over
       const now = performance.now();
-      due += group.interval;
+      due += phase > 0 ? phase : group.interval;
+      if (phase > 0 && due < now) due += Math.ceil((now - due) / group.interval) * group.interval;
+      phase = 0;
       skipped = due < now ? Math.ceil((now - due) / group.interval) : 0;
       due += skipped * group.interval;
       try {

@@ -33,7 +33,8 @@ export interface PollGroup {
   tags: readonly string[];
   /**
    * Milliseconds into the interval at which this group's polls fall, counted from when the
-   * device's polling starts (Modbus `spread_requests`); 0 or absent: at the start.
+   * device's polling starts (Modbus `spread_requests`); 0 or absent: at the start. The first
+   * poll is at the start whatever the phase, so that every tag has a value at once.
    */
   phase?: number;
 }

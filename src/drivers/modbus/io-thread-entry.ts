@@ -82,13 +82,13 @@ function state() {
  */
 async function schedule(id: number, wanted: PollGroup, interval: number, ctx: DriverContext) {
   ahead.set(id, 0);
-  const phase = wanted.phase ?? 0;
-  let due = performance.now() + phase;
+  let due = performance.now();
+  // spread_requests: the first poll at once, the next at the group's place in the interval
+  let phase = wanted.phase ?? 0;
   /** Passed over since the last poll sent (it goes with the next), and the host's run of them. */
   let skipped = 0;
   let behind = 0;
   try {
-    if (phase > 0) await sleep(phase, ctx.signal); // its place in the interval (spread_requests)
     while (!ctx.signal.aborted) {
       if ((ahead.get(id) ?? 0) < MAX_POLLS_AHEAD) {
         if (behind > 0) {
@@ -110,7 +110,9 @@ async function schedule(id: number, wanted: PollGroup, interval: number, ctx: Dr
         behind++;
       }
       const now = performance.now();
-      due += interval;
+      due += phase > 0 ? phase : interval;
+      if (phase > 0 && due < now) due += Math.ceil((now - due) / interval) * interval;
+      phase = 0;
       if (due < now) {
         // a poll outlasted its interval (a slow device): the slots it ran over are passed
         // over, as on the main thread; counted, not logged (the read duration shows it)

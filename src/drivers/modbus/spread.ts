@@ -4,7 +4,8 @@
  * k-th of n requests, so that the requests go out evenly over the interval instead of back to
  * back at its start. A tag is in exactly one request (read-planner.ts), so every tag stays in
  * exactly one group, and tags read together (one request: a value is never split) stay
- * together.
+ * together. The first poll of every group is at the start, so that every tag has a value at
+ * once (after a start or a reconnect); the next is at its phase.
  *
  * Why: a poll of many requests otherwise hands the engine, the journal and the broker all its
  * changes at once, and the last of them waits for all the others at every step (issue 12: 1,000
