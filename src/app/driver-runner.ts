@@ -45,6 +45,7 @@ import type { Driver, DriverContext, PollGroup, TagSample } from "../drivers/typ
 import { sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { type ErrorCode, errorMessage, isGatewayError } from "../lib/errors.ts";
+import { nextDue } from "../lib/fixed-rate.ts";
 import type { Logger } from "../lib/logger.ts";
 
 export type DeviceStatus =
@@ -282,11 +283,8 @@ export class DriverRunner {
       if (!this.stillConnected(connection)) return;
       // the times this poll ran over
       const now = performance.now();
-      due += phase > 0 ? phase : group.interval;
-      if (phase > 0 && due < now) due += Math.ceil((now - due) / group.interval) * group.interval;
+      ({ due, skipped } = nextDue(due, now, group.interval, phase));
       phase = 0;
-      skipped = due < now ? Math.ceil((now - due) / group.interval) : 0;
-      due += skipped * group.interval;
       try {
         await sleep(due - now, until);
       } catch {

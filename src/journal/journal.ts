@@ -5,12 +5,12 @@
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
  * journal was idle (nothing committed in the last commitIntervalMs) or commitMaxEvents are
  * queued, else commitIntervalMs after the first queued event was taken in (by the caller's
- * queue, `heldSince`, or by append()). One transaction per group (at
- * most commitMaxEvents events, and few enough bytes for the WAL budget); every append() of the
- * group resolves after COMMIT returned with synchronous=FULL, so a resolved append survives
- * kill -9 and power loss. A batch is never split across transactions: it is kept or rejected
- * whole. Whatever fails after COMMIT returned (the WAL checkpoint that follows, on a full disk)
- * is logged and never reported as a failed append: the events are committed.
+ * queue, `heldSince`, or by append()). One transaction per group (at most commitMaxEvents
+ * events, and few enough bytes for the WAL budget); every append() of the group resolves after
+ * COMMIT returned with synchronous=FULL, so a resolved append survives kill -9 and power loss.
+ * A batch is never split across transactions: it is kept or rejected whole. Whatever fails
+ * after COMMIT returned (the WAL checkpoint that follows, on a full disk) is logged and never
+ * reported as a failed append: the events are committed.
  *
  * Publication: markPublished() moves the publisher's cursor in memory at once (unpublished()
  * and stats() see it); the cursor is saved with the next group commit, or after

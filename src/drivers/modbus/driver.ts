@@ -317,11 +317,9 @@ export class ModbusDriver implements Driver {
     const groups = [...byInterval].flatMap(([interval, members]) => {
       const group = { interval, tags: members.map((t) => t.name), members };
       const plan = this.plan(members, device);
-      if (!device.spread_requests || plan.length < 2) return [{ ...group, plan }];
-      return spread(group, plan).map((slice) => ({
-        ...slice,
-        plan: this.plan(slice.members, device),
-      }));
+      return !device.spread_requests || plan.length < 2
+        ? [{ ...group, plan }]
+        : spread(group, plan);
     });
     return { tags, groups };
   }

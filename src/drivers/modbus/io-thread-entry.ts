@@ -10,6 +10,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { ModbusDeviceConfig } from "../../config/schema/modbus.ts";
 import { sleep } from "../../lib/abort.ts";
 import { GatewayError } from "../../lib/errors.ts";
+import { nextDue } from "../../lib/fixed-rate.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { DriverContext, PollGroup } from "../types.ts";
 import { ModbusDriver } from "./driver.ts";
@@ -110,16 +111,12 @@ async function schedule(id: number, wanted: PollGroup, interval: number, ctx: Dr
         behind++;
       }
       const now = performance.now();
-      due += phase > 0 ? phase : interval;
-      if (phase > 0 && due < now) due += Math.ceil((now - due) / interval) * interval;
+      // a poll that outlasted its interval (a slow device): the slots it ran over are passed
+      // over, as on the main thread; counted, not logged (the read duration shows it)
+      const next = nextDue(due, now, interval, phase);
       phase = 0;
-      if (due < now) {
-        // a poll outlasted its interval (a slow device): the slots it ran over are passed
-        // over, as on the main thread; counted, not logged (the read duration shows it)
-        const late = Math.ceil((now - due) / interval);
-        skipped += late;
-        due += late * interval;
-      }
+      due = next.due;
+      skipped += next.skipped;
       await sleep(due - now, ctx.signal);
     }
   } finally {

@@ -14,17 +14,19 @@
  * values of one poll are read up to an interval apart instead of a few milliseconds apart;
  * values that must be read together belong in one request (contiguous registers).
  */
-export interface SpreadSlice<T> {
+export interface SpreadSlice<T, R> {
   interval: number;
   phase: number;
   tags: string[];
   members: T[];
+  /** The request the slice is: its plan, until what the device teaches plans it again. */
+  plan: R[];
 }
 
-export function spread<T extends { name: string }>(
+export function spread<T extends { name: string }, R extends { tags: readonly T[] }>(
   group: { interval: number; members: readonly T[] },
-  plan: readonly { tags: readonly T[] }[],
-): SpreadSlice<T>[] {
+  plan: readonly R[],
+): SpreadSlice<T, R>[] {
   return plan.map((req, k) => {
     const inRequest = new Set(req.tags);
     const members = group.members.filter((t) => inRequest.has(t));
@@ -33,6 +35,7 @@ export function spread<T extends { name: string }>(
       phase: (k * group.interval) / plan.length,
       tags: members.map((t) => t.name),
       members,
+      plan: [req],
     };
   });
 }
