@@ -19,9 +19,20 @@
  * the connection in the broker's order (a refusal never overtaken by a success sent after it).
  *
  * Framing: a packet's start is kept back until its remaining length is known (at most 5
- * bytes), a PUBACK until it is whole; any other packet is passed on as its bytes come, without
- * copying. Backpressure: while mqtt.js does not take what was passed on, the socket is paused;
- * bytes passed on before the socket closed still reach mqtt.js before the close.
+ * bytes), a PUBACK until it is whole; any other packet is passed on as its bytes come. Bytes
+ * come through receive(): from the socket's `onread` callback (connection.ts: one buffer the
+ * socket reads into again and again, so whatever is kept or passed on is copied) or from its
+ * 'data' events. Backpressure: while mqtt.js does not take what was passed on, the socket is
+ * paused; bytes passed on before the socket closed still reach mqtt.js before the close.
+ *
+ * Held reads (issue 12): a broker answers a burst of publishes with its PUBACKs a few at a
+ * time, and each read of them woke the gateway: some 1,300 wake-ups a second at 10,000 events
+ * a second, each a context switch and a turn of the event loop, about a third of the gateway's
+ * CPU. So after a read, while `holdReads()` says PUBACKs are still awaited and nobody is in a
+ * hurry for them (connection.ts), the socket is not read for `holdMs`: what arrives meanwhile
+ * waits in the kernel and comes in one read. A PUBACK only moves the journal's cursor and frees
+ * a place in the window; the publisher asks for one at once when it waits for room (readNow()).
+ * Only a socket with `onread` stops reading at pause(); one with 'data' events reads on.
  */
 import { Duplex } from "node:stream";
 import { FAST_IDS_MAX } from "./publish-packet.ts";
@@ -29,6 +40,8 @@ import { FAST_IDS_MAX } from "./publish-packet.ts";
 const PUBACK = 0x40;
 /** A PUBACK longer than this (reason string, user properties) is beyond what the filter judges. */
 const MAX_PUBACK = 65_536;
+/** How long a read is held by default (connection.ts's HOLD_READS_MS). */
+const HOLD_MS = 4;
 
 export class AckFilter extends Duplex {
   /** Called for each PUBACK taken: its packet id and reason code (0 or 0x10). */
@@ -44,11 +57,19 @@ export class AckFilter extends Duplex {
   #passed = 0;
   /** The end of the socket's data was pushed. */
   #eof = false;
+  /** Whether to hold the next read: PUBACKs are awaited and nobody waits for them. */
+  holdReads: (() => boolean) | undefined;
+  readonly #holdMs: number;
+  /** Set while reads are held. */
+  #hold: NodeJS.Timeout | undefined;
+  /** mqtt.js took nothing more: the socket waits for its next _read(). */
+  #backpressure = false;
 
-  constructor(socket: Duplex) {
+  constructor(socket: Duplex, options: { holdMs?: number } = {}) {
     super({ allowHalfOpen: false });
     this.#socket = socket;
-    socket.on("data", (chunk: Buffer) => this.#receive(chunk));
+    this.#holdMs = options.holdMs ?? HOLD_MS;
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("end", () => this.#end());
     socket.on("error", (err) => this.destroy(err));
     socket.on("close", () => {
@@ -68,8 +89,17 @@ export class AckFilter extends Duplex {
     if (this.#passed > 0) this.#passed--;
   }
 
+  /** Reads the socket at once, ending a hold (someone waits for a PUBACK). */
+  readNow(): void {
+    if (this.#hold === undefined) return;
+    clearTimeout(this.#hold);
+    this.#hold = undefined;
+    this.#flow();
+  }
+
   override _read(): void {
-    this.#socket.resume();
+    this.#backpressure = false;
+    this.#flow();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void) {
@@ -81,6 +111,8 @@ export class AckFilter extends Duplex {
   }
 
   override _destroy(err: Error | null, done: (err: Error | null) => void): void {
+    clearTimeout(this.#hold);
+    this.#hold = undefined;
     // the socket's own error listener (connection.ts) learns why: mqtt-packet destroys the
     // stream with the reason when it cannot encode a packet
     this.#socket.destroy(err ?? undefined);
@@ -93,15 +125,41 @@ export class AckFilter extends Duplex {
     this.push(null);
   }
 
-  #pass(bytes: Buffer): void {
-    if (!this.push(bytes)) this.#socket.pause();
+  /** The socket reads unless mqtt.js is full or reads are held. */
+  #flow(): void {
+    if (this.#backpressure || this.#hold !== undefined) this.#socket.pause();
+    else this.#socket.resume();
   }
 
-  #receive(chunk: Buffer): void {
+  /** Passes `bytes` on to mqtt.js: a copy, never the socket's buffer (it is read into again). */
+  #pass(bytes: Buffer): void {
+    if (!this.push(bytes)) {
+      this.#backpressure = true;
+      this.#flow();
+    }
+  }
+
+  /** After a read: hold the next one while PUBACKs are awaited and nobody is in a hurry. */
+  #holdNext(): void {
+    if (this.#hold !== undefined || this.destroyed || this.holdReads?.() !== true) return;
+    this.#hold = setTimeout(() => {
+      this.#hold = undefined;
+      this.#flow();
+    }, this.#holdMs);
+    this.#flow();
+  }
+
+  /** Bytes read from the socket; used only during the call (the buffer may be read into again). */
+  receive(chunk: Buffer): void {
+    this.#take(chunk);
+    this.#holdNext();
+  }
+
+  #take(chunk: Buffer): void {
     // nothing is kept back here: a packet start is kept only while judging, and the filter
     // turns off inside a read, after it took what was kept
     if (this.#off || this.onAck === undefined) {
-      this.#pass(chunk);
+      this.#pass(Buffer.from(chunk));
       return;
     }
     const data = this.#head === undefined ? chunk : Buffer.concat([this.#head, chunk]);
@@ -118,7 +176,7 @@ export class AckFilter extends Duplex {
       }
       const header = remainingLength(data, at + 1);
       if (header === INCOMPLETE) {
-        this.#head = data.subarray(at);
+        this.#head = Buffer.from(data.subarray(at));
         break;
       }
       if (header === MALFORMED || (data[at] === PUBACK && header.length > MAX_PUBACK)) {
@@ -128,7 +186,7 @@ export class AckFilter extends Duplex {
       const { length, body } = header;
       if (data[at] === PUBACK && length >= 2) {
         if (body + length > data.length) {
-          this.#head = data.subarray(at);
+          this.#head = Buffer.from(data.subarray(at));
           break;
         }
         const id = data.readUInt16BE(body);
@@ -152,7 +210,7 @@ export class AckFilter extends Duplex {
     }
     const end = this.#head === undefined ? data.length : data.length - this.#head.length;
     if (end > from) out.push(data.subarray(from, end));
-    if (out.length === 1) this.#pass(out[0]!);
+    if (out.length === 1) this.#pass(Buffer.from(out[0]!));
     else if (out.length > 1) this.#pass(Buffer.concat(out));
   }
 }

@@ -134,6 +134,11 @@ export class Batcher {
     return this.#cursor;
   }
 
+  /** Messages closed and not handed out yet. */
+  get ready(): number {
+    return this.#ready.length - this.#head;
+  }
+
   /** An open batch waits for more records (until dueIn()). */
   get holding(): boolean {
     return this.#open !== undefined;

@@ -22,16 +22,20 @@
  * expect TLS: mqtts://), a broker that refuses retained messages (mqtt.retain: false).
  *
  * Sockets are built here, not by mqtt.js, to set TCP_NODELAY (a pipelined QoS 1 stream stalls
- * on Nagle plus delayed ACKs) and to pin TLS to verification: `rejectUnauthorized: true`, the
- * configured CA, and the host name (or IP SAN) checked by Node's checkServerIdentity.
+ * on Nagle plus delayed ACKs), to pin TLS to verification (`rejectUnauthorized: true`, the
+ * configured CA, and the host name or IP SAN checked by Node's checkServerIdentity), and to
+ * read into one buffer of the connection's own (`onread`), so that a pause() stops reading at
+ * once: the PUBACK filter holds reads while PUBACKs are awaited and nobody waits for them
+ * (ack-filter.ts), and the publisher asks for them at once when it waits for room
+ * (hurryAcks()).
  *
  * publish() does not go through mqtt.js: its QoS 1 PUBLISH packets are encoded and written in
  * bursts by publish-packet.ts, their plain PUBACKs taken off the socket before mqtt.js parses
  * it (ack-filter.ts), refusals read off mqtt.js's packet stream.
  */
 import { readFile } from "node:fs/promises";
-import { isIP, connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect } from "node:tls";
+import { isIP, connect as netConnect, type Socket, type TcpNetConnectOpts } from "node:net";
+import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from "node:tls";
 import { type IClientOptions, MqttClient } from "mqtt";
 import { writeToStream } from "mqtt-packet";
 import { abortError } from "../lib/abort.ts";
@@ -87,6 +91,8 @@ export interface ConnectOptions {
   /** The last will; a client without one (a replay) leaves nothing behind when it dies. */
   will?: { topic: string; payload: string; retain: boolean };
   onMessage: (topic: string, payload: Buffer, properties: MessageProperties) => void;
+  /** How long the PUBACK filter holds a read (ack-filter.ts; tests make it long). */
+  ackHoldMs?: number;
 }
 
 /** The config's part of ConnectOptions: credentials, TLS files, keep alive and retain. */
@@ -142,20 +148,37 @@ async function readTls(opts: ConnectOptions): Promise<Tls> {
   };
 }
 
-function buildSocket(endpoint: Endpoint, tls: Tls): Socket {
-  const tcp = netConnect({ host: endpoint.host, port: endpoint.port, noDelay: true });
-  if (!endpoint.tls) return tcp;
-  tcp.on("error", () => {}); // reported by the TLS socket on top of it
-  return tlsConnect({
-    socket: tcp,
-    host: endpoint.host,
+/** What a socket reads is handed to `receive`, in a buffer it reads into again. */
+export function buildSocket(
+  endpoint: Endpoint,
+  tls: Tls,
+  receive: (bytes: Buffer) => void,
+): Socket {
+  const buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  const onread = {
+    buffer,
+    callback: (length: number) => {
+      receive(buffer.subarray(0, length));
+      return true;
+    },
+  };
+  const { host, port } = endpoint;
+  if (!endpoint.tls) return netConnect({ host, port, noDelay: true, onread });
+  // tls.connect takes net.connect's noDelay and onread when it makes its own socket (Node's
+  // lib/_tls_wrap.js); @types/node does not list them.
+  const options: TlsConnectionOptions & Pick<TcpNetConnectOpts, "noDelay" | "onread"> = {
+    host,
+    port,
+    noDelay: true,
+    onread,
     // SNI takes names only; an IP is still verified against the certificate's IP SAN.
     ...(isIP(endpoint.host) === 0 ? { servername: endpoint.host } : {}),
     rejectUnauthorized: true,
     ...(tls.ca ? { ca: tls.ca } : {}),
     ...(tls.cert ? { cert: tls.cert } : {}),
     ...(tls.key ? { key: tls.key } : {}),
-  });
+  };
+  return tlsConnect(options);
 }
 
 /** A hint for the errors an operator can fix in the config (see the header). */
@@ -175,6 +198,9 @@ function hint(err: unknown, endpoint: Endpoint): string {
 }
 
 const CLOSED_BEFORE_CONNACK = "connection closed before CONNACK";
+
+/** The connection's read buffer: a socket read takes at most this many bytes. */
+const READ_BUFFER_BYTES = 65_536;
 
 /**
  * mqtt-packet keeps a 2-byte buffer for every packet id, 65,536 of them (6.8 MB of heap, a
@@ -223,10 +249,13 @@ export async function openConnection(
     firstError ??= err;
   };
   // mqtt.js reads the socket through the filter that takes publish()'s PUBACKs (ack-filter.ts)
-  const client = new MqttClient(
-    () => new AckFilter(buildSocket(endpoint, tls).on("error", onError)),
-    options,
-  );
+  const holdMs = opts.ackHoldMs === undefined ? {} : { holdMs: opts.ackHoldMs };
+  const client = new MqttClient(() => {
+    let filter: AckFilter | undefined;
+    const socket = buildSocket(endpoint, tls, (bytes) => filter?.receive(bytes));
+    filter = new AckFilter(socket.on("error", onError), holdMs);
+    return filter;
+  }, options);
   client.on("error", onError);
   return new Promise<Connection>((resolve, reject) => {
     const fail = (cause: unknown) => {
@@ -304,6 +333,9 @@ export class Connection {
   private disconnect: number | undefined;
   /** false: the retain flag of every publish is dropped (mqtt.retain: false). */
   private readonly retain: boolean;
+  private readonly filter: AckFilter | undefined;
+  /** Someone waits for a PUBACK: reads are not held (hurryAcks()). */
+  private hurried = false;
 
   constructor(
     client: MqttClient,
@@ -340,7 +372,11 @@ export class Connection {
     });
     // PUBACKs of publish(): the plain ones from the filter, the rest (refusals) through mqtt.js
     const filter = client.stream instanceof AckFilter ? client.stream : undefined;
-    if (filter) filter.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
+    this.filter = filter;
+    if (filter) {
+      filter.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
+      filter.holdReads = () => this.waiting.size > 0 && !this.hurried;
+    }
     client.on("packetreceive", (packet) => {
       if (packet.cmd !== "puback") return;
       const id = packet.messageId ?? 0;
@@ -375,6 +411,15 @@ export class Connection {
   /** The reason code of the broker's DISCONNECT (MQTT 5), when it sent one. */
   get disconnectCode(): number | undefined {
     return this.disconnect;
+  }
+
+  /**
+   * While `on`, PUBACKs are read as they arrive (the publisher waits for room in its window);
+   * otherwise a read is held a few milliseconds while PUBACKs are awaited (ack-filter.ts).
+   */
+  hurryAcks(on: boolean): void {
+    this.hurried = on;
+    if (on) this.filter?.readNow();
   }
 
   /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */

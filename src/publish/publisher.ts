@@ -400,6 +400,7 @@ export class Publisher {
             connectTimeoutMs: this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
             will: { topic: will.topic, payload: will.payload, retain: will.retain },
             onMessage: (topic, payload, properties) => this.dispatch(topic, payload, properties),
+            ...(this.options.ackHoldMs === undefined ? {} : { ackHoldMs: this.options.ackHoldMs }),
           },
           signal,
         );
@@ -442,7 +443,10 @@ export class Publisher {
         }
         const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
         if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
+          // records wait for room: PUBACKs are read as they come, not held (ack-filter.ts)
+          conn.hurryAcks(batcher.ready > 0 || journal.lastSequence() > batcher.cursor);
           await this.wakeup.wait(); // a PUBACK, the close or stop()
+          conn.hurryAcks(false);
           continue;
         }
         const messages = batcher.take({
@@ -733,7 +737,10 @@ export class Publisher {
     const remaining = () => Math.max(0, deadline - Date.now());
     this.stopping = true;
     const conn = this.conn;
-    if (conn?.open) this.sendHeld(conn);
+    if (conn?.open) {
+      this.sendHeld(conn);
+      conn.hurryAcks(true); // no held reads while the last PUBACKs are awaited
+    }
     this.rouse();
     while (conn?.open && this.inFlight.size > 0 && remaining() > 0) {
       await withTimeout(this.wakeup.wait(), remaining(), () => new Error("timeout")).catch(

@@ -97,6 +97,8 @@ export interface PublisherOptions {
   connectTimeoutMs?: number;
   /** For tests: the jitter source of the reconnect backoff (default Math.random). */
   random?: () => number;
+  /** For tests: how long the PUBACK filter holds a read (ack-filter.ts; default 4 ms). */
+  ackHoldMs?: number;
 }
 
 export interface PublisherStats {
