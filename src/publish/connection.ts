@@ -334,8 +334,8 @@ export class Connection {
   /** false: the retain flag of every publish is dropped (mqtt.retain: false). */
   private readonly retain: boolean;
   private readonly filter: AckFilter | undefined;
-  /** Someone waits for a PUBACK: reads are not held (hurryAcks()). */
-  private hurried = false;
+  /** Callers waiting for PUBACKs: while any, reads are not held (hurryAcks()). */
+  private hurries = 0;
 
   constructor(
     client: MqttClient,
@@ -375,7 +375,7 @@ export class Connection {
     this.filter = filter;
     if (filter) {
       filter.onAck = (messageId, reasonCode) => this.acked({ messageId, reasonCode });
-      filter.holdReads = () => this.waiting.size > 0 && !this.hurried;
+      filter.holdReads = () => this.waiting.size > 0 && this.hurries === 0;
     }
     client.on("packetreceive", (packet) => {
       if (packet.cmd !== "puback") return;
@@ -414,12 +414,19 @@ export class Connection {
   }
 
   /**
-   * While `on`, PUBACKs are read as they arrive (the publisher waits for room in its window);
-   * otherwise a read is held a few milliseconds while PUBACKs are awaited (ack-filter.ts).
+   * Until the returned function is called, PUBACKs are read as they arrive (someone waits for
+   * one: room in the window, the end); otherwise a read is held a few milliseconds while
+   * PUBACKs are awaited (ack-filter.ts). Each caller releases only its own hurry.
    */
-  hurryAcks(on: boolean): void {
-    this.hurried = on;
-    if (on) this.filter?.readNow();
+  hurryAcks(): () => void {
+    this.hurries += 1;
+    this.filter?.readNow();
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.hurries -= 1;
+    };
   }
 
   /** Sends with QoS 1; resolves on a successful PUBACK, rejects on a refusal or a lost socket. */

@@ -444,9 +444,10 @@ export class Publisher {
         const room = (this.careful ? 1 : window) - this.inFlight.size - this.direct;
         if (room < refillAt && (this.inFlight.size > 0 || this.direct > 0)) {
           // records wait for room: PUBACKs are read as they come, not held (ack-filter.ts)
-          conn.hurryAcks(batcher.ready > 0 || journal.lastSequence() > batcher.cursor);
+          const behind = batcher.ready > 0 || journal.lastSequence() > batcher.cursor;
+          const release = behind ? conn.hurryAcks() : undefined;
           await this.wakeup.wait(); // a PUBACK, the close or stop()
-          conn.hurryAcks(false);
+          release?.();
           continue;
         }
         const messages = batcher.take({
@@ -739,7 +740,7 @@ export class Publisher {
     const conn = this.conn;
     if (conn?.open) {
       this.sendHeld(conn);
-      conn.hurryAcks(true); // no held reads while the last PUBACKs are awaited
+      conn.hurryAcks(); // no held reads while the last PUBACKs are awaited: never released
     }
     this.rouse();
     while (conn?.open && this.inFlight.size > 0 && remaining() > 0) {

@@ -54,6 +54,8 @@ export interface ReplayOptions {
   /** When given, a refused record is reported here and the replay goes on (see the header). */
   onRefused?: (record: ReplayRecord, reason: string) => void;
   signal?: AbortSignal;
+  /** For tests: how long the PUBACK filter would hold a read (ack-filter.ts). */
+  ackHoldMs?: number;
 }
 
 export interface ReplayResult {
@@ -77,6 +79,8 @@ export async function replayRecords(
   const signal = options.signal ?? new AbortController().signal;
   const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_TIMEOUT_MS;
   const conn = await connect(options, signal);
+  // a replay sends as fast as its window lets it: PUBACKs are read as they come, never held
+  conn.hurryAcks();
   const window = Math.max(1, Math.min(options.mqtt.max_in_flight, conn.receiveMaximum));
   const log = options.log.child({ url: conn.endpoint.display });
   log.info({ clientId: options.clientId, window }, "replay connected");
@@ -192,6 +196,7 @@ async function connect(options: ReplayOptions, signal: AbortSignal): Promise<Con
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUT_MS,
         protocolVersion,
         onMessage: () => {},
+        ...(options.ackHoldMs === undefined ? {} : { ackHoldMs: options.ackHoldMs }),
       },
       signal,
     );

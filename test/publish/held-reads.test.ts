@@ -4,7 +4,8 @@
  * broker sends a few at a time come in one read instead of waking the gateway for each. Shown
  * on the sockets the connection builds (plain and TLS) against a broker stand-in that sends
  * PUBACKs when told, and on a real mosquitto: with reads held for an hour, a publisher whose
- * window is full still reads each PUBACK at once, and stop() waits for no hold.
+ * window is full still reads each PUBACK at once, stop() waits for no hold, and neither does a
+ * replay.
  */
 import { readFileSync, rmSync } from "node:fs";
 import { createServer as netServer, type Server, type Socket } from "node:net";
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AckFilter } from "../../src/publish/ack-filter.ts";
 import { buildSocket } from "../../src/publish/connection.ts";
 import { Publisher } from "../../src/publish/publisher.ts";
+import { replayRecords } from "../../src/publish/replay.ts";
 import { type Broker, createTestPki, startMosquitto, type TestPki } from "../support/mosquitto.ts";
 import { eventually } from "../support/resources.ts";
 import { captureLog, mqttConfig, telemetry, testStatus } from "./fixtures.ts";
@@ -134,11 +136,34 @@ describe("held reads with a publisher on a real mosquitto", () => {
         // 500 records through a window of 5: a hold of an hour on any read would stop it
         await eventually(() => pub.stats().published >= 450, 20_000, "450 published");
       } finally {
+        const stopping = Date.now();
         await pub.stop(20_000);
+        // not a timing test: a read held to the end would take the whole 20 s
+        expect(Date.now() - stopping).toBeLessThan(10_000);
       }
       // stop() read the last PUBACKs at once: none was left unacknowledged
       expect(log.text()).not.toMatch(/unacknowledged records kept/);
       expect(pub.stats().inFlight).toBe(0);
     });
   }
+
+  it("a replay reads its PUBACKs at once", async () => {
+    const journal = new MemoryJournal();
+    await journal.append(Array.from({ length: 300 }, (_, i) => telemetry(i)));
+    const records = journal.records.map(({ sequence, id, topic, payload }) => ({
+      sequence,
+      id,
+      topic,
+      payload,
+    }));
+    // a window of 5: with an hour's hold on any read, the replay would never end
+    const result = await replayRecords(records, {
+      mqtt: mqttConfig(broker.url, { max_in_flight: 5 }),
+      clientId: "held-replay",
+      log: captureLog().log,
+      ackTimeoutMs: 20_000,
+      ackHoldMs: HOUR,
+    });
+    expect(result.published).toBe(300);
+  });
 });
