@@ -40,7 +40,7 @@ import { FAST_IDS_MAX } from "./publish-packet.ts";
 const PUBACK = 0x40;
 /** A PUBACK longer than this (reason string, user properties) is beyond what the filter judges. */
 const MAX_PUBACK = 65_536;
-/** How long a read is held by default (connection.ts's HOLD_READS_MS). */
+/** How long a read is held, unless the connection says otherwise (tests: ackHoldMs). */
 const HOLD_MS = 4;
 
 export class AckFilter extends Duplex {
