@@ -15,7 +15,7 @@
  *   that is not an instant, data.context taken, a device or gateway id that is not an
  *   identifier, NaN, infinities or a value JSON cannot carry.
  * - What depends only on the device (source, asset attributes) is computed once per device and
- *   asset object.
+ *   asset object; the time's text once per run of events with the same time.
  */
 import { eventSource, formatSequence, serializeCloudEvent, toCloudEvent } from "./cloudevent.ts";
 import type { AssetContext, GatewayEvent } from "./types.ts";
@@ -55,6 +55,10 @@ export function fastRenderer(gatewayId: string): FastRenderer {
     return parts;
   };
   const slow = { asset: {}, source: "", asset_json: "" } as DeviceParts;
+  // the events of one poll share their time: its text is made once (Date formatting was about
+  // 1.5 % of the gateway's main thread at 10,000 events/s)
+  let lastTime = Number.NaN;
+  let lastIso = "";
   return (event, sequence, id) => {
     const reference = () => serializeCloudEvent(toCloudEvent(event, sequence, id, { gatewayId }));
     if (
@@ -74,6 +78,10 @@ export function fastRenderer(gatewayId: string): FastRenderer {
     }
     const parts = partsOf(event);
     if (parts === slow) return reference();
+    if (event.time !== lastTime) {
+      lastIso = new Date(event.time).toISOString();
+      lastTime = event.time;
+    }
     let data = canonical(event.data);
     if (data === undefined) return reference();
     const context = event.context;
@@ -86,7 +94,7 @@ export function fastRenderer(gatewayId: string): FastRenderer {
         if (data === undefined) return reference();
       }
     }
-    return `{"specversion":"1.0","id":${JSON.stringify(id)}${parts.source},"type":${JSON.stringify(event.type)},"subject":${JSON.stringify(event.subject)},"time":"${new Date(event.time).toISOString()}","sequence":"${formatSequence(sequence)}","datacontenttype":"application/json"${parts.asset_json},"data":${data}}`;
+    return `{"specversion":"1.0","id":${JSON.stringify(id)}${parts.source},"type":${JSON.stringify(event.type)},"subject":${JSON.stringify(event.subject)},"time":"${lastIso}","sequence":"${formatSequence(sequence)}","datacontenttype":"application/json"${parts.asset_json},"data":${data}}`;
   };
 }
 

@@ -97,6 +97,22 @@ describe("the one-pass CloudEvents renderer", () => {
     }
   });
 
+  it("writes each event's own time when events share one, change it, and come back to it", () => {
+    const render = fastRenderer(GATEWAY);
+    const t1 = 1_765_000_000_123;
+    const t2 = t1 + 100;
+    const times = [t1, t1, t1, t2, t2, Number.NaN, t1, 0, -1, t1];
+    times.forEach((time, i) => {
+      const event = { ...(SAMPLES.telemetry as GatewayEvent), time };
+      const seq = BigInt(i + 1);
+      if (Number.isNaN(time)) {
+        expect(() => render(event, seq, `t-${i}`)).toThrow(); // refused: the cache is untouched
+        return;
+      }
+      expect(render(event, seq, `t-${i}`), `event ${i}`).toBe(reference(event, seq, `t-${i}`));
+    });
+  });
+
   it("refuses what the reference refuses, with its message", () => {
     const render = fastRenderer(GATEWAY);
     const base = SAMPLES.telemetry as GatewayEvent;
