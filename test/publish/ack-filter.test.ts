@@ -61,6 +61,26 @@ async function run(chunks: Buffer[], onAck = true) {
   return { taken, passed: Buffer.concat(passed) };
 }
 
+/**
+ * As the connection feeds it (onread): every chunk in one buffer, overwritten after each
+ * receive(), so whatever the filter kept or passed on without copying comes out corrupted.
+ */
+async function runReused(chunks: Buffer[], onAck = true) {
+  const filter = new AckFilter(new PassThrough());
+  const taken: [number, number][] = [];
+  if (onAck) filter.onAck = (id, code) => taken.push([id, code]);
+  const passed: Buffer[] = [];
+  filter.on("data", (chunk: Buffer) => passed.push(chunk));
+  const buffer = Buffer.alloc(65_536);
+  for (const chunk of chunks) {
+    chunk.copy(buffer);
+    filter.receive(buffer.subarray(0, chunk.length));
+    buffer.fill(0xee);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  return { taken, passed: Buffer.concat(passed) };
+}
+
 describe("the PUBACK filter", () => {
   it("takes the plain PUBACKs of fast ids and passes every other byte on, in one chunk", async () => {
     const { taken, passed } = await run([ALL]);
@@ -74,6 +94,20 @@ describe("the PUBACK filter", () => {
       expect(taken, `cut at ${cut}`).toEqual(TAKEN);
       expect(passed.toString("hex"), `cut at ${cut}`).toBe(PASSED.toString("hex"));
     }
+  });
+
+  it("does the same when the socket reads every chunk into one buffer it reuses", async () => {
+    for (let cut = 1; cut < ALL.length; cut++) {
+      const { taken, passed } = await runReused([ALL.subarray(0, cut), ALL.subarray(cut)]);
+      expect(taken, `cut at ${cut}`).toEqual(TAKEN);
+      expect(passed.toString("hex"), `cut at ${cut}`).toBe(PASSED.toString("hex"));
+    }
+    const bytes = await runReused([...ALL].map((b) => Buffer.from([b])));
+    expect(bytes.taken).toEqual(TAKEN);
+    expect(bytes.passed.toString("hex")).toBe(PASSED.toString("hex"));
+    // before the connection is up everything is passed on: copied as well
+    const before = await runReused([ALL.subarray(0, 7), ALL.subarray(7)], false);
+    expect(before.passed.toString("hex")).toBe(ALL.toString("hex"));
   });
 
   it("does the same byte by byte", async () => {
