@@ -8,6 +8,11 @@ import type { Render } from "../journal/index.ts";
 /** Topics kept (one per device, class and tag): far above any tag map's size. */
 const MAX_TOPICS_CACHED = 100_000;
 
+interface Cached {
+  asset: GatewayEvent["asset"];
+  topic: string;
+}
+
 export function createRender(config: GatewayConfig): Render {
   const gatewayId = config.gateway.id;
   const topic = {
@@ -16,15 +21,25 @@ export function createRender(config: GatewayConfig): Render {
     template: config.mqtt?.topic_template ?? DEFAULT_TOPIC_TEMPLATE,
   };
   const document = fastRenderer(gatewayId);
-  // a tag's topic depends on its device's asset, its class and its name only: built once
-  const topics = new Map<string, { asset: GatewayEvent["asset"]; topic: string }>();
+  // a tag's topic depends on its device's asset, its class and its name only: built once, and
+  // found by device, class and name in turn (a key made of the three cost a string per event)
+  const topics = new Map<string, Map<string, Map<string, Cached>>>();
+  let cachedCount = 0;
   const topicOf = (event: GatewayEvent): string => {
-    const key = `${event.device}\u0000${event.topicClass}\u0000${event.subject}`;
-    const cached = topics.get(key);
+    let classes = topics.get(event.device);
+    if (classes === undefined) topics.set(event.device, (classes = new Map()));
+    let names = classes.get(event.topicClass);
+    if (names === undefined) classes.set(event.topicClass, (names = new Map()));
+    const cached = names.get(event.subject);
     if (cached !== undefined && cached.asset === event.asset) return cached.topic;
-    if (topics.size >= MAX_TOPICS_CACHED) topics.clear();
+    if (cachedCount >= MAX_TOPICS_CACHED) {
+      topics.clear();
+      cachedCount = 0;
+      return topicOf(event);
+    }
     const built = buildTopic(event, topic);
-    topics.set(key, { asset: event.asset, topic: built });
+    if (cached === undefined) cachedCount++;
+    names.set(event.subject, { asset: event.asset, topic: built });
     return built;
   };
   return (event, sequence, id) => ({
