@@ -27,9 +27,15 @@ export function createRender(config: GatewayConfig): Render {
   let cachedCount = 0;
   const topicOf = (event: GatewayEvent): string => {
     let classes = topics.get(event.device);
-    if (classes === undefined) topics.set(event.device, (classes = new Map()));
+    if (classes === undefined) {
+      classes = new Map();
+      topics.set(event.device, classes);
+    }
     let names = classes.get(event.topicClass);
-    if (names === undefined) classes.set(event.topicClass, (names = new Map()));
+    if (names === undefined) {
+      names = new Map();
+      classes.set(event.topicClass, names);
+    }
     const cached = names.get(event.subject);
     if (cached !== undefined && cached.asset === event.asset) return cached.topic;
     if (cachedCount >= MAX_TOPICS_CACHED) {
