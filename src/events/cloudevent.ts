@@ -85,14 +85,21 @@ const ATTRIBUTE_NAME = /^[a-z0-9]+$/;
 const MAX_SEQUENCE = 2n ** 64n - 1n;
 const SEQUENCE_DIGITS = 20;
 
+/** The last sequence formatted: an event's id and its document format the same one in turn. */
+let lastSequence = -1n;
+let lastSequenceText = "";
+
 /** A sequence number as the 20-digit zero-padded decimal string of the wire format. */
 export function formatSequence(sequence: bigint): string {
+  if (sequence === lastSequence) return lastSequenceText;
   if (typeof sequence !== "bigint" || sequence < 0n || sequence > MAX_SEQUENCE) {
     throw new RangeError(
       `sequence ${String(sequence)} is not an unsigned 64-bit integer (0 to ${MAX_SEQUENCE})`,
     );
   }
-  return sequence.toString().padStart(SEQUENCE_DIGITS, "0");
+  lastSequenceText = sequence.toString().padStart(SEQUENCE_DIGITS, "0");
+  lastSequence = sequence;
+  return lastSequenceText;
 }
 
 /** Parses a sequence written by formatSequence (or any plain decimal of 1 to 20 digits). */

@@ -119,7 +119,12 @@ function canonical(value: unknown): string | undefined {
         return `${out}]`;
       }
       const record = value as Record<string, unknown>;
-      const keys = canonicalKeys(Object.keys(record));
+      const own = Object.keys(record);
+      const keys = canonicalKeys(own);
+      if (keys === own) {
+        const flat = flatJson(record, keys);
+        if (flat !== undefined) return flat;
+      }
       let out = "{";
       let first = true;
       for (const key of keys) {
@@ -135,6 +140,32 @@ function canonical(value: unknown): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * JSON.stringify's text of a plain object whose keys are in canonical order already and whose
+ * values are all strings, booleans, null or finite numbers (telemetry's data): then it is
+ * canonical()'s text, made in one native pass instead of a string per key and value.
+ * Undefined for anything else (canonical() goes on key by key).
+ */
+function flatJson(record: Record<string, unknown>, keys: readonly string[]): string | undefined {
+  const proto = Object.getPrototypeOf(record);
+  if (proto !== Object.prototype && proto !== null) return undefined;
+  for (const key of keys) {
+    const item = record[key];
+    switch (typeof item) {
+      case "string":
+      case "boolean":
+        continue;
+      case "number":
+        if (Number.isFinite(item)) continue;
+        return undefined;
+      default:
+        if (item === null) continue;
+        return undefined;
+    }
+  }
+  return JSON.stringify(record);
 }
 
 /** `"key":` of data keys seen before (a tag map's keys are few): built once each. */

@@ -61,8 +61,8 @@ export class AppendQueue {
         continue;
       }
       group.push(prepared);
-      next += BigInt(prepared.rows.length);
-      events += prepared.rows.length;
+      next += BigInt(prepared.records.length);
+      events += prepared.records.length;
       bytes += prepared.bytes;
     }
     return group;

@@ -57,14 +57,20 @@ const PRUNED_KEY = "chain_pruned_through";
 /** One buffer for link, sequence and payload, reused: one one-shot digest per record. */
 let scratch = Buffer.allocUnsafe(8192);
 
-/** hash_n from the link (hash of the record before), the sequence and the payload. */
+/**
+ * hash_n from the link (hash of the record before), the sequence and the payload.
+ *
+ * The digest comes out as a "binary" (latin1) string and goes into a pooled Buffer: a digest returned as
+ * "buffer" gets an ArrayBuffer of its own, which costs the commit more than the SHA-256 itself
+ * (one per event; `node test/bench/journal-cost.ts`).
+ */
 export function chainHash(link: Uint8Array, sequence: bigint, payload: string): Uint8Array {
   const max = HASH_BYTES + 8 + payload.length * 3; // UTF-8 takes at most 3 bytes a UTF-16 unit
   if (scratch.length < max) scratch = Buffer.allocUnsafe(max);
   scratch.set(link, 0);
   scratch.writeBigUInt64BE(sequence, HASH_BYTES);
   const length = HASH_BYTES + 8 + scratch.write(payload, HASH_BYTES + 8, "utf8");
-  return digest("sha256", scratch.subarray(0, length), "buffer");
+  return Buffer.from(digest("sha256", scratch.subarray(0, length), "binary"), "latin1");
 }
 
 export function hex(hash: Uint8Array): string {

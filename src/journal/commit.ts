@@ -31,7 +31,9 @@ import {
   INSERT_SQL,
   insertRowsSql,
   insertValues,
+  pushRecordValues,
   REPLACE_SQL,
+  recordValues,
   replaceValues,
 } from "./records.ts";
 import type { Replacement } from "./replacements.ts";
@@ -58,11 +60,10 @@ export interface Batch {
   reject(err: unknown): void;
 }
 
-/** A batch rendered with the sequences it would get. */
+/** A batch rendered with the sequences it would get (its rows: insertValues() of each record). */
 export interface PreparedBatch {
   batch: Batch;
   records: JournalRecord[];
-  rows: SQLInputValue[][];
   bytes: number;
 }
 
@@ -116,18 +117,16 @@ export interface CommitResult {
 
 export function prepareBatch(ctx: CommitContext, batch: Batch, first: bigint): PreparedBatch {
   const records: JournalRecord[] = [];
-  const rows: SQLInputValue[][] = [];
   let bytes = 0;
   let sequence = first;
   for (const event of batch.events) {
     const id = cloudEventId(ctx.epoch, sequence);
     const rendered = ctx.render(event, sequence, id);
-    rows.push(insertValues(sequence, id, event, rendered));
     bytes += estimateRowBytes(id, event, rendered);
     records.push(journalRecord(sequence, id, event, rendered));
     sequence++;
   }
-  return { batch, records, rows, bytes };
+  return { batch, records, bytes };
 }
 
 /**
@@ -140,7 +139,7 @@ export function renumber(ctx: CommitContext, group: readonly PreparedBatch[]): P
   if (group[0]?.records[0]?.sequence === next) return [...group];
   return group.map((prepared) => {
     const again = prepareBatch(ctx, prepared.batch, next);
-    next += BigInt(again.rows.length);
+    next += BigInt(again.records.length);
     return again;
   });
 }
@@ -192,7 +191,7 @@ export class Committer {
       group.reduce((sum, b) => sum + b.bytes, 0) +
       replacements.reduce((sum, r) => sum + estimateRowBytes(r.record.id, r.event, r.rendered), 0) +
       2048; // + an overflow notice
-    const count = group.reduce((sum, b) => sum + b.rows.length, 0);
+    const count = group.reduce((sum, b) => sum + b.records.length, 0);
     const reserveTo = state.highWater + BigInt(count) + 1n;
     if (reserveTo > state.ceiling) {
       try {
@@ -300,25 +299,26 @@ export class Committer {
   /**
    * Inserts the group's rows in order, each with its chain hash: INSERT_ROWS at a time while
    * that many are left, then one by one. Returns the new head and how many rows went in.
+   * The rows' values go straight from the records into one parameter list (an array per row
+   * and a head object per record cost the commit a tenth of its time in garbage).
    */
   #insertGroup(
     group: readonly PreparedBatch[],
     from: ChainHead | undefined,
   ): { link: ChainHead | undefined; inserted: number } {
-    let link = from;
-    let left = group.reduce((sum, b) => sum + b.rows.length, 0);
+    let hash = from?.hash ?? ZERO_HASH;
+    let sequence = from?.sequence;
+    let left = group.reduce((sum, b) => sum + b.records.length, 0);
     const inserted = left;
     const params: SQLInputValue[] = [];
     for (const prepared of group) {
-      for (let i = 0; i < prepared.rows.length; i++) {
-        const { sequence, payload } = prepared.records[i]!;
-        const row = prepared.rows[i]!;
-        const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
-        link = { sequence, hash };
+      for (const record of prepared.records) {
+        sequence = record.sequence;
+        hash = chainHash(hash, sequence, record.payload);
         if (params.length === 0 && left < INSERT_ROWS) {
-          this.#insert.run(...row, hash);
+          this.#insert.run(...recordValues(record), hash);
         } else {
-          for (const value of row) params.push(value);
+          pushRecordValues(params, record);
           params.push(hash);
           if (params.length === INSERT_ROWS * INSERT_PARAMS_PER_ROW) {
             this.#insertMany.run(...params);
@@ -328,7 +328,7 @@ export class Committer {
         left--;
       }
     }
-    return { link, inserted };
+    return { link: sequence === undefined ? from : { sequence, hash }, inserted };
   }
 
   /** Inserts one row of insertValues() (of `sequence`, `payload`) with its chain hash; the new head. */

@@ -83,13 +83,19 @@ export class SinkCursor {
 
   /** Acknowledges (or skips) records; returns how many the cursor moved over. */
   ack(sequences: readonly bigint[]): number {
+    let moved = 0;
     for (const sequence of sequences) {
-      if (sequence > this.#done && !this.#acked.has(sequence)) {
+      if (sequence <= this.#done) continue;
+      if (this.#acked.size === 0 && sequence === this.#done + 1n) {
+        // in order, nothing ahead (the usual case): the cursor moves without the set
+        this.#done = sequence;
+        moved++;
+        this.#aheadChanged = true;
+      } else if (!this.#acked.has(sequence)) {
         this.#acked.add(sequence);
         this.#aheadChanged = true;
       }
     }
-    let moved = 0;
     const handed = this.#handed;
     for (;;) {
       while (this.#head < handed.length && handed[this.#head]! <= this.#done) this.#head++;

@@ -73,6 +73,29 @@ export function insertValues(
   ];
 }
 
+/** insertValues() of a record, from its own fields. */
+export function recordValues(record: JournalRecord): SQLInputValue[] {
+  const values: SQLInputValue[] = [];
+  pushRecordValues(values, record);
+  return values;
+}
+
+/** Appends insertValues() of a record to `params` (one multi-row INSERT's parameter list). */
+export function pushRecordValues(params: SQLInputValue[], record: JournalRecord): void {
+  params.push(
+    record.sequence,
+    record.id,
+    record.type,
+    record.device,
+    record.subject,
+    record.time,
+    record.topic,
+    record.retain ? 1 : 0,
+    record.payload,
+    payloadCrc(record.payload),
+  );
+}
+
 /** The parameters of one row of an INSERT: RECORD_COLUMNS, then the chain hash. */
 export const INSERT_PARAMS_PER_ROW = RECORD_COLUMNS.split(",").length + 1;
 

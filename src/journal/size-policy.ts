@@ -125,7 +125,11 @@ export interface RoomResult {
 export interface RoomStatements {
   pageCount: StatementSync;
   freelist: StatementSync;
-  deleteDoneBelow: StatementSync;
+  /** The last record of the next chunk below a sequence: (bound, chunk - 1). */
+  chunkEndBelow: StatementSync;
+  /** The last record below a sequence, when fewer than a chunk are left. */
+  lastBelow: StatementSync;
+  deleteThrough: StatementSync;
   deleteOldestFrom: StatementSync;
   prune: PruneMark;
 }
@@ -136,14 +140,23 @@ export function roomStatements(db: DatabaseSync): RoomStatements {
        ORDER BY sequence LIMIT ?) RETURNING sequence, hash`,
   );
   deleteOldestFrom.setReadBigInts(true);
-  const deleteDoneBelow = db.prepare(
-    "DELETE FROM records WHERE sequence IN (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?) RETURNING sequence, hash",
+  // published records go by a range delete that returns nothing: the chain's prune mark needs
+  // only the last one (a RETURNING row per record, its hash a buffer of its own, cost a
+  // full journal about a microsecond per event; `node test/bench/journal-cost.ts 20 /tmp 50 16`)
+  const chunkEndBelow = db.prepare(
+    "SELECT sequence, hash FROM records WHERE sequence < ? ORDER BY sequence LIMIT 1 OFFSET ?",
   );
-  deleteDoneBelow.setReadBigInts(true);
+  chunkEndBelow.setReadBigInts(true);
+  const lastBelow = db.prepare(
+    "SELECT sequence, hash FROM records WHERE sequence < ? ORDER BY sequence DESC LIMIT 1",
+  );
+  lastBelow.setReadBigInts(true);
   return {
     pageCount: db.prepare("PRAGMA page_count"),
     freelist: db.prepare("PRAGMA freelist_count"),
-    deleteDoneBelow,
+    chunkEndBelow,
+    lastBelow,
+    deleteThrough: db.prepare("DELETE FROM records WHERE sequence <= ?"),
     deleteOldestFrom,
     prune: new PruneMark(db),
   };
@@ -179,9 +192,12 @@ export function makeRoom(
     }
   };
   while (usedPages(s) + need > budget.maxPages) {
-    const below = s.deleteDoneBelow.all(through + 1n, chunkRows);
-    if (below.length > 0) {
-      note(below);
+    const end =
+      s.chunkEndBelow.get(through + 1n, Math.max(0, chunkRows - 1)) ??
+      s.lastBelow.get(through + 1n);
+    if (end !== undefined) {
+      s.deleteThrough.run(end.sequence as bigint);
+      note([end]);
       continue;
     }
     if (dropped === 0) need = Math.min(budget.maxPages, needPages + budget.dropRoundPages);

@@ -6,7 +6,10 @@
  * journal's own commit timing, checkpoints and cursor saves. Prints one JSON line: user and
  * system CPU microseconds per event, commits, WAL and file sizes.
  *
- *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50]
+ *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50] [max_mb=512]
+ *
+ * A small max_mb (say 16) measures a journal that is full, as a gateway's is after its first
+ * hours: each commit then also deletes as many published records as it adds (the size policy).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -41,7 +44,7 @@ try {
   const journal = await openJournal({
     dir,
     gatewayId: "bench-1",
-    maxBytes: 512 * 1024 * 1024,
+    maxBytes: Number(process.argv[5] ?? 512) * 1024 * 1024,
     retentionMs: 7 * 86_400_000,
     commitIntervalMs: Number(process.argv[4] ?? 50),
     commitMaxEvents: 1000,
