@@ -113,6 +113,49 @@ describe("the one-pass CloudEvents renderer", () => {
     });
   });
 
+  it("writes the reference's bytes for flat data that is not a plain object, or not in order", () => {
+    // flat data in canonical order goes through one JSON.stringify: only plain objects of
+    // strings, booleans, null and finite numbers may, the rest key by key as before
+    class Reading {
+      value = 3;
+      unit = "bar";
+      toJSON() {
+        return { value: "replaced" };
+      }
+    }
+    const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, b: null });
+    const getter = Object.defineProperty({ a: 1 }, "b", { get: () => "got", enumerable: true });
+    const datas: unknown[] = [
+      { previous: 1, quality: "good", reason: "change", value: 2 },
+      { value: 2, previous: 1 },
+      { 10: "ten", 9: "nine", a: true },
+      { a: -0, b: 1e21, c: 1e-7, d: 'ünï\u2028"' },
+      { a: 1, b: undefined },
+      { a: 1, b: new Date(0) },
+      { a: 1, b: { c: 2 } },
+      { a: 1, b: [1, 2] },
+      { a: 1, toJSON: "not a function" },
+      { value: Number.POSITIVE_INFINITY },
+      { a: 1, b: Number.NaN },
+      new Reading(),
+      bare,
+      getter,
+    ];
+    const render = fastRenderer(GATEWAY);
+    const { context: _, ...telemetry } = SAMPLES.telemetry as GatewayEvent;
+    datas.forEach((data, i) => {
+      const event = { ...telemetry, data: data as GatewayEvent["data"] };
+      let expected: string | Error;
+      try {
+        expected = reference(event, 7n, "f");
+      } catch (err) {
+        expected = err as Error;
+      }
+      if (expected instanceof Error) expect(() => render(event, 7n, "f")).toThrow(expected.message);
+      else expect(render(event, 7n, "f"), `data ${i}`).toBe(expected);
+    });
+  });
+
   it("refuses what the reference refuses, with its message", () => {
     const render = fastRenderer(GATEWAY);
     const base = SAMPLES.telemetry as GatewayEvent;
