@@ -73,13 +73,6 @@ export function insertValues(
   ];
 }
 
-/** insertValues() of a record, from its own fields. */
-export function recordValues(record: JournalRecord): SQLInputValue[] {
-  const values: SQLInputValue[] = [];
-  pushRecordValues(values, record);
-  return values;
-}
-
 /** Appends insertValues() of a record to `params` (one multi-row INSERT's parameter list). */
 export function pushRecordValues(params: SQLInputValue[], record: JournalRecord): void {
   params.push(
