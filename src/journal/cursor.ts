@@ -87,10 +87,10 @@ export class SinkCursor {
     for (const sequence of sequences) {
       if (sequence <= this.#done) continue;
       if (this.#acked.size === 0 && sequence === this.#done + 1n) {
-        // in order, nothing ahead (the usual case): the cursor moves without the set
+        // in order, nothing ahead (the usual case): the cursor moves, the set stays empty, and
+        // the commit leaves acked_ahead alone (clearing it wrote a page per commit)
         this.#done = sequence;
         moved++;
-        this.#aheadChanged = true;
       } else if (!this.#acked.has(sequence)) {
         this.#acked.add(sequence);
         this.#aheadChanged = true;

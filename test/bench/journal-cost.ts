@@ -3,8 +3,8 @@
  * steady pace (issue 12: where the gateway's CPU goes): batches of `batch` telemetry events
  * every `every` ms (default 125 every 12.5 ms: 1,000 registers read in 8 requests, every
  * 100 ms), each acknowledged once committed (the publisher's PUBACKs move the cursor), the
- * journal's own commit timing, checkpoints and cursor saves. Prints one JSON line: user and
- * system CPU microseconds per event, commits, WAL and file sizes.
+ * journal's own commit timing, checkpoints and cursor saves. Prints one JSON line: the events
+ * appended, user and system CPU microseconds per event, and the events pending at the end.
  *
  *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50] [max_mb=512]
  *
