@@ -60,9 +60,9 @@ let scratch = Buffer.allocUnsafe(8192);
 /**
  * hash_n from the link (hash of the record before), the sequence and the payload.
  *
- * The digest comes out as a "binary" (latin1) string and goes into a pooled Buffer: a digest returned as
- * "buffer" gets an ArrayBuffer of its own, which costs the commit more than the SHA-256 itself
- * (one per event; `node test/bench/journal-cost.ts`).
+ * The digest comes out as a "binary" (latin1) string and goes into a pooled Buffer: a digest
+ * returned as "buffer" gets an ArrayBuffer of its own, which costs the commit more than the
+ * SHA-256 itself (one per event; `node test/bench/journal-cost.ts`).
  */
 export function chainHash(link: Uint8Array, sequence: bigint, payload: string): Uint8Array {
   const max = HASH_BYTES + 8 + payload.length * 3; // UTF-8 takes at most 3 bytes a UTF-16 unit
