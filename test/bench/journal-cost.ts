@@ -6,7 +6,8 @@
  * journal's own commit timing, checkpoints and cursor saves. Prints one JSON line: the events
  * appended, user and system CPU microseconds per event, and the events pending at the end.
  *
- *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50] [max_mb=512]
+ *   node test/bench/journal-cost.ts [seconds=20] [dir=$TMPDIR] [commit_interval_ms=50] \
+ *     [max_mb=512]
  *
  * A small max_mb (say 16) measures a journal that is full, as a gateway's is after its first
  * hours: each commit then also deletes as many published records as it adds (the size policy).

@@ -113,7 +113,7 @@ describe("the one-pass CloudEvents renderer", () => {
     });
   });
 
-  it("writes the reference's bytes for flat data that is not a plain object, or not in order", () => {
+  it("writes the reference's bytes for flat data not plain, not in order or not finite", () => {
     // flat data in canonical order goes through one JSON.stringify: only plain objects of
     // strings, booleans, null and finite numbers may, the rest key by key as before
     class Reading {
