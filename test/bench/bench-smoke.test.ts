@@ -29,6 +29,7 @@ const EXPECTED: Record<string, string[]> = {
     "modbus_requests_per_s",
     "journaled_events_per_s",
     "gateway_cpu_pct",
+    "gateway_cpu_us_per_event",
     "gateway_rss_mb",
     "gateway_rss_slope_mb_per_min",
     "latency_p50_ms",

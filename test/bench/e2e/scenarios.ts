@@ -91,17 +91,22 @@ async function firstTelemetry(sub: Subscriber, gw: RunningGateway, timeoutMs: nu
     );
 }
 
-/** What the journal took in the window (from /metrics), and what is still waiting in it. */
+/**
+ * What the journal took in the window (from /metrics), and what is still waiting in it; with
+ * the gateway's CPU % of the window, its CPU per event journaled (the unit of issue 12's budget,
+ * and the figure to compare across runs whose rates differ).
+ */
 async function reportJournal(
   r: Report,
   name: string,
   httpBase: string,
   j0: number | undefined,
   seconds: number,
+  gatewayCpuPct?: number,
 ) {
   const j1 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
   const pending = await metric(httpBase, "plc2mqtt_journal_pending_events");
-  if (j0 !== undefined && j1 !== undefined)
+  if (j0 !== undefined && j1 !== undefined) {
     r.add(
       name,
       "journaled_events_per_s",
@@ -109,6 +114,15 @@ async function reportJournal(
       "events/s",
       "sequences assigned (plc2mqtt_journal_last_sequence)",
     );
+    if (gatewayCpuPct !== undefined && j1 > j0)
+      r.add(
+        name,
+        "gateway_cpu_us_per_event",
+        ((gatewayCpuPct / 100) * 1e6) / ((j1 - j0) / seconds),
+        "CPU us/event",
+        "the gateway's CPU over the events journaled in the window",
+      );
+  }
   if (pending !== undefined) r.add(name, "journal_pending_at_end", pending, "events");
   // Where the gateway's memory sits at the window's end: V8's heap (used, reserved) and the
   // memory outside it (buffers, SQLite and other native allocations count in RSS only).
@@ -166,7 +180,7 @@ async function liveRun(r: Report, name: string, s: Stack, p: LiveParts, k: Knobs
     seconds,
   );
   const l1 = await p.load.ask<LoadCounts>("counts");
-  await reportJournal(r, name, httpBase, j0, w.seconds);
+  await reportJournal(r, name, httpBase, j0, w.seconds, w.procs.gateway?.cpuPct);
   return { gw, w, l0, l1 };
 }
 
