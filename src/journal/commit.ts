@@ -28,9 +28,8 @@ import { type ChainHead, chainHash, rehash, ZERO_HASH } from "./chain.ts";
 import {
   estimateRowBytes,
   INSERT_PARAMS_PER_ROW,
-  INSERT_SQL,
   insertRowsSql,
-  insertValues,
+  journalRecord,
   pushRecordValues,
   REPLACE_SQL,
   replaceValues,
@@ -47,7 +46,7 @@ import {
 } from "./size-policy.ts";
 import { isFull, journalError } from "./sqlite-errors.ts";
 import { MQTT_SINK } from "./store.ts";
-import type { JournalRecord, Render, RenderedEvent, SetAsideMark } from "./types.ts";
+import type { JournalRecord, Render, SetAsideMark } from "./types.ts";
 
 /** Most rows per multi-row INSERT (records.ts insertRowsSql); a group's rest goes by halves. */
 const INSERT_ROWS = 32;
@@ -67,7 +66,7 @@ export interface Batch {
   reject(err: unknown): void;
 }
 
-/** A batch rendered with the sequences it would get (its rows: insertValues() of each record). */
+/** A batch rendered with the sequences it would get. */
 export interface PreparedBatch {
   batch: Batch;
   records: JournalRecord[];
@@ -274,7 +273,10 @@ export class Committer {
         }
       }
       let inserted = 0;
-      ({ link, inserted } = this.#insertGroup(group, link));
+      ({ link, inserted } = this.#insertGroup(
+        group.map((b) => b.records),
+        link,
+      ));
       let notice: JournalRecord | undefined;
       if (room.dropped > 0) {
         const at = state.highWater + BigInt(inserted) + 1n;
@@ -304,7 +306,7 @@ export class Committer {
   #insertRows(rows: number): StatementSync {
     let statement = this.#inserts.get(rows);
     if (statement === undefined) {
-      statement = this.#ctx.db.prepare(rows === 1 ? INSERT_SQL : insertRowsSql(rows));
+      statement = this.#ctx.db.prepare(insertRowsSql(rows));
       this.#inserts.set(rows, statement);
     }
     return statement;
@@ -318,17 +320,17 @@ export class Committer {
    * the commit a tenth of its time in garbage).
    */
   #insertGroup(
-    group: readonly PreparedBatch[],
+    group: readonly (readonly JournalRecord[])[],
     from: ChainHead | undefined,
   ): { link: ChainHead | undefined; inserted: number } {
     let hash = from?.hash ?? ZERO_HASH;
     let sequence = from?.sequence;
-    let left = group.reduce((sum, b) => sum + b.records.length, 0);
+    let left = group.reduce((sum, records) => sum + records.length, 0);
     const inserted = left;
     const params: SQLInputValue[] = [];
     let rows = 0;
-    for (const prepared of group) {
-      for (const record of prepared.records) {
+    for (const records of group) {
+      for (const record of records) {
         if (params.length === 0) rows = chunkRows(left);
         sequence = record.sequence;
         hash = chainHash(hash, sequence, record.payload);
@@ -344,24 +346,12 @@ export class Committer {
     return { link: sequence === undefined ? from : { sequence, hash }, inserted };
   }
 
-  /** Inserts one row of insertValues() (of `sequence`, `payload`) with its chain hash; the new head. */
-  #insertRow(
-    row: SQLInputValue[],
-    sequence: bigint,
-    payload: string,
-    link: ChainHead | undefined,
-  ): ChainHead {
-    const hash = chainHash(link?.hash ?? ZERO_HASH, sequence, payload);
-    this.#insertRows(1).run(...row, hash);
-    return { sequence, hash };
-  }
-
   #insertOverflow(
     sequence: bigint,
     dropped: number,
     done: bigint,
     link: ChainHead | undefined,
-  ): { notice: JournalRecord; link: ChainHead } {
+  ): { notice: JournalRecord; link: ChainHead | undefined } {
     const oldest = (this.#oldestKept.get(done)?.m as bigint | null) ?? sequence;
     const event: GatewayEvent = {
       type: EVENT_TYPES.journalOverflow,
@@ -373,29 +363,7 @@ export class Committer {
       asset: {},
     };
     const id = cloudEventId(this.#ctx.epoch, sequence);
-    const rendered = this.#ctx.render(event, sequence, id);
-    const row = insertValues(sequence, id, event, rendered);
-    const head = this.#insertRow(row, sequence, rendered.payload, link);
-    return { notice: journalRecord(sequence, id, event, rendered), link: head };
+    const notice = journalRecord(sequence, id, event, this.#ctx.render(event, sequence, id));
+    return { notice, link: this.#insertGroup([[notice]], link).link };
   }
-}
-
-/** The record an event becomes under its sequence and id. */
-function journalRecord(
-  sequence: bigint,
-  id: string,
-  event: GatewayEvent,
-  rendered: RenderedEvent,
-): JournalRecord {
-  return {
-    sequence,
-    id,
-    type: event.type,
-    device: event.device,
-    subject: event.subject,
-    time: event.time,
-    topic: rendered.topic,
-    retain: rendered.retain,
-    payload: rendered.payload,
-  };
 }

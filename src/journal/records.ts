@@ -52,28 +52,30 @@ export function decodeRow(row: Row): Decoded {
   return { ok: true, record };
 }
 
-/** The values of one INSERT, in the order of RECORD_COLUMNS. */
-export function insertValues(
+/** The record an event becomes under its sequence and id. */
+export function journalRecord(
   sequence: bigint,
   id: string,
   event: { type: string; device: string; subject: string; time: number },
   rendered: RenderedEvent,
-): SQLInputValue[] {
-  return [
+): JournalRecord {
+  return {
     sequence,
     id,
-    event.type,
-    event.device,
-    event.subject,
-    event.time,
-    rendered.topic,
-    rendered.retain ? 1 : 0,
-    rendered.payload,
-    payloadCrc(rendered.payload),
-  ];
+    type: event.type,
+    device: event.device,
+    subject: event.subject,
+    time: event.time,
+    topic: rendered.topic,
+    retain: rendered.retain,
+    payload: rendered.payload,
+  };
 }
 
-/** Appends insertValues() of a record to `params` (one multi-row INSERT's parameter list). */
+/**
+ * Appends a record's values, in the order of RECORD_COLUMNS (its payload's crc32 last), to
+ * `params`: one row of a multi-row INSERT's parameter list.
+ */
 export function pushRecordValues(params: SQLInputValue[], record: JournalRecord): void {
   params.push(
     record.sequence,
@@ -92,11 +94,11 @@ export function pushRecordValues(params: SQLInputValue[], record: JournalRecord)
 /** The parameters of one row of an INSERT: RECORD_COLUMNS, then the chain hash. */
 export const INSERT_PARAMS_PER_ROW = RECORD_COLUMNS.split(",").length + 1;
 
-/** An INSERT of insertValues() plus the record's chain hash (chain.ts), the last parameter. */
+/** An INSERT of pushRecordValues() plus the record's chain hash (chain.ts), the last parameter. */
 export const INSERT_SQL = insertRowsSql(1);
 
 /**
- * An INSERT of `rows` rows, each insertValues() plus its chain hash: one statement call for many
+ * An INSERT of `rows` rows, each pushRecordValues() plus its chain hash: one statement call for many
  * rows costs about a fifth less per row than one call per row (node:sqlite binds each call's
  * arguments separately; measured in a group commit of 1,000 rows).
  */
@@ -120,8 +122,9 @@ export function replaceValues(
   event: { type: string; device: string; subject: string; time: number },
   rendered: RenderedEvent,
 ): SQLInputValue[] {
-  const [, , ...columns] = insertValues(sequence, id, event, rendered);
-  return [...columns, sequence, id];
+  const values: SQLInputValue[] = [];
+  pushRecordValues(values, journalRecord(sequence, id, event, rendered));
+  return [...values.slice(2), sequence, id];
 }
 
 /** A rough upper bound of the bytes a row and its index entries take, for the size policy. */

@@ -125,10 +125,8 @@ export interface RoomResult {
 export interface RoomStatements {
   pageCount: StatementSync;
   freelist: StatementSync;
-  /** The last record of the next chunk below a sequence: (bound, chunk - 1). */
+  /** The last record of the next chunk (the oldest `chunk` records) below a sequence. */
   chunkEndBelow: StatementSync;
-  /** The last record below a sequence, when fewer than a chunk are left. */
-  lastBelow: StatementSync;
   deleteThrough: StatementSync;
   deleteOldestFrom: StatementSync;
   prune: PruneMark;
@@ -144,18 +142,14 @@ export function roomStatements(db: DatabaseSync): RoomStatements {
   // only the last one (a RETURNING row per record, its hash a buffer of its own, cost a
   // full journal about a microsecond per event; `node test/bench/journal-cost.ts 20 /tmp 50 16`)
   const chunkEndBelow = db.prepare(
-    "SELECT sequence, hash FROM records WHERE sequence < ? ORDER BY sequence LIMIT 1 OFFSET ?",
+    `SELECT sequence, hash FROM records WHERE sequence = (SELECT max(sequence) FROM
+       (SELECT sequence FROM records WHERE sequence < ? ORDER BY sequence LIMIT ?))`,
   );
   chunkEndBelow.setReadBigInts(true);
-  const lastBelow = db.prepare(
-    "SELECT sequence, hash FROM records WHERE sequence < ? ORDER BY sequence DESC LIMIT 1",
-  );
-  lastBelow.setReadBigInts(true);
   return {
     pageCount: db.prepare("PRAGMA page_count"),
     freelist: db.prepare("PRAGMA freelist_count"),
     chunkEndBelow,
-    lastBelow,
     deleteThrough: db.prepare("DELETE FROM records WHERE sequence <= ?"),
     deleteOldestFrom,
     prune: new PruneMark(db),
@@ -192,9 +186,7 @@ export function makeRoom(
     }
   };
   while (usedPages(s) + need > budget.maxPages) {
-    const end =
-      s.chunkEndBelow.get(through + 1n, Math.max(0, chunkRows - 1)) ??
-      s.lastBelow.get(through + 1n);
+    const end = s.chunkEndBelow.get(through + 1n, chunkRows);
     if (end !== undefined) {
       s.deleteThrough.run(end.sequence as bigint);
       note([end]);
