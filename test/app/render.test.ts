@@ -4,7 +4,7 @@
  * names, an asset that changes (a reload), and more tags than the cache keeps.
  */
 import { describe, expect, it } from "vitest";
-import { createRender } from "../../src/app/render.ts";
+import { createRender, topicCache } from "../../src/app/render.ts";
 import type { GatewayConfig } from "../../src/config/schema/root.ts";
 import { buildTopic } from "../../src/events/topic.ts";
 import type { GatewayEvent, TopicClass } from "../../src/events/types.ts";
@@ -74,5 +74,18 @@ describe("render", () => {
       const e = event("plc", "telemetry", `r${i}`, asset);
       expect(render(e, 1n, "id").topic).toBe(`plant/north/plc/telemetry/r${i}`);
     }
+  });
+
+  it("never holds more topics than its bound, and stays right when it empties", () => {
+    const cache = topicCache(context, 10);
+    const asset = { site: "north" };
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 25; i++) {
+        const e = event(i % 2 === 0 ? "a" : "b", "telemetry", `r${i}`, asset);
+        expect(cache.topicOf(e)).toBe(buildTopic(e, context));
+        expect(cache.size()).toBeLessThanOrEqual(10);
+      }
+    }
+    expect(cache.size()).toBeGreaterThan(0);
   });
 });
