@@ -89,8 +89,6 @@ export class DiskRoom {
   /** max_page_count as asked last, and what SQLite set (never below the file's pages). */
   #maxPagesWanted = 0;
   #maxPagesSet = 0;
-  /** The budget's maxPages the file was last found within (-1: not found within). */
-  #withinAt = -1;
   #regaining = false;
 
   constructor(options: {
@@ -135,7 +133,7 @@ export class DiskRoom {
   afterCommit(short: boolean): void {
     if (this.#regaining) return;
     try {
-      if (short || this.#overBudget()) this.regain("after a commit");
+      if (short || this.#pages().total > this.#ctx.budget.maxPages) this.regain("after a commit");
       else if (!this.#space.hasReserve) this.#space.keep();
     } catch (err) {
       this.#log.warn(
@@ -178,19 +176,6 @@ export class DiskRoom {
         "journal: the file system is full and no room could be made (commits fail until there is)",
       );
     }
-  }
-
-  /**
-   * Whether the main file is over the budget. Not asked again (two PRAGMAs a commit) while the
-   * answer cannot change: the last check found the file within this budget, and the hard stop
-   * has held it there since (SQLite grows the file no further than max_page_count).
-   */
-  #overBudget(): boolean {
-    const { maxPages } = this.#ctx.budget;
-    if (this.#withinAt === maxPages && this.#maxPagesWanted === maxPages) return false;
-    const over = this.#pages().total > maxPages;
-    this.#withinAt = over ? -1 : maxPages;
-    return over;
   }
 
   #pages(): { total: number; used: number } {
