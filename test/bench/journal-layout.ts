@@ -9,8 +9,13 @@
  *   batch  one row per group commit: the group's topics and payloads in one blob, its
  *          sequence range and time range, one chain hash per group (what a layout of batches
  *          would cost at least; queries by device or tag would then read batches).
+ *   row-thread  the row layout with SQLite on a worker thread: the main thread makes the rows
+ *          (chain hash included) and posts each group; the worker inserts, commits and
+ *          checkpoints (what a journal that owns a thread would take off the event loop, and
+ *          what the hand-over costs).
  *
- * Prints one JSON line per layout: user and system CPU microseconds per event.
+ * Prints one JSON line per layout: user and system CPU microseconds per event, for the whole
+ * process and for the main thread alone.
  *
  *   node test/bench/journal-layout.ts [seconds=10] [per=125] [dir=$TMPDIR]
  */
@@ -18,7 +23,8 @@ import { hash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 
 const seconds = Number(process.argv[2] ?? 10);
 const per = Number(process.argv[3] ?? 125);
@@ -44,36 +50,80 @@ const PAYLOADS = Array.from({ length: 1000 }, (_, i) =>
   ),
 );
 
-async function measure(layout: "row" | "batch"): Promise<void> {
+type Layout = "row" | "batch" | "row-thread";
+
+/** The journal's file, pragmas and statements; `write` commits one group (and checkpoints). */
+function openFile(path: string, commitsPerSecond: number) {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;");
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+  db.exec(SCHEMA);
+  const insertRow = db.prepare("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+  const insertBatch = db.prepare("INSERT INTO batches VALUES (?,?,?,?,?,?)");
+  const meta = db.prepare("INSERT OR REPLACE INTO meta VALUES ('high_water', ?)");
+  const cursor = db.prepare("INSERT OR REPLACE INTO cursors VALUES ('mqtt', ?)");
+  const checkpoint = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+  let commits = 0;
+  /** rows: 11 values a record; batch: the batch row's 6 values. */
+  const write = (rows: SQLInputValue[][], batch: SQLInputValue[] | undefined, last: number) => {
+    db.exec("BEGIN IMMEDIATE");
+    for (const row of rows) insertRow.run(...row);
+    if (batch !== undefined) insertBatch.run(...batch);
+    meta.run(String(last));
+    cursor.run(last - rows.length);
+    db.exec("COMMIT");
+    if (++commits % commitsPerSecond === 0) checkpoint.get();
+  };
+  return { db, write };
+}
+
+if (!isMainThread) {
+  const { path, commitsPerSecond } = workerData as { path: string; commitsPerSecond: number };
+  const file = openFile(path, commitsPerSecond);
+  parentPort!.on("message", (m: { rows: SQLInputValue[][]; last: number } | "close") => {
+    if (m === "close") {
+      file.db.close();
+      parentPort!.postMessage("closed");
+      return;
+    }
+    file.write(m.rows, undefined, m.last);
+    parentPort!.postMessage(m.last);
+  });
+}
+
+async function measure(layout: Layout): Promise<void> {
   const dir = mkdtempSync(join(base, "plc2mqtt-journal-layout-"));
-  const db = new DatabaseSync(join(dir, "journal.sqlite"));
+  const path = join(dir, "journal.sqlite");
+  const commitsPerSecond = Math.max(1, Math.round(RATE / per));
+  const inline = layout === "row-thread" ? undefined : openFile(path, commitsPerSecond);
+  const worker =
+    layout === "row-thread"
+      ? new Worker(new URL(import.meta.url), { workerData: { path, commitsPerSecond } })
+      : undefined;
+  let acked = 0;
+  worker?.on("message", (m: number | "closed") => {
+    if (typeof m === "number") acked = m;
+  });
   try {
-    db.exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;");
-    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
-    db.exec(SCHEMA);
-    const insertRow = db.prepare("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)");
-    const insertBatch = db.prepare("INSERT INTO batches VALUES (?,?,?,?,?,?)");
-    const meta = db.prepare("INSERT OR REPLACE INTO meta VALUES ('high_water', ?)");
-    const cursor = db.prepare("INSERT OR REPLACE INTO cursors VALUES ('mqtt', ?)");
-    const checkpoint = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
     const total = RATE * seconds;
     const every = (per * 1000) / RATE;
-    const commitsPerSecond = Math.max(1, Math.round(RATE / per));
     let link: Uint8Array = new Uint8Array(32);
     let sequence = 0;
     let commits = 0;
     const cpu = process.cpuUsage();
+    const mainCpu = process.threadCpuUsage();
     const start = performance.now();
     while (sequence < total) {
-      db.exec("BEGIN IMMEDIATE");
       const now = Date.now();
-      if (layout === "row") {
+      const rows: SQLInputValue[][] = [];
+      let batch: SQLInputValue[] | undefined;
+      if (layout !== "batch") {
         for (let i = 0; i < per; i++) {
           sequence++;
           const payload = PAYLOADS[sequence % 1000]!;
           link = hash("sha256", Buffer.concat([link, Buffer.from(payload)]), "buffer");
           const tag = `r${sequence % 1000}`;
-          insertRow.run(
+          rows.push([
             sequence,
             `bench-${sequence}`,
             "plc2mqtt.telemetry",
@@ -85,7 +135,7 @@ async function measure(layout: "row" | "batch"): Promise<void> {
             payload,
             12345,
             link,
-          );
+          ]);
         }
       } else {
         const first = sequence + 1;
@@ -96,28 +146,41 @@ async function measure(layout: "row" | "batch"): Promise<void> {
         }
         const body = Buffer.from(parts.join("\u0000"));
         link = hash("sha256", Buffer.concat([link, body]), "buffer");
-        insertBatch.run(first, sequence, now, now, body, link);
+        batch = [first, sequence, now, now, body, link];
       }
-      meta.run(String(sequence));
-      cursor.run(sequence - per);
-      db.exec("COMMIT");
-      if (++commits % commitsPerSecond === 0) checkpoint.get();
+      if (worker !== undefined) worker.postMessage({ rows, last: sequence });
+      else inline!.write(rows, batch, sequence);
+      commits++;
       const wait = start + commits * every - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
+    while (worker !== undefined && acked < total) await new Promise((r) => setTimeout(r, 2));
     const used = process.cpuUsage(cpu);
+    const main = process.threadCpuUsage(mainCpu);
+    const us = (micros: number) => +(micros / total).toFixed(2);
     console.log(
       JSON.stringify({
         layout,
         events_per_commit: per,
-        user_us_per_event: +(used.user / total).toFixed(2),
-        system_us_per_event: +(used.system / total).toFixed(2),
+        user_us_per_event: us(used.user),
+        system_us_per_event: us(used.system),
+        main_thread_user_us_per_event: us(main.user),
+        main_thread_system_us_per_event: us(main.system),
       }),
     );
   } finally {
-    db.close();
+    if (worker !== undefined) {
+      const closed = new Promise((r) => worker.on("message", (m) => m === "closed" && r(m)));
+      worker.postMessage("close");
+      await closed;
+      await worker.terminate();
+    }
+    inline?.db.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-for (const layout of ["row", "batch", "row", "batch"] as const) await measure(layout);
+if (isMainThread) {
+  for (const layout of ["row", "batch", "row-thread", "row", "batch", "row-thread"] as const)
+    await measure(layout);
+}
