@@ -8,10 +8,12 @@
  * on such a disk opens again on it, with every byte taken, and appends. At start the journal
  * warns, once, when max_bytes is larger than its file system holds.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EVENT_TYPES } from "../../src/events/types.ts";
 import { openJournal } from "../../src/journal/index.ts";
+import { effectiveBudget } from "../../src/journal/size-policy.ts";
 import type { Journal, JournalRecord } from "../../src/journal/types.ts";
 import { mountTmpfs, type Tmpfs } from "../chaos/tmpfs.ts";
 import { captureLogger, events, options } from "./helpers.ts";
@@ -139,6 +141,35 @@ describe("a full file system under the journal (real tmpfs)", () => {
     expect(j.stats().dropped).toBe(0);
     await j.close();
     journal = undefined;
+  }, 30_000);
+
+  it("shrinks its file to the budget when another writer takes room the file holds", async () => {
+    fs = mountTmpfs(16 * MiB);
+    const dir = `${fs.dir}/data`;
+    const j = await openJournal(options(dir, { maxBytes: MAX_BYTES, commitIntervalMs: 5 }));
+    journal = j;
+    const fileBytes = () => statSync(join(dir, "journal.sqlite")).size;
+    // a published history of 6 MiB: the file holds it
+    await appendUntil(j, () => fileBytes() >= 6 * MiB, true);
+    const before = fileBytes();
+    // Another writer leaves 1.5 MB free: the budget the journal measures (its files and the
+    // free space, disk-space.ts) falls below its file, with room left for the WAL. A commit
+    // must then give the disk back (full-disk.ts afterCommit), not sit on the freed pages.
+    fs.fill(1_500_000);
+    let own = 0;
+    for (const name of readdirSync(dir)) own += statSync(join(dir, name)).blocks * 512;
+    const { maxPages, pageSize } = effectiveBudget(MAX_BYTES, own + fs.free()).budget;
+    expect(before, "the filler left the file within its budget").toBeGreaterThan(
+      maxPages * pageSize,
+    );
+    // one event at a time: far too few WAL frames to run the disk out (which also makes room)
+    for (let i = 0; i < 100 && fileBytes() > maxPages * pageSize; i++) {
+      const records = await j.append(events(1));
+      j.markPublished(records.map((r) => r.sequence));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(fileBytes()).toBeLessThanOrEqual(maxPages * pageSize);
+    expect(j.stats().dropped).toBe(0);
   }, 30_000);
 
   /** The warnings a journal with `maxBytes` on a 4 MiB tmpfs logs at start (and two appends). */
