@@ -9,6 +9,9 @@
  *   batch  one row per group commit: the group's topics and payloads in one blob, its
  *          sequence range and time range, one chain hash per group (what a layout of batches
  *          would cost at least; queries by device or tag would then read batches).
+ *   row-blocks  the row layout without the time index: one row per group commit in a table of
+ *          time blocks (its sequence range and time range, indexed by its latest time) that a
+ *          query by time would narrow its sequences with.
  *   row-thread  the row layout with SQLite on a worker thread: the main thread makes the rows
  *          (chain hash included) and posts each group; the worker inserts, commits and
  *          checkpoints (what a journal that owns a thread would take off the event loop, and
@@ -50,14 +53,22 @@ const PAYLOADS = Array.from({ length: 1000 }, (_, i) =>
   ),
 );
 
-type Layout = "row" | "batch" | "row-thread";
+type Layout = "row" | "batch" | "row-blocks" | "row-thread";
+
+const BLOCKS_SCHEMA = `
+DROP INDEX records_time;
+CREATE TABLE time_blocks (first INTEGER PRIMARY KEY, last INTEGER NOT NULL,
+  time_min INTEGER NOT NULL, time_max INTEGER NOT NULL);
+CREATE INDEX time_blocks_max ON time_blocks(time_max);`;
 
 /** The journal's file, pragmas and statements; `write` commits one group (and checkpoints). */
-function openFile(path: string, commitsPerSecond: number) {
+function openFile(path: string, commitsPerSecond: number, blocks = false) {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA page_size = 4096; PRAGMA auto_vacuum = INCREMENTAL;");
   db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
   db.exec(SCHEMA);
+  if (blocks) db.exec(BLOCKS_SCHEMA);
+  const insertBlock = blocks ? db.prepare("INSERT INTO time_blocks VALUES (?,?,?,?)") : undefined;
   const insertRow = db.prepare("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?)");
   const insertBatch = db.prepare("INSERT INTO batches VALUES (?,?,?,?,?,?)");
   const meta = db.prepare("INSERT OR REPLACE INTO meta VALUES ('high_water', ?)");
@@ -68,6 +79,15 @@ function openFile(path: string, commitsPerSecond: number) {
   const write = (rows: SQLInputValue[][], batch: SQLInputValue[] | undefined, last: number) => {
     db.exec("BEGIN IMMEDIATE");
     for (const row of rows) insertRow.run(...row);
+    if (insertBlock !== undefined && rows.length > 0) {
+      let min = Number.POSITIVE_INFINITY;
+      let max = Number.NEGATIVE_INFINITY;
+      for (const row of rows) {
+        min = Math.min(min, row[5] as number);
+        max = Math.max(max, row[5] as number);
+      }
+      insertBlock.run(rows[0]![0]!, last, min, max);
+    }
     if (batch !== undefined) insertBatch.run(...batch);
     meta.run(String(last));
     cursor.run(last - rows.length);
@@ -95,7 +115,8 @@ async function measure(layout: Layout): Promise<void> {
   const dir = mkdtempSync(join(base, "plc2mqtt-journal-layout-"));
   const path = join(dir, "journal.sqlite");
   const commitsPerSecond = Math.max(1, Math.round(RATE / per));
-  const inline = layout === "row-thread" ? undefined : openFile(path, commitsPerSecond);
+  const inline =
+    layout === "row-thread" ? undefined : openFile(path, commitsPerSecond, layout === "row-blocks");
   const worker =
     layout === "row-thread"
       ? new Worker(new URL(import.meta.url), { workerData: { path, commitsPerSecond } })
@@ -181,6 +202,6 @@ async function measure(layout: Layout): Promise<void> {
 }
 
 if (isMainThread) {
-  for (const layout of ["row", "batch", "row-thread", "row", "batch", "row-thread"] as const)
-    await measure(layout);
+  const layouts = ["row", "row-blocks", "batch", "row-thread"] as const;
+  for (const layout of [...layouts, ...layouts]) await measure(layout);
 }
