@@ -236,6 +236,9 @@ describe("a Modbus device on its own I/O thread, against the in-process simulato
 
   it("logs what the thread's driver logs on the device's logger, and follows its connection", async () => {
     const { ctx, lines } = await connected();
+    // the thread's connect can resolve before this thread's simulator has taken the connection:
+    // a drop then finds nothing to drop (seen under load)
+    await eventually(() => sim!.connections === 1, 5000, "the simulator's side of the connection");
     sim!.dropConnections();
     const [group] = driver!.pollGroups();
     await expect(driver!.nextPoll(ctx, group!)).resolves.toBeDefined();
