@@ -98,9 +98,9 @@ export const INSERT_PARAMS_PER_ROW = RECORD_COLUMNS.split(",").length + 1;
 export const INSERT_SQL = insertRowsSql(1);
 
 /**
- * An INSERT of `rows` rows, each pushRecordValues() plus its chain hash: one statement call for many
- * rows costs about a fifth less per row than one call per row (node:sqlite binds each call's
- * arguments separately; measured in a group commit of 1,000 rows).
+ * An INSERT of `rows` rows, each pushRecordValues() plus its chain hash: one statement call for
+ * many rows costs about a fifth less per row than one call per row (node:sqlite binds each
+ * call's arguments separately; measured in a group commit of 1,000 rows).
  */
 export function insertRowsSql(rows: number): string {
   const one = `(${Array(INSERT_PARAMS_PER_ROW).fill("?").join(", ")})`;

@@ -90,7 +90,7 @@ function openFile(path: string, commitsPerSecond: number, blocks = false) {
     }
     if (batch !== undefined) insertBatch.run(...batch);
     meta.run(String(last));
-    cursor.run(last - rows.length);
+    cursor.run(last - per); // the group before this one acknowledged, in every layout
     db.exec("COMMIT");
     if (++commits % commitsPerSecond === 0) checkpoint.get();
   };
