@@ -3,9 +3,9 @@
  * policy in size-policy.ts; retention in maintenance.ts; the publisher's cursor in cursor.ts).
  *
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
- * journal was idle (nothing committed in the last commitIntervalMs) or commitMaxEvents are
- * queued, else commitIntervalMs after the first queued event was taken in (by the caller's
- * queue, `heldSince`, or by append()). One transaction per group (at most commitMaxEvents
+ * journal's commits have kept to about one per commitIntervalMs (commit-pace.ts: a credit) or
+ * commitMaxEvents are queued, else once the credit allows, at most commitIntervalMs after the
+ * first queued event was taken in (by the caller's queue, `heldSince`, or by append()). One transaction per group (at most commitMaxEvents
  * events, and few enough bytes for the WAL budget); every append() of the group resolves after
  * COMMIT returned with synchronous=FULL, so a resolved append survives kill -9 and power loss.
  * A batch is never split across transactions: it is kept or rejected whole. Whatever fails
@@ -58,6 +58,7 @@ import {
   type PreparedBatch,
   renumber,
 } from "./commit.ts";
+import { CommitPace } from "./commit-pace.ts";
 import { DiskSpace } from "./disk-space.ts";
 import { JournalDrain } from "./drain.ts";
 import { DiskRoom } from "./full-disk.ts";
@@ -115,12 +116,12 @@ class SqliteJournal implements Journal {
   readonly #space: DiskSpace;
   readonly #room: DiskRoom;
   readonly #waiters = new AppendWaiters();
+  readonly #pace: CommitPace;
   #timer: NodeJS.Timeout | undefined;
   /** When #timer fires (performance.now() time). */
   #timerDue = Number.POSITIVE_INFINITY;
   #immediate: NodeJS.Immediate | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
-  #lastCommitAt = Number.NEGATIVE_INFINITY;
   #lastCommitMs = 0;
   #corruptSkipped = 0;
   /** setAside() calls not committed yet. */
@@ -174,6 +175,7 @@ class SqliteJournal implements Journal {
     this.#chainStart = chainStart(db);
     this.#committer = new Committer(this.#ctx);
     this.#queue = new AppendQueue();
+    this.#pace = new CommitPace(options.commitIntervalMs);
     this.#maintenance = new Maintenance(db, path, () => this.#ctx.budget, this.#log);
     this.#setAsideStmts = new SetAsideStatements(db);
     this.#replacements = new Replacements(
@@ -385,10 +387,8 @@ class SqliteJournal implements Journal {
   #schedule(now = false, heldSince?: number): void {
     if (this.#immediate) return;
     const at = performance.now();
-    const interval = this.#options.commitIntervalMs;
-    const idle = at - this.#lastCommitAt >= interval;
-    const due = Math.min(heldSince ?? at, at) + interval;
-    if (now || this.#queue.events >= this.#options.commitMaxEvents || idle || due <= at) {
+    const due = this.#pace.due(at, heldSince);
+    if (now || this.#queue.events >= this.#options.commitMaxEvents || due <= at) {
       this.#clearCommitTimers();
       this.#immediate = setImmediate(() => this.#flush());
     } else {
@@ -512,8 +512,8 @@ class SqliteJournal implements Journal {
     started: number,
   ): void {
     this.#lastCommitMs = performance.now() - started;
-    // a cursor save alone does not end idleness
-    if (group.length > 0 || replacements.length > 0) this.#lastCommitAt = started;
+    // a cursor save alone spends no credit
+    if (group.length > 0 || replacements.length > 0) this.#pace.spend(started);
     for (const prepared of group) {
       this.#drain.committed(prepared.records);
       prepared.batch.resolve(prepared.records);

@@ -1,7 +1,8 @@
 /**
  * `spread_requests` (src/drivers/modbus/spread.ts): the requests of a poll go out evenly over
- * its interval, on the main thread and on an I/O thread, and every tag is still read once an
- * interval; off (the default), they go out back to back at the interval's start.
+ * its interval (true), or in N steps of requests back to back (a number), on the main thread and
+ * on an I/O thread, and every tag is still read once an interval; off (the default), they go
+ * out back to back at the interval's start.
  *
  * Four tags 200 registers apart are four requests (max_gap 4). A reading's time is when its
  * reply was decoded, so the offset of each request's reading from the first one's in the
@@ -102,6 +103,19 @@ describe("spread_requests", () => {
         // the first poll reads every request at once
         expect(Math.abs(found.start[k]!)).toBeLessThan(step / 2);
       }
+    }, 60_000);
+
+    it(`sends them in 2 steps with spread_requests: 2, ${where}`, async () => {
+      const found = await offsets({ spread_requests: 2 }, threaded);
+      const half = INTERVAL_MS / 2;
+      const step = INTERVAL_MS / REQUESTS;
+      // t0 and t1 at the start, back to back; t2 and t3 mid-interval, back to back
+      expect(found.spread[1]).toBeLessThan(step / 2);
+      for (const k of [2, 3]) {
+        expect(found.spread[k]).toBeGreaterThan(half - step / 2);
+        expect(found.spread[k]).toBeLessThan(half + step / 2);
+      }
+      expect(found.spread[3]! - found.spread[2]!).toBeLessThan(step / 2);
     }, 60_000);
 
     it(`sends them back to back by default, ${where}`, async () => {

@@ -317,9 +317,8 @@ export class ModbusDriver implements Driver {
     const groups = [...byInterval].flatMap(([interval, members]) => {
       const group = { interval, tags: members.map((t) => t.name), members };
       const plan = this.plan(members, device);
-      return !device.spread_requests || plan.length < 2
-        ? [{ ...group, plan }]
-        : spread(group, plan);
+      const steps = device.spread_requests === true ? plan.length : device.spread_requests || 1;
+      return steps < 2 || plan.length < 2 ? [{ ...group, plan }] : spread(group, plan, steps);
     });
     return { tags, groups };
   }

@@ -194,7 +194,7 @@ export async function modbusScenario(
   n: number,
   name = `modbus-${n}`,
   seconds = k.durationS,
-  tuning: { spread?: boolean; commitInterval?: string } = {},
+  tuning: { spread?: boolean | number; commitInterval?: string } = {},
 ): Promise<void> {
   const s = new Stack();
   try {
@@ -523,6 +523,10 @@ export const SCENARIOS: Record<string, Scenario> = {
       spread: true,
       commitInterval: "5ms",
     }),
+  // the requests in 2 steps (half at the start, half mid-interval), the journal as configured
+  // by default: half the burst for about one commit more a poll
+  "modbus-small-steps": (r, k) =>
+    modbusScenario(r, k, k.small, `modbus-${k.small}-steps`, k.durationS, { spread: 2 }),
   opcua: (r, k) => opcuaScenario(r, k, k.opcuaItems),
   backlog: backlogScenario,
   soak: (r, k) => modbusScenario(r, k, k.small, `soak-${k.small}`, k.soakS),
