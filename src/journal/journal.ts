@@ -5,9 +5,10 @@
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
  * journal's commits have kept to about one per commitIntervalMs (commit-pace.ts: a credit) or
  * commitMaxEvents are queued, else once the credit allows, at most commitIntervalMs after the
- * first queued event was taken in (by the caller's queue, `heldSince`, or by append()). One transaction per group (at most commitMaxEvents
- * events, and few enough bytes for the WAL budget); every append() of the group resolves after
- * COMMIT returned with synchronous=FULL, so a resolved append survives kill -9 and power loss.
+ * first queued event was taken in (by the caller's queue, `heldSince`, or by append()). One
+ * transaction per group (at most commitMaxEvents events, and few enough bytes for the WAL
+ * budget); every append() of the group resolves after COMMIT returned with synchronous=FULL,
+ * so a resolved append survives kill -9 and power loss.
  * A batch is never split across transactions: it is kept or rejected whole. Whatever fails
  * after COMMIT returned (the WAL checkpoint that follows, on a full disk) is logged and never
  * reported as a failed append: the events are committed.

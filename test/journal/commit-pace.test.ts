@@ -8,7 +8,7 @@ import { CommitPace } from "../../src/journal/commit-pace.ts";
 
 const INTERVAL = 50;
 
-/** Commits of appends at `times` (sorted): when each commit ran, and how long each append waited. */
+/** Commits of appends at `times` (sorted): when each commit ran, how long each append waited. */
 function simulate(times: readonly number[], heldFor = 0) {
   const pace = new CommitPace(INTERVAL);
   const commits: number[] = [];
