@@ -42,6 +42,7 @@ export interface EventSinkOptions {
   now?: () => number;
   /** Events held, in flight plus waiting, before the oldest waiting ones are dropped. */
   maxQueued?: number;
+  /** Most events in one append (default 10,000); the gateway's: its commit_max_events. */
   maxBatch?: number;
 }
 
