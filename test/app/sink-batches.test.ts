@@ -1,7 +1,7 @@
 /**
  * The gateway hands the journal no batch larger than `journal.commit_max_events`: a batch is
  * never split across transactions, so a larger one is a longer commit, and the event loop
- * reads no PUBACK and makes no poll while it runs (issue 12: the 10,000 telemetry events an
+ * reads no PUBACK and takes no samples while it runs (issue 12: the 10,000 telemetry events an
  * overload released at its end were one commit of 120-190 ms at 10,000 registers).
  *
  * Through the real path (Gateway.start: DriverRunner, engine, event sink, journal) against the
