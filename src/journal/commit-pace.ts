@@ -27,7 +27,8 @@ export const REFILL = 1.25;
 
 export class CommitPace {
   readonly #intervalMs: number;
-  #credit = CREDIT_CAP;
+  /** The credit at #at. */
+  #saved = CREDIT_CAP;
   #at = Number.NEGATIVE_INFINITY;
 
   constructor(intervalMs: number) {
@@ -35,8 +36,8 @@ export class CommitPace {
   }
 
   /** The credit at `now` (performance.now() time). */
-  credit(now: number): number {
-    return Math.min(CREDIT_CAP, this.#credit + (REFILL * (now - this.#at)) / this.#intervalMs);
+  #credit(now: number): number {
+    return Math.min(CREDIT_CAP, this.#saved + (REFILL * (now - this.#at)) / this.#intervalMs);
   }
 
   /**
@@ -44,7 +45,7 @@ export class CommitPace {
    * for at once, else the later time.
    */
   due(now: number, heldSince = now): number {
-    const credit = this.credit(now);
+    const credit = this.#credit(now);
     if (credit >= 1) return now;
     const latest = Math.min(heldSince, now) + this.#intervalMs;
     return Math.max(now, Math.min(latest, now + ((1 - credit) * this.#intervalMs) / REFILL));
@@ -52,7 +53,7 @@ export class CommitPace {
 
   /** A group commit started at `at` (a cursor save alone spends nothing). */
   spend(at: number): void {
-    this.#credit = Math.max(0, this.credit(at) - 1);
+    this.#saved = Math.max(0, this.#credit(at) - 1);
     this.#at = at;
   }
 }

@@ -3,8 +3,8 @@
  * policy in size-policy.ts; retention in maintenance.ts; the publisher's cursor in cursor.ts).
  *
  * Group commit: append() queues its batch. A commit runs at once (setImmediate) when the
- * journal's commits have kept to about one per commitIntervalMs (commit-pace.ts: a credit) or
- * commitMaxEvents are queued, else once the credit allows, at most commitIntervalMs after the
+ * journal's commits have kept to at most 1.25 per commitIntervalMs (commit-pace.ts: a credit)
+ * or commitMaxEvents are queued, else once the credit allows, at most commitIntervalMs after the
  * first queued event was taken in (by the caller's queue, `heldSince`, or by append()). One
  * transaction per group (at most commitMaxEvents events, and few enough bytes for the WAL
  * budget); every append() of the group resolves after COMMIT returned with synchronous=FULL,
