@@ -302,11 +302,16 @@ export class OverloadStage {
   }
 }
 
-/** The event that goes out for a held one: itself, or its latest value with the count. */
+/**
+ * The event that goes out for a held one: itself, or its latest value with the count. The
+ * count comes first in `data`: telemetry's keys are sorted already and `conflated` sorts before
+ * them all, so the renderer writes the object in one pass instead of sorting a copy (issue 12:
+ * at 10,000 registers most events are released ones).
+ */
 function released(held: Held): GatewayEvent {
   if (held.count === 1) return held.latest;
   return {
     ...held.latest,
-    data: { ...held.latest.data, previous: held.previous, conflated: held.count },
+    data: { conflated: held.count, ...held.latest.data, previous: held.previous },
   };
 }

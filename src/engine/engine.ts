@@ -193,22 +193,32 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     return context;
   }
 
+  /**
+   * Makes the drafts from `start` on in `out` events of the device, in place (issue 12: a copy of
+   * each draft, an array per sample and per call were a quarter of the gateway's garbage at
+   * 10,000 registers): the draft objects are the rule modules' own and not kept by them.
+   */
   function finish(
     rt: DeviceRuntime,
-    drafts: Draft[],
+    out: (Draft | GatewayEvent)[],
+    start: number,
     poll: Poll | undefined,
     fresh?: Fresh,
-  ): GatewayEvent[] {
-    if (drafts.length === 0) return [];
+  ): void {
+    if (out.length === start) return;
     const context = contextOf(rt, poll, fresh);
-    return drafts.map((d) => {
-      const event: GatewayEvent = { ...d, device: rt.device.id, asset: rt.asset };
+    for (let i = start; i < out.length; i++) {
+      const event = out[i] as Draft & Partial<GatewayEvent>;
+      event.device = rt.device.id;
+      event.asset = rt.asset;
       if (context !== undefined) event.context = context;
-      return event;
-    });
+    }
   }
 
-  /** A sample's drafts, and whether it fired a trigger (its events then take `fresh` context). */
+  /**
+   * A sample's drafts, pushed to `out`; whether it fired a trigger (its events then take
+   * `fresh` context). Allocates nothing for a sample that changes nothing.
+   */
   function onSample(
     rt: DeviceRuntime,
     tag: TagRuntime,
@@ -216,54 +226,61 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     poll: Poll,
     fresh: Fresh | undefined,
     now: number,
-  ): { drafts: Draft[]; fired: boolean } {
-    const drafts: Draft[] = [];
+    out: (Draft | GatewayEvent)[],
+  ): boolean {
     let fired = false;
     const time = sample.sourceTime ?? sample.readTime;
     const normalized = normalize(sample);
     const { quality, value } = normalized;
-    const previous = tag.quality.lastGood;
     const changed = qualityOnSample(tag.quality, normalized, now);
     if (changed !== undefined) {
       const subject = tag.tag.name;
       const { data, time: observed } = changed;
-      drafts.push({ type: EVT_QUALITY, subject, time: observed, data, topicClass: "quality" });
+      out.push({ type: EVT_QUALITY, subject, time: observed, data, topicClass: "quality" });
     }
     if (quality === "uncertain" && tag.telemetryRule) {
-      const reading = { value, quality, reason: normalized.reason ?? null, time } as const;
-      const draft = telemetryOnValue(tag.tag, tag.telemetry, reading, now);
-      if (draft !== undefined) drafts.push(draft);
+      const reason = normalized.reason ?? null;
+      const draft = telemetryOnValue(tag.tag, tag.telemetry, value, quality, reason, time, now);
+      if (draft !== undefined) out.push(draft);
     }
-    if (quality !== "good") return { drafts, fired };
-    tag.quality.lastGood = { value };
+    if (quality !== "good") return fired;
+    // the last good value is moved in place: `previous` is its value before this sample
+    const lastGood = tag.quality.lastGood;
+    const hadPrevious = lastGood !== undefined;
+    const previous = lastGood?.value;
+    if (lastGood === undefined) tag.quality.lastGood = { value };
+    else lastGood.value = value;
     const rules = tag.tag;
     if (rules.states !== undefined) {
       const next = stateOnGood(rules.name, rules.states, tag.state, value, sample);
       tag.state = next.track;
-      if (next.draft !== undefined) drafts.push(next.draft);
+      if (next.draft !== undefined) out.push(next.draft);
     }
     if (rules.alarms !== undefined) {
       const word = alarmWord(value);
-      const before = previous === undefined ? undefined : alarmWord(previous.value);
-      if (word !== undefined) drafts.push(...alarmChanges(rules.alarms, before, word, value, time));
+      const before = hadPrevious ? alarmWord(previous as TagValue) : undefined;
+      if (word !== undefined) out.push(...alarmChanges(rules.alarms, before, word, value, time));
     }
-    if (rules.trigger !== undefined && triggerFires(rules.trigger, previous, value)) {
-      fired = true;
-      const known = (name: string) => currentValue(rt, poll, name);
-      drafts.push({
-        type: rules.trigger.event,
-        subject: rules.name,
-        time,
-        data: triggerData(rules.name, value, rules.trigger.snapshot, fresh, known),
-        topicClass: "event",
-      });
+    const trigger = rules.trigger;
+    if (trigger !== undefined) {
+      const last = hadPrevious ? { value: previous as TagValue } : undefined;
+      if (triggerFires(trigger, last, value)) {
+        fired = true;
+        const known = (name: string) => currentValue(rt, poll, name);
+        out.push({
+          type: trigger.event,
+          subject: rules.name,
+          time,
+          data: triggerData(rules.name, value, trigger.snapshot, fresh, known),
+          topicClass: "event",
+        });
+      }
     }
     if (tag.telemetryRule) {
-      const reading = { value, quality, reason: null, time } as const;
-      const draft = telemetryOnValue(rules, tag.telemetry, reading, now);
-      if (draft !== undefined) drafts.push(draft);
+      const draft = telemetryOnValue(rules, tag.telemetry, value, quality, null, time, now);
+      if (draft !== undefined) out.push(draft);
     }
-    return { drafts, fired };
+    return fired;
   }
 
   return {
@@ -276,18 +293,20 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
       // first the values this call looks up (context, snapshots) and the reads at a trigger
       for (const sample of samples) {
         const call = calls(sample.device);
-        if (call === undefined || !call.rt.tags.has(sample.tag)) continue;
+        if (call === undefined) continue;
         if (sample.snapshotRead === true) {
+          if (!call.rt.tags.has(sample.tag)) continue;
           call.fresh ??= new Map();
           call.fresh.set(sample.tag, freshValue(sample));
           continue;
         }
         // a value nobody looks up is not kept (issue 12: 100,000 samples/s at 10,000 registers)
-        if (!call.rt.lookedUp.has(sample.tag)) continue;
+        if (call.rt.lookedUp.size === 0 || !call.rt.lookedUp.has(sample.tag)) continue;
+        if (!call.rt.tags.has(sample.tag)) continue;
         const { quality, value } = normalize(sample);
         call.poll.set(sample.tag, quality === "good" ? value : null);
       }
-      const events: GatewayEvent[] = [];
+      const out: (Draft | GatewayEvent)[] = [];
       for (const sample of samples) {
         const call = calls(sample.device);
         const tag = call?.rt.tags.get(sample.tag);
@@ -297,10 +316,11 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
         }
         if (sample.snapshotRead === true) continue;
         const { rt, poll, fresh } = call;
-        const { drafts, fired } = onSample(rt, tag, sample, poll, fresh, now);
-        if (drafts.length > 0) events.push(...finish(rt, drafts, poll, fired ? fresh : undefined));
+        const start = out.length;
+        const fired = onSample(rt, tag, sample, poll, fresh, now, out);
+        finish(rt, out, start, poll, fired ? fresh : undefined);
       }
-      return events;
+      return out as GatewayEvent[];
     },
 
     snapshotReads(samples) {
@@ -334,26 +354,26 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
 
     tick(now) {
       clockStart ??= now;
-      const events: GatewayEvent[] = [];
+      const out: (Draft | GatewayEvent)[] = [];
       for (const rt of runtimes.values()) {
-        const drafts: Draft[] = [];
+        const first = out.length;
         for (const tag of rt.timed) {
           const start = tag.clockStart ?? rt.clockStart ?? clockStart;
           const stale = staleDue(tag.quality, tag.staleAfterMs, start);
           if (stale !== undefined && now >= stale) {
             const { data, time } = markStale(tag.quality, tag.staleAfterMs!, now);
             const subject = tag.tag.name;
-            drafts.push({ type: EVT_QUALITY, subject, time, data, topicClass: "quality" });
+            out.push({ type: EVT_QUALITY, subject, time, data, topicClass: "quality" });
           }
           if (!tag.telemetryRule) continue;
           const quality = tag.quality.quality ?? "good";
           const current = { quality, reason: tag.quality.reason ?? null };
           const draft = telemetryTick(tag.tag, tag.telemetry, now, current);
-          if (draft !== undefined) drafts.push(draft);
+          if (draft !== undefined) out.push(draft);
         }
-        events.push(...finish(rt, drafts, undefined));
+        finish(rt, out, first, undefined);
       }
-      return events;
+      return out as GatewayEvent[];
     },
 
     nextDue() {
@@ -372,16 +392,16 @@ export function createEngine(devices: readonly EngineDevice[]): Engine {
     },
 
     flush(now) {
-      const events: GatewayEvent[] = [];
+      const out: (Draft | GatewayEvent)[] = [];
       for (const rt of runtimes.values()) {
-        const drafts: Draft[] = [];
+        const first = out.length;
         for (const tag of rt.timed) {
           const draft = tag.telemetryRule ? telemetryFlush(tag.tag, tag.telemetry, now) : undefined;
-          if (draft !== undefined) drafts.push(draft);
+          if (draft !== undefined) out.push(draft);
         }
-        events.push(...finish(rt, drafts, undefined));
+        finish(rt, out, first, undefined);
       }
-      return events;
+      return out as GatewayEvent[];
     },
 
     setDevices(devices, keep, now) {

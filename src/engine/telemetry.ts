@@ -67,24 +67,42 @@ function draft(
   return { type: EVENT_TYPES.telemetry, subject: tag.name, time, data, topicClass: "telemetry" };
 }
 
-function report(tag: EngineTag, track: TelemetryTrack, reading: Reading, now: number): Draft {
+/**
+ * Reports a reading: `track.reported` is moved in place (issue 12: a new object per change
+ * outlived the young generation at 10,000 registers and cost the old one's collections).
+ */
+function report(
+  tag: EngineTag,
+  track: TelemetryTrack,
+  value: TagValue,
+  quality: "good" | "uncertain",
+  qualityReason: string | null,
+  time: number,
+  now: number,
+): Draft {
   const previous = track.reported;
-  const { value, quality } = reading;
-  track.reported = { value, quality };
-  track.lastEventAt = now;
-  track.held = undefined;
   const reason = previous === undefined ? "initial" : "change";
   const before = previous === undefined ? null : previous.value;
-  return draft(tag, value, before, quality, reading.reason, reason, reading.time);
+  if (previous === undefined) track.reported = { value, quality };
+  else {
+    previous.value = value;
+    previous.quality = quality;
+  }
+  track.lastEventAt = now;
+  track.held = undefined;
+  return draft(tag, value, before, quality, qualityReason, reason, time);
 }
 
-/** Whether `reading` is news against the last reported value: past the deadband, or another quality. */
-function isChange(tag: EngineTag, track: TelemetryTrack, reading: Reading): boolean {
+/** Whether a value is news against the last reported one: past the deadband, or another quality. */
+function isChange(
+  tag: EngineTag,
+  track: TelemetryTrack,
+  value: TagValue,
+  quality: "good" | "uncertain",
+): boolean {
   const reported = track.reported;
   if (reported === undefined) return true;
-  return (
-    reported.quality !== reading.quality || exceedsDeadband(tag, reported.value, reading.value)
-  );
+  return reported.quality !== quality || exceedsDeadband(tag, reported.value, value);
 }
 
 function releaseAt(tag: EngineTag, track: TelemetryTrack): number {
@@ -96,29 +114,35 @@ function release(tag: EngineTag, track: TelemetryTrack, now: number): Draft | un
   const held = track.held;
   track.held = undefined;
   if (held === undefined || track.reported === undefined) return undefined;
-  if (!isChange(tag, track, held)) return undefined;
-  return report(tag, track, held, now);
+  if (!isChange(tag, track, held.value, held.quality)) return undefined;
+  return report(tag, track, held.value, held.quality, held.reason, held.time, now);
 }
 
-/** A good or uncertain value arrived. */
+/**
+ * A good or uncertain value arrived: its quality, why it is not good (null when good or
+ * unsaid) and its time (source time, else read time). The Reading is made only when held.
+ */
 export function telemetryOnValue(
   tag: EngineTag,
   track: TelemetryTrack,
-  reading: Reading,
+  value: TagValue,
+  quality: "good" | "uncertain",
+  reason: string | null,
+  time: number,
   now: number,
 ): Draft | undefined {
-  if (track.reported === undefined) return report(tag, track, reading, now);
+  if (track.reported === undefined) return report(tag, track, value, quality, reason, time, now);
   const due = now >= releaseAt(tag, track);
   if (track.held !== undefined) {
-    track.held = reading;
+    track.held = { value, quality, reason, time };
     return due ? release(tag, track, now) : undefined;
   }
-  if (!isChange(tag, track, reading)) return undefined;
+  if (!isChange(tag, track, value, quality)) return undefined;
   if (!due) {
-    track.held = reading;
+    track.held = { value, quality, reason, time };
     return undefined;
   }
-  return report(tag, track, reading, now);
+  return report(tag, track, value, quality, reason, time, now);
 }
 
 /** Releases a held change now, whatever is left of min_interval (shutdown). */

@@ -121,6 +121,31 @@ describe("the overload stage", () => {
     expect(stage.stats().conflated.get("plc")).toBe(600 - 8);
   });
 
+  it("keeps the engine's sorted data keys sorted when it adds the count", () => {
+    // the engine writes telemetry's data keys sorted; the renderer copies nothing then, and a
+    // released event is most of what goes out at 10,000 registers (issue 12)
+    const { state, out, stage } = rig();
+    state.pending = 5000;
+    stage.assess();
+    const sorted = (previous: number, value: number, time: number) => ({
+      ...telemetry("plc", "t", value, previous, time),
+      data: { previous, quality: "good", reason: "change", unit: "bar", value },
+    });
+    stage.push([sorted(0, 1, 1), sorted(1, 2, 2), sorted(2, 3, 3)]);
+    stage.stop();
+    const released = out.find((e) => e.data.conflated !== undefined);
+    expect(released?.data).toEqual({
+      conflated: 2,
+      previous: 1,
+      quality: "good",
+      reason: "change",
+      unit: "bar",
+      value: 3,
+    });
+    const keys = Object.keys(released!.data);
+    expect(keys).toEqual(keys.toSorted());
+  });
+
   it("never holds other events, and lets a held telemetry out before them (per tag order)", () => {
     const { state, out, stage } = rig();
     state.pending = 5000;

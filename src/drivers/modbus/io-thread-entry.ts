@@ -14,6 +14,7 @@ import { nextDue } from "../../lib/fixed-rate.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { DriverContext, PollGroup } from "../types.ts";
 import { ModbusDriver } from "./driver.ts";
+import { SamplePacker } from "./io-thread-samples.ts";
 import {
   type Call,
   type Carried,
@@ -66,6 +67,9 @@ function group(ref: GroupRef | undefined): PollGroup | undefined {
   return { interval: 0, tags: ref.tags };
 }
 
+/** Numbers the names of polls' samples (io-thread-samples.ts): one table for the thread. */
+const packer = new SamplePacker();
+
 /** Polls not taken yet by the host, by schedule (call id). */
 const ahead = new Map<number, number>();
 
@@ -101,7 +105,7 @@ async function schedule(id: number, wanted: PollGroup, interval: number, ctx: Dr
         }
         const started = performance.now();
         const reading = { signal: connection.signal, log: ctx.log };
-        const samples = (await driver.read(reading, wanted)).map(wireSample);
+        const samples = packer.pack(await driver.read(reading, wanted));
         ahead.set(id, (ahead.get(id) ?? 0) + 1);
         const durationMs = performance.now() - started;
         post({ kind: "poll", id, samples, durationMs, skipped, state: state() });

@@ -5,12 +5,14 @@
  * crosses with its level, message and fields (an Error among the fields is rebuilt too).
  *
  * Samples cross without `raw` (the registers behind a value, only `plc2mqtt read` shows them,
- * and it reads on the main thread): the engine never reads it, and copying it costs.
+ * and it reads on the main thread): the engine never reads it, and copying it costs. A poll's
+ * samples cross in columns, names by number (io-thread-samples.ts).
  */
 import type { DeviceConfig } from "../../config/schema/root.ts";
 import { type ErrorCode, ErrorCodes, GatewayError } from "../../lib/errors.ts";
 import type { TagSample } from "../types.ts";
 import type { ModbusDriverOptions } from "./driver.ts";
+import type { PackedSamples } from "./io-thread-samples.ts";
 
 /** A poll group by its place in pollGroups() at a generation, or an ad-hoc list of tags. */
 export type GroupRef = { index: number; generation: number } | { tags: readonly string[] };
@@ -38,11 +40,11 @@ export type Reply =
   | { kind: "result"; id: number; ok: true; value: unknown; state: ThreadState }
   | { kind: "result"; id: number; ok: false; error: WireError; state: ThreadState }
   | { kind: "samples"; samples: TagSample[] }
-  /** One poll of schedule `id`. */
+  /** One poll of schedule `id`, its samples in columns (io-thread-samples.ts). */
   | {
       kind: "poll";
       id: number;
-      samples: TagSample[];
+      samples: PackedSamples;
       durationMs: number;
       skipped: number;
       state: ThreadState;

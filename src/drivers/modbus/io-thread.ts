@@ -32,6 +32,7 @@ import type {
 } from "../types.ts";
 import { ModbusDriver, type ModbusGroup } from "./driver.ts";
 import { PollOutbox } from "./io-thread-outbox.ts";
+import { SampleUnpacker } from "./io-thread-samples.ts";
 import {
   type Call,
   type Carried,
@@ -66,6 +67,8 @@ interface Thread {
   worker: Worker;
   /** Polls and corrections the runner has not taken yet, in the thread's order. */
   outbox: PollOutbox;
+  /** The names of the thread's packed polls (io-thread-samples.ts): every poll is unpacked. */
+  names: SampleUnpacker;
   /** close() began: polls not taken are dropped, not handed on. */
   closing: boolean;
   /** By `${generation}:${index}` of the planner's group. */
@@ -227,6 +230,7 @@ export class ThreadedModbusDriver implements Driver {
     const thread: Thread = {
       worker,
       outbox: new PollOutbox((samples) => this.#onSamples?.(samples)),
+      names: new SampleUnpacker(),
       closing: false,
       schedules: new Map(),
       pending: new Map(),
@@ -261,11 +265,13 @@ export class ThreadedModbusDriver implements Driver {
       }
       case "poll": {
         if (this.#thread !== thread) return;
+        // first: a poll's new names are needed by the next polls, whatever becomes of this one
+        const samples = thread.names.unpack(reply.samples);
         this.#follow(reply.state);
         const schedule = [...thread.schedules.values()].find((s) => s.id === reply.id);
         if (!schedule) return;
         const poll = {
-          samples: reply.samples,
+          samples,
           durationMs: reply.durationMs,
           skipped: reply.skipped,
         };
