@@ -29,6 +29,7 @@
  */
 import { hash as digest } from "node:crypto";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { crc32 } from "node:zlib";
 
 export const HASH_BYTES = 32;
 const REHASH_WINDOW = 1000;
@@ -58,18 +59,26 @@ const PRUNED_KEY = "chain_pruned_through";
 let scratch = Buffer.allocUnsafe(8192);
 
 /**
- * hash_n from the link (hash of the record before), the sequence and the payload.
+ * hash_n from the link (hash of the record before), the sequence and the payload; with `crc`,
+ * also the payload's crc32 (as payloadCrc() gives it, from the UTF-8 encoded here).
  *
  * The digest comes out as a "binary" (latin1) string and goes into a pooled Buffer: a digest
  * returned as "buffer" gets an ArrayBuffer of its own, which costs the commit more than the
  * SHA-256 itself (one per event; `node test/bench/journal-cost.ts`).
  */
-export function chainHash(link: Uint8Array, sequence: bigint, payload: string): Uint8Array {
+export function chainHash(
+  link: Uint8Array,
+  sequence: bigint,
+  payload: string,
+  crc?: { value: number },
+): Uint8Array {
   const max = HASH_BYTES + 8 + payload.length * 3; // UTF-8 takes at most 3 bytes a UTF-16 unit
   if (scratch.length < max) scratch = Buffer.allocUnsafe(max);
   scratch.set(link, 0);
   scratch.writeBigUInt64BE(sequence, HASH_BYTES);
   const length = HASH_BYTES + 8 + scratch.write(payload, HASH_BYTES + 8, "utf8");
+  // the payload's crc32 (records.ts) from the same UTF-8 bytes: the commit encodes it once
+  if (crc !== undefined) crc.value = crc32(scratch.subarray(HASH_BYTES + 8, length));
   return Buffer.from(digest("sha256", scratch.subarray(0, length), "binary"), "latin1");
 }
 

@@ -73,10 +73,14 @@ export function journalRecord(
 }
 
 /**
- * Appends a record's values, in the order of RECORD_COLUMNS (its payload's crc32 last), to
- * `params`: one row of a multi-row INSERT's parameter list.
+ * Appends a record's values, in the order of RECORD_COLUMNS (its payload's crc32 last: `crc`
+ * when the caller has it, else computed), to `params`: one row of a multi-row INSERT's list.
  */
-export function pushRecordValues(params: SQLInputValue[], record: JournalRecord): void {
+export function pushRecordValues(
+  params: SQLInputValue[],
+  record: JournalRecord,
+  crc: number = payloadCrc(record.payload),
+): void {
   params.push(
     record.sequence,
     record.id,
@@ -87,7 +91,7 @@ export function pushRecordValues(params: SQLInputValue[], record: JournalRecord)
     record.topic,
     record.retain ? 1 : 0,
     record.payload,
-    payloadCrc(record.payload),
+    crc,
   );
 }
 
