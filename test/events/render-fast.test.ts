@@ -97,6 +97,24 @@ describe("the one-pass CloudEvents renderer", () => {
     }
   });
 
+  it("writes the reference's bytes past the bound of its per-tag cache, and after a reload", () => {
+    // the text between id and time is kept per device, type and subject, at most 100,000
+    // together: past that it starts afresh; a device's new asset (a reload) gets texts anew.
+    // 60,000 subjects, each with two types in turn: the bound is passed once on the way
+    const render = fastRenderer(GATEWAY);
+    const base = SAMPLES.telemetry as GatewayEvent;
+    const check = (event: GatewayEvent, n: number) =>
+      expect(render(event, BigInt(n), `e-${n}`)).toBe(reference(event, BigInt(n), `e-${n}`));
+    for (let n = 0; n < 130_000; n++) {
+      const type = n % 7 === 0 ? "x.y" : base.type;
+      const event = { ...base, subject: `tag${n % 60_000}`, type };
+      if (n % 101 === 0) check(event, n);
+      else render(event, BigInt(n), `e-${n}`);
+    }
+    check({ ...base, asset: { site: "elsewhere", line: "l2" } }, 1);
+    check({ ...base, subject: "tag1" }, 2);
+  });
+
   it("writes each event's own time when events share one, change it, and come back to it", () => {
     const render = fastRenderer(GATEWAY);
     const t1 = 1_765_000_000_123;
