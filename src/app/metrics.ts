@@ -394,16 +394,24 @@ export class GatewayMetrics {
 
   /** Events on their way to the journal. */
   onEvents(events: readonly GatewayEvent[]): void {
+    // events come in runs of one device and type: their maps are looked up once a run
+    let device: string | undefined;
+    let type: string | undefined;
+    let tags: Map<string, { n: number }> | undefined;
     for (const e of events) {
-      let types = this.eventCounts.get(e.device);
-      if (types === undefined) {
-        types = new Map();
-        this.eventCounts.set(e.device, types);
-      }
-      let tags = types.get(e.type);
-      if (tags === undefined) {
-        tags = new Map();
-        types.set(e.type, tags);
+      if (tags === undefined || e.device !== device || e.type !== type) {
+        device = e.device;
+        type = e.type;
+        let types = this.eventCounts.get(device);
+        if (types === undefined) {
+          types = new Map();
+          this.eventCounts.set(device, types);
+        }
+        tags = types.get(type);
+        if (tags === undefined) {
+          tags = new Map();
+          types.set(type, tags);
+        }
       }
       const cell = tags.get(e.subject);
       if (cell === undefined) tags.set(e.subject, { n: 1 });
