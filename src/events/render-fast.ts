@@ -15,7 +15,8 @@
  *   that is not an instant, data.context taken, a device or gateway id that is not an
  *   identifier, NaN, infinities or a value JSON cannot carry.
  * - What depends only on the device (source, asset attributes) is computed once per device and
- *   asset object; the time's text once per run of events with the same time.
+ *   asset object, the text of a tag's type and subject once per tag (at most 100,000 kept); the
+ *   time's text once per run of events with the same time.
  */
 import { eventSource, formatSequence, serializeCloudEvent, toCloudEvent } from "./cloudevent.ts";
 import type { AssetContext, GatewayEvent } from "./types.ts";

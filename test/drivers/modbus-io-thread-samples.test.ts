@@ -88,6 +88,11 @@ describe("a poll's samples in columns", () => {
     expect(unpacker.unpack(again)).toEqual(next);
   });
 
+  it("refuses a quality it has no number for, rather than send it as good", () => {
+    const odd = { device: "plc1", tag: "t", value: 1, quality: "fine", readTime: 1 };
+    expect(() => new SamplePacker().pack([odd as unknown as TagSample])).toThrow(/quality fine/);
+  });
+
   it("refuses a name number that never came", () => {
     const packer = new SamplePacker();
     packer.pack(first); // this poll never reaches the unpacker below

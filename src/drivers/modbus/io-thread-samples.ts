@@ -1,8 +1,8 @@
 /**
  * A poll's samples as they cross from a device's I/O thread to the main thread (io-thread.ts),
  * in columns (issue 12: at 10,000 registers the main thread took 100,000 samples a second as
- * cloned objects, each with copies of its device and tag names: the clone itself, hashing those
- * fresh names in the engine's maps, and their garbage were a tenth of the gateway's work).
+ * cloned objects, each with copies of its device and tag names: the clone alone was 3.9 % of the
+ * process's CPU and a tenth of its allocations, and the engine's maps hashed the fresh names).
  *
  * Device and tag names go by number. Each name is sent once, with the first samples that use
  * it, in `names`; the receiving end appends them to its table in the order they came. A port
@@ -61,7 +61,10 @@ export class SamplePacker {
       const s = samples[i]!;
       refs[i * 3] = numberOf(s.device);
       refs[i * 3 + 1] = numberOf(s.tag);
-      refs[i * 3 + 2] = QUALITY_NUMBER[s.quality];
+      const quality = QUALITY_NUMBER[s.quality];
+      // never a sample whose quality cannot cross taken for good (0) on the other side
+      if (quality === undefined) throw new Error(`I/O thread samples: quality ${s.quality}`);
+      refs[i * 3 + 2] = quality;
       readTimes[i] = s.readTime;
       values[i] = s.value;
       const more = extrasOf(s);
