@@ -1,7 +1,7 @@
 /**
- * When the journal's next group commit may run: at most about one per commit interval on
- * average (REFILL), and at once for appends that come no more often than that, whatever their
- * phase.
+ * When the journal's next group commit may run: at most REFILL (1.25) per commit interval on
+ * average, and at once for appends that come no more often than one an interval, whatever
+ * their phase.
  *
  * A credit grows by REFILL per interval, up to CREDIT_CAP, and each group commit spends one. An
  * append commits at once while the credit is at least one; otherwise the commit waits until the

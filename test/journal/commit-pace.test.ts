@@ -50,7 +50,7 @@ describe("the commit pace", () => {
     expect(Math.max(...waits.slice(10))).toBe(0);
   });
 
-  it("keeps to about one commit an interval however fast appends come", () => {
+  it("keeps to at most REFILL commits an interval however fast appends come", () => {
     // an append every 5 ms for 10 s
     const times = Array.from({ length: 2000 }, (_, i) => i * 5);
     const { commits, waits } = simulate(times);

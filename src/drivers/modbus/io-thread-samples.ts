@@ -46,7 +46,9 @@ export class SamplePacker {
     const names: string[] = [];
     const refs = new Uint32Array(samples.length * 3);
     const readTimes = new Float64Array(samples.length);
-    const values: TagValue[] = new Array(samples.length);
+    // filled by push: an array made with a length has holes, and a port clones such an array
+    // key by key (V8 writes only a packed one as a dense run)
+    const values: TagValue[] = [];
     const extras: [number, Extras][] = [];
     const numberOf = (name: string): number => {
       let n = this.#numbers.get(name);
@@ -66,7 +68,7 @@ export class SamplePacker {
       if (quality === undefined) throw new Error(`I/O thread samples: quality ${s.quality}`);
       refs[i * 3 + 2] = quality;
       readTimes[i] = s.readTime;
-      values[i] = s.value;
+      values.push(s.value);
       const more = extrasOf(s);
       if (more !== undefined) extras.push([i, more]);
     }
@@ -81,15 +83,15 @@ export class SampleUnpacker {
   unpack(packed: PackedSamples): TagSample[] {
     for (const name of packed.names) this.#names.push(name);
     const { refs, readTimes, values } = packed;
-    const samples: TagSample[] = new Array(readTimes.length);
+    const samples: TagSample[] = [];
     for (let i = 0; i < readTimes.length; i++) {
-      samples[i] = {
+      samples.push({
         device: this.#name(refs[i * 3]!),
         tag: this.#name(refs[i * 3 + 1]!),
         value: values[i]!,
         quality: QUALITIES[refs[i * 3 + 2]!]!,
         readTime: readTimes[i]!,
-      };
+      });
     }
     for (const [i, more] of packed.extras) Object.assign(samples[i]!, more);
     return samples;
