@@ -52,7 +52,7 @@ import {
 } from "./link.ts";
 import { type PlanLimits, type PlannedRead, planAround } from "./read-planner.ts";
 import { RegisterFacts } from "./register-facts.ts";
-import { spread } from "./spread.ts";
+import { spread, stepsOf } from "./spread.ts";
 import { changedTags, connectionChange } from "./tag-update.ts";
 import { requestsPerSecond, wantsIoThread } from "./thread-choice.ts";
 import { failureOf, withRetries } from "./transient-retry.ts";
@@ -317,7 +317,11 @@ export class ModbusDriver implements Driver {
     const groups = [...byInterval].flatMap(([interval, members]) => {
       const group = { interval, tags: members.map((t) => t.name), members };
       const plan = this.plan(members, device);
-      const steps = device.spread_requests === true ? plan.length : device.spread_requests || 1;
+      const steps = stepsOf(device.spread_requests, {
+        interval,
+        tags: members.length,
+        requests: plan.length,
+      });
       return steps < 2 || plan.length < 2 ? [{ ...group, plan }] : spread(group, plan, steps);
     });
     return { tags, groups };

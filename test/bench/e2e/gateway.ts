@@ -24,7 +24,7 @@ export interface GatewaySource {
   /** Tags r0..r(N-1) (Modbus) or d0..d(N-1) (OPC UA node nsu=urn:plc2mqtt:bench;s=d<i>). */
   tags: number;
   pollMs?: number;
-  /** Modbus `spread_requests` (true, or a number of steps). */
+  /** Modbus `spread_requests` (true, false, or a number of steps; absent: the default, auto). */
   spread?: boolean | number;
 }
 
@@ -69,7 +69,7 @@ export function writeBenchConfig(s: GatewaySetup): string {
       `    port: ${s.source.port}`,
       "    unit_id: 1",
       `    poll_interval: ${s.source.pollMs ?? 100}ms`,
-      ...(s.source.spread ? [`    spread_requests: ${s.source.spread}`] : []),
+      ...(s.source.spread !== undefined ? [`    spread_requests: ${s.source.spread}`] : []),
       "    tags:",
     );
     for (let a = 0; a < s.source.tags; a++)
