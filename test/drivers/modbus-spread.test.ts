@@ -20,7 +20,7 @@ import { createDriver } from "../../src/drivers/registry.ts";
 import type { TagSample } from "../../src/drivers/types.ts";
 import { silentLogger } from "../../src/lib/logger.ts";
 import { eventually } from "../support/resources.ts";
-import { tcpDevice } from "./modbus-map-support.ts";
+import { driverFor, tcpDevice } from "./modbus-map-support.ts";
 
 const INTERVAL_MS = 800;
 const REQUESTS = 4;
@@ -112,6 +112,16 @@ describe("spread_requests", () => {
       await runner.stop();
     }
   }
+
+  it("shows the steps in the plan that `plc2mqtt read` prints", () => {
+    const driver = driverFor(sim, { poll_interval: `${INTERVAL_MS}ms`, tags: BIG });
+    const plan = driver.describePlan();
+    expect(plan).toHaveLength(8);
+    expect(plan[0]).toMatch(/^unit 1 HR2000\+125 every 800ms: t0, t1, /);
+    expect(plan[3]).toMatch(/^unit 1 HR2375\+125 every 800ms: t375, /);
+    expect(plan[4]).toMatch(/^unit 1 HR2500\+125 every 800ms at \+400ms: t500, /);
+    expect(plan[7]).toMatch(/^unit 1 HR2875\+125 every 800ms at \+400ms: t875, /);
+  });
 
   for (const threaded of [false, true]) {
     const where = threaded ? "on an I/O thread" : "on the main thread";

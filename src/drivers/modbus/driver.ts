@@ -287,7 +287,9 @@ export class ModbusDriver implements Driver {
     const at = (table: ModbusTable, offset: number) => formatModbusAddress({ table, offset }, base);
     const lines: string[] = [];
     for (const group of this.groups) {
-      const every = formatDuration(group.interval);
+      // a step of spread_requests: where in the interval its requests go out
+      const step = group.phase ? ` at +${formatDuration(group.phase)}` : "";
+      const every = `${formatDuration(group.interval)}${step}`;
       for (const req of group.plan) {
         const names = req.tags.map((t) => t.name).join(", ");
         const alone = this.alone.has(req) ? " (asked alone: missing)" : "";
