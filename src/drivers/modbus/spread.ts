@@ -24,9 +24,9 @@
  * other's group commit) and never more steps than requests. 1,000 registers in 8 requests every
  * 100 ms: 2 steps. 5,000 every second in 40 requests: 10. 400 tags, or a poll of one request:
  * back to back, as before. Why: a broker passes a burst of QoS 1 messages on to a subscriber one
- * at a time, and the last of 1,000 sent at once arrives 42 ms (p99) after it was sent with
- * nothing but mqtt.js in front of mosquitto; in 2 steps 20 ms, in 8 steps 6 ms (issue 12,
- * measured on the bench's machine).
+ * at a time, and with nothing but mqtt.js in front of mosquitto the last of 1,000 sent at once
+ * every 100 ms arrives 26 ms (p99) after it was sent; in 2 steps 10 ms, in 8 steps 4 ms
+ * (`node test/bench/burst-latency.ts`, issue 12's 2-core machine).
  */
 /** Most tags a step of `auto` hands over at once. */
 export const AUTO_TAGS_PER_STEP = 500;

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import mqtt from "mqtt";
 import { serve } from "../e2e/child.ts";
+import { payloadMaker } from "./event-payload.ts";
 
 const { values: opts } = parseArgs({
   options: { url: { type: "string" }, window: { type: "string", default: "1000" } },
@@ -24,16 +25,6 @@ const client = await mqtt.connectAsync(opts.url!, {
 });
 const socket = (client as unknown as { stream?: { setNoDelay?: (b: boolean) => void } }).stream;
 socket?.setNoDelay?.(true);
-
-function payloadMaker(size: number): (i: number) => string {
-  const head =
-    '{"specversion":"1.0","id":"bench-ceiling","source":"plc2mqtt://bench/line1","type":"bench.ceiling","subject":"r';
-  return (i) => {
-    const body = `${head}${i}","time":"${new Date().toISOString()}","sequence":"${String(i).padStart(20, "0")}","datacontenttype":"application/json","data":{"pad":"`;
-    const tail = `","quality":"good","value":${i & 0xffff}}}`;
-    return body + "x".repeat(Math.max(0, size - body.length - tail.length)) + tail;
-  };
-}
 
 async function run(
   seconds: number,
