@@ -10,8 +10,8 @@
  *   npm run bench -- --scenario micro               the micro benchmarks only
  *
  * Scenarios: modbus-small, modbus-small-spread (the same with spread_requests: true and a 5
- * ms commit_interval), modbus-small-b2b and modbus-large-b2b (spread_requests: false: every
- * poll back to back), modbus-large, opcua, backlog, soak (e2e), queries (events queries
+ * ms commit_interval), modbus-small-b2b (spread_requests: false: every poll back to back),
+ * modbus-large, opcua, backlog, soak (e2e), queries (events queries
  * on a journal of query-events events, query-bench.ts), and micro (journal, publish, Modbus
  * driver and simulator). Knobs, as --name value or BENCH_NAME in the
  * environment (defaults, then --quick's): duration (30, 3) s, warmup (10, 1) s, ceiling (10,

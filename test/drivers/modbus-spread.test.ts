@@ -183,12 +183,20 @@ describe("spread_requests: auto, the steps it chooses", () => {
   it("keeps a step to 500 tags, steps 50 ms apart at the closest, no more steps than requests", () => {
     expect(steps(1000, 8, 100)).toBe(2); // the peer harness's 1,000 registers
     expect(steps(5000, 40, 1000)).toBe(10); // a plant's 5,000 registers every second
-    expect(steps(10_000, 80, 100)).toBe(2); // 50 ms apart at the closest
+    expect(steps(10_000, 80, 1000)).toBe(20);
+    expect(steps(2000, 16, 100)).toBe(2); // 50 ms apart at the closest: 1,000 a step
     expect(steps(1001, 9, 1000)).toBe(3);
     expect(steps(500, 4, 1000)).toBe(1);
     expect(steps(400, 4, 100)).toBe(1);
     expect(steps(2000, 1, 1000)).toBe(1); // one request is never split
     expect(steps(1000, 8, 99)).toBe(1); // no room for two steps 50 ms apart
+  });
+
+  it("leaves a poll back to back that would still hand over more than 1,000 tags a step", () => {
+    expect(steps(2001, 17, 100)).toBe(1);
+    expect(steps(10_000, 80, 100)).toBe(1); // the peer harness's 10,000 registers
+    expect(steps(25_000, 200, 1000)).toBe(1);
+    expect(steps(20_000, 160, 1000)).toBe(20);
   });
 
   it("leaves the other settings as they say", () => {

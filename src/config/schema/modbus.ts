@@ -136,7 +136,7 @@ const commonModbus = {
     .union([z.literal("auto"), z.boolean(), z.number().int().min(2).max(1000)])
     .default("auto")
     .describe(
-      "Send the requests of a poll in steps over its interval instead of back to back at its start, so that the changes of a large poll reach the broker in smaller bursts: auto (default), a poll of more than 500 tags in steps of at most 500, steps at least 50 ms apart (1,000 tags every 100 ms: 2 steps; 500 or fewer: back to back); false, back to back; true, each request at its own time; a number N, the requests in N steps (2: half of them at the start, half mid-interval). Values read together must share a request (contiguous registers)",
+      "Send the requests of a poll in steps over its interval instead of back to back at its start, so that the changes of a large poll reach the broker in smaller bursts: auto (default), a poll of more than 500 tags in steps of at most 500, steps at least 50 ms apart (1,000 tags every 100 ms: 2 steps; 500 or fewer, or more than 1,000 a step even so: back to back); false, back to back; true, each request at its own time; a number N, the requests in N steps (2: half of them at the start, half mid-interval). Values read together must share a request (contiguous registers)",
     ),
   io_thread: z
     .union([z.literal("auto"), z.boolean()])

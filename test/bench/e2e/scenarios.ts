@@ -524,11 +524,9 @@ export const SCENARIOS: Record<string, Scenario> = {
       commitInterval: "5ms",
     }),
   // the requests back to back (spread_requests: false), where the default (auto) puts 1,000
-  // and 10,000 registers every 100 ms in 2 steps: what the steps give, at what CPU
+  // registers every 100 ms in 2 steps: what the steps give, at what CPU
   "modbus-small-b2b": (r, k) =>
     modbusScenario(r, k, k.small, `modbus-${k.small}-b2b`, k.durationS, { spread: false }),
-  "modbus-large-b2b": (r, k) =>
-    modbusScenario(r, k, k.large, `modbus-${k.large}-b2b`, k.durationS, { spread: false }),
   opcua: (r, k) => opcuaScenario(r, k, k.opcuaItems),
   backlog: backlogScenario,
   soak: (r, k) => modbusScenario(r, k, k.small, `soak-${k.small}`, k.soakS),
