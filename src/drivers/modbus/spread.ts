@@ -23,13 +23,15 @@
  * AUTO_STEP_MIN_MS (the journal's default commit interval: closer steps would wait for each
  * other's group commit) and never more steps than requests. 1,000 registers in 8 requests every
  * 100 ms: 2 steps. 5,000 every second in 40 requests: 10. 400 tags, or a poll of one request:
- * back to back, as before. A poll that would still hand over more than AUTO_TAGS_MAX_STEP tags
- * a step stays back to back: 10,000 registers every 100 ms would go in 2 steps of 5,000, bursts
- * no broker passes in time either way, and in the peer harness the gateway delivered 0.86 and
- * 0.97 of Node-RED's rate with them against 0.98-1.03 without (issue 12). Why: a broker passes a burst of QoS 1 messages on to a subscriber one
+ * back to back, as before. Why: a broker passes a burst of QoS 1 messages on to a subscriber one
  * at a time, and with nothing but mqtt.js in front of mosquitto the last of 1,000 sent at once
  * every 100 ms arrives 26 ms (p99) after it was sent; in 2 steps 10 ms, in 8 steps 4 ms
  * (`node test/bench/burst-latency.ts`, issue 12's 2-core machine).
+ *
+ * A poll that would still hand over more than AUTO_TAGS_MAX_STEP tags a step stays back to
+ * back: 10,000 registers every 100 ms would go in 2 steps of 5,000, bursts no broker passes in
+ * time either way, and in the peer harness the gateway delivered 0.86 and 0.97 of Node-RED's
+ * rate with them against 0.98-1.03 without (issue 12).
  */
 /** Most tags a step of `auto` hands over at once. */
 export const AUTO_TAGS_PER_STEP = 500;
