@@ -96,6 +96,7 @@ describe("spread_requests", () => {
         INTERVAL_MS * (POLLS + 10),
         `${POLLS + 2} polls of every tag`,
       );
+      of(0); // every sample so far sorted by tag, then all of them checked
       expect([...byTag.values()].flat().every((s) => s.quality === "good")).toBe(true);
       expect(tags.every((_, k) => of(k).every((s) => s.value === 100 + k))).toBe(true);
       // t0's polls after the first, and the reading of each other tag that follows each
