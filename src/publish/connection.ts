@@ -40,14 +40,9 @@ import { type IClientOptions, MqttClient } from "mqtt";
 import { writeToStream } from "mqtt-packet";
 import { abortError } from "../lib/abort.ts";
 import { GatewayError } from "../lib/errors.ts";
+import { IdSlots } from "../lib/id-slots.ts";
 import { AckFilter } from "./ack-filter.ts";
-import {
-  encodeBurst,
-  FAST_IDS_MAX,
-  FastIds,
-  type Outgoing,
-  ReservedIdProvider,
-} from "./publish-packet.ts";
+import { encodeBurst, FAST_IDS_MAX, type Outgoing, ReservedIdProvider } from "./publish-packet.ts";
 import type { MessageProperties, ResponseMessage } from "./types.ts";
 
 /** How send() reports: no error on a successful PUBACK, else the refusal or the loss. */
@@ -320,9 +315,12 @@ export class Connection {
   /** Resolves once the socket closed: with the reason, or undefined after end(). */
   readonly closed: Promise<Error | undefined>;
   private readonly client: MqttClient;
-  /** Publishes waiting for their PUBACK, by packet id. */
-  private readonly waiting = new Map<number, { topic: string; done: Done }>();
-  private readonly ids = new FastIds();
+  /**
+   * Publishes waiting for their PUBACK, by packet id: 1..FAST_IDS_MAX, at first only twice the
+   * broker's Receive Maximum (what may be in flight, with room to hand ids out in rotation),
+   * more when a caller sends more than that.
+   */
+  private readonly waiting: IdSlots<{ topic: string; done: Done }>;
   /** Packets of the current burst, written together at the end of the tick. */
   private burst: Outgoing[] = [];
   /** PUBACKs answered on a later turn: a refusal, and those read after it (acked()). */
@@ -353,6 +351,7 @@ export class Connection {
     this.endpoint = endpoint;
     this.protocolVersion = protocolVersion;
     this.receiveMaximum = connack.receiveMaximum ?? 65_535;
+    this.waiting = new IdSlots(Math.min(FAST_IDS_MAX, this.receiveMaximum * 2 + 64));
     this.maximumPacketSize = connack.maximumPacketSize;
     client.on("error", (err) => {
       this.reason ??= err;
@@ -392,9 +391,7 @@ export class Connection {
           : new GatewayError("MQTT_CONNECTION_LOST", `connection to ${endpoint.display} lost`, {
               cause: this.reason ?? new Error("socket closed"),
             });
-        const waiting = [...this.waiting.values()];
-        this.waiting.clear();
-        this.ids.clear();
+        const waiting = this.waiting.takeAll();
         this.burst = [];
         for (const w of waiting) w.done(why ?? new Error("connection ended"));
         // mqtt.js keeps its stores and callbacks: release them (no reconnect, no timers).
@@ -445,13 +442,12 @@ export class Connection {
    */
   send(topic: string, payload: string, retain: boolean, done: Done): void {
     const unsent = this.unsendable(topic);
-    const id = unsent === undefined ? this.ids.take() : undefined;
+    const id = unsent === undefined ? this.takeId({ topic, done }) : undefined;
     if (id === undefined) {
       const err = unsent ?? new Error("no packet id free");
       queueMicrotask(() => done(err));
       return;
     }
-    this.waiting.set(id, { topic, done });
     const topicBytes = Buffer.byteLength(topic);
     const payloadBytes = Buffer.byteLength(payload);
     this.burst.push({
@@ -463,6 +459,14 @@ export class Connection {
       id,
     });
     if (this.burst.length === 1) queueMicrotask(() => this.flush());
+  }
+
+  /** A packet id for a publish: more ids when they are all in flight, up to FAST_IDS_MAX. */
+  private takeId(waiter: { topic: string; done: Done }): number | undefined {
+    const id = this.waiting.add(waiter);
+    if (id !== undefined || this.waiting.capacity >= FAST_IDS_MAX) return id;
+    this.waiting.grow(Math.min(FAST_IDS_MAX, this.waiting.capacity * 2));
+    return this.waiting.add(waiter);
   }
 
   /** Why a publish to `topic` cannot go now, if it cannot. */
@@ -491,10 +495,8 @@ export class Connection {
    */
   private acked(packet: { messageId?: number; reasonCode?: number }): void {
     const id = packet.messageId ?? 0;
-    const w = this.waiting.get(id);
+    const w = this.waiting.take(id);
     if (w === undefined) return;
-    this.waiting.delete(id);
-    this.ids.release(id);
     const code = packet.reasonCode ?? 0;
     // 0 success, 16 no matching subscribers (MQTT 5.0 3.4.2.1): delivered as far as we know
     if (code < 0x80 && this.deferred === undefined) {

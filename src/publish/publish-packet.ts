@@ -96,31 +96,3 @@ export function encodeBurst(burst: readonly Outgoing[], version: 4 | 5): Buffer 
   for (const p of burst) at = writePublish(out, at, p, p.id, p.retain, version);
   return out;
 }
-
-/** Packet ids 1..FAST_IDS_MAX not in flight, handed out in rotation. */
-export class FastIds {
-  #next = 1;
-  readonly #inFlight = new Set<number>();
-
-  get inFlight(): number {
-    return this.#inFlight.size;
-  }
-
-  /** A free id, or undefined when all FAST_IDS_MAX are in flight. */
-  take(): number | undefined {
-    if (this.#inFlight.size >= FAST_IDS_MAX) return undefined;
-    let id = this.#next;
-    while (this.#inFlight.has(id)) id = id >= FAST_IDS_MAX ? 1 : id + 1;
-    this.#next = id >= FAST_IDS_MAX ? 1 : id + 1;
-    this.#inFlight.add(id);
-    return id;
-  }
-
-  release(id: number): boolean {
-    return this.#inFlight.delete(id);
-  }
-
-  clear(): void {
-    this.#inFlight.clear();
-  }
-}

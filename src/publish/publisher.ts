@@ -61,6 +61,7 @@
 import { GIVE_UP, sleep, withTimeout } from "../lib/abort.ts";
 import { Backoff } from "../lib/backoff.ts";
 import { errorMessage, GatewayError, isGatewayError } from "../lib/errors.ts";
+import { IdSlots } from "../lib/id-slots.ts";
 import type { Logger } from "../lib/logger.ts";
 import { type Batch, Batcher, isBatch, type Message } from "./batcher.ts";
 import {
@@ -84,6 +85,13 @@ import type {
   Subscription,
 } from "./types.ts";
 import { Wakeup } from "./wakeup.ts";
+
+/** A message sent and not acknowledged yet: when, and its first sequence. */
+interface InFlight {
+  message: Message;
+  at: number;
+  sequence: bigint;
+}
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
@@ -118,8 +126,12 @@ export class Publisher {
    * went round once per PUBACK for nothing (issue 12: a tenth of the gateway's allocations).
    */
   private readonly stirred = new Wakeup();
-  /** Messages sent on the current connection and not yet acknowledged (by first sequence). */
-  private readonly inFlight = new Map<bigint, { message: Message; at: number }>();
+  /**
+   * Messages sent on the current connection and not yet acknowledged, each in a slot of its own
+   * (IdSlots: not a Map, whose churn of tables moved every record in flight to V8's old
+   * generation). `sequence`: the message's first.
+   */
+  private readonly inFlight: IdSlots<InFlight>;
   /** Refused records not set aside wait from here for a retry on the same connection. */
   private retryFrom: bigint | undefined;
   /** The retry waits a backoff first (a refusal for now; not a refused batch taken apart). */
@@ -158,6 +170,7 @@ export class Publisher {
 
   constructor(options: PublisherOptions) {
     this.fromConfig = fromMqttConfig(options.mqtt);
+    this.inFlight = new IdSlots(options.mqtt.max_in_flight + 64);
     this.options = options;
     this.endpoint = parseBrokerUrl(options.mqtt.url);
     this.log = options.log.child({ url: this.endpoint.display });
@@ -355,7 +368,7 @@ export class Publisher {
       const why = await conn.closed;
       this.conn = undefined;
       this.judgeLoss(conn);
-      this.inFlight.clear();
+      this.inFlight.takeAll();
       this.noteError(why, "MQTT connection lost");
       if (this.progress) this.backoff.reset();
       lost = true;
@@ -495,11 +508,19 @@ export class Publisher {
     const appended = this.options.journal
       .waitForAppend(after, waiting.signal)
       .catch(() => undefined);
-    const waits = [appended, this.stirred.wait()];
+    const waits = [appended, this.stirred.wait(waiting.signal)];
     // an open batch falls due (batcher.ts)
     if (timeoutMs !== undefined) waits.push(sleep(timeoutMs, waiting.signal).catch(() => {}));
     await Promise.race(waits);
     waiting.abort(GIVE_UP);
+  }
+
+  /** A slot for a message sent (more slots if the window grew past them: a reload). */
+  private sending(sent: InFlight): number {
+    const slot = this.inFlight.add(sent);
+    if (slot !== undefined) return slot;
+    this.inFlight.grow(this.inFlight.capacity * 2);
+    return this.inFlight.add(sent)!;
   }
 
   private send(conn: Connection, message: Message): void {
@@ -508,18 +529,19 @@ export class Publisher {
       return;
     }
     const { sequence, topic } = message;
-    this.inFlight.set(sequence, { message, at: Date.now() });
+    const sent = { message, at: Date.now(), sequence };
+    const slot = this.sending(sent);
     if (sequence <= this.highestSent) this.resent += 1;
     else this.highestSent = sequence;
     conn.send(topic, message.payload, message.retain, (err) => {
       if (err === undefined) {
-        this.inFlight.delete(sequence);
+        this.inFlight.take(slot, sent);
         this.ack(sequence);
         return;
       }
       // the connection closed: run() judges the loss by what is in flight, then clears it
       if (!isGatewayError(err, "MQTT_PUBLISH")) return;
-      this.inFlight.delete(sequence);
+      this.inFlight.take(slot, sent);
       this.refused(conn, message, err);
     });
   }
@@ -528,19 +550,20 @@ export class Publisher {
   private sendBatch(conn: Connection, batch: Batch): void {
     const { records } = batch;
     const first = records[0]!.sequence;
-    this.inFlight.set(first, { message: batch, at: Date.now() });
+    const sent = { message: batch, at: Date.now(), sequence: first };
+    const slot = this.sending(sent);
     for (const { sequence } of records) {
       if (sequence <= this.highestSent) this.resent += 1;
       else this.highestSent = sequence;
     }
     conn.send(batch.topic, batch.payload, false, (err) => {
       if (err === undefined) {
-        this.inFlight.delete(first);
+        this.inFlight.take(slot, sent);
         for (const { sequence } of records) this.ack(sequence);
         return;
       }
       if (!isGatewayError(err, "MQTT_PUBLISH")) return;
-      this.inFlight.delete(first);
+      this.inFlight.take(slot, sent);
       if (records.length > 1) this.refusedBatch(conn, batch, err);
       else this.refused(conn, suspectOf(batch), err);
     });
@@ -628,13 +651,13 @@ export class Publisher {
 
   /** Before the in-flight set is cleared: did the broker drop the connection over a record? */
   private judgeLoss(conn: Connection): void {
-    let oldest: { message: Message; at: number } | undefined;
+    let oldest: InFlight | undefined;
     let first = 0n;
     let records = 0;
-    for (const [sequence, sent] of this.inFlight) {
-      if (oldest === undefined || sequence < first) {
+    for (const sent of this.inFlight.values()) {
+      if (oldest === undefined || sent.sequence < first) {
         oldest = sent;
-        first = sequence;
+        first = sent.sequence;
       }
       records += isBatch(sent.message) ? sent.message.records.length : 1;
     }
@@ -788,7 +811,7 @@ export class Publisher {
     await this.runner;
     this.flushAcks();
     this.conn = undefined;
-    this.inFlight.clear();
+    this.inFlight.takeAll();
     this.log.info({ published: this.published }, "MQTT publisher stopped");
   }
 }

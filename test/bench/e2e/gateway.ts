@@ -151,12 +151,25 @@ export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): Runni
 }
 
 /** One Prometheus sample of /metrics (the first series of that name), or undefined. */
-export async function metric(httpBase: string, name: string): Promise<number | undefined> {
+export async function metric(
+  httpBase: string,
+  name: string,
+  labels?: string,
+): Promise<number | undefined> {
   try {
     const text = await (await fetch(`${httpBase}/metrics`)).text();
-    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text);
-    return m ? Number(m[1]) : undefined;
+    return metricIn(text, name, labels);
   } catch {
     return undefined;
   }
+}
+
+/** A sample of `name` in a /metrics text: the first one, or the first whose labels hold `labels`. */
+export function metricIn(text: string, name: string, labels?: string): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const m = /^(?:\{([^}]*)\})? (\S+)$/.exec(line.slice(name.length));
+    if (m && (labels === undefined || (m[1] ?? "").includes(labels))) return Number(m[2]);
+  }
+  return undefined;
 }

@@ -24,6 +24,7 @@ import { type Helper, startHelper } from "./child.ts";
 import {
   type GatewaySource,
   metric,
+  metricIn,
   type RunningGateway,
   startGateway,
   writeBenchConfig,
@@ -103,7 +104,25 @@ async function reportJournal(
   j0: number | undefined,
   seconds: number,
   gatewayCpuPct?: number,
+  gc0?: GcTotals,
 ) {
+  const gc1 = await gcTotals(httpBase);
+  if (gc0 && gc1) {
+    r.add(
+      name,
+      "gateway_gc_pause_ms_per_s",
+      ((gc1.pauseS - gc0.pauseS) * 1000) / seconds,
+      "ms/s",
+      "main-thread GC pauses in the window (nodejs_gc_duration_seconds)",
+    );
+    r.add(
+      name,
+      "gateway_gc_major_per_s",
+      (gc1.majors - gc0.majors) / seconds,
+      "1/s",
+      "full collections: what reaches V8's old generation sets their pace",
+    );
+  }
   const j1 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
   const pending = await metric(httpBase, "plc2mqtt_journal_pending_events");
   if (j0 !== undefined && j1 !== undefined) {
@@ -134,6 +153,28 @@ async function reportJournal(
     const bytes = await metric(httpBase, metricName);
     if (bytes !== undefined) r.add(name, label, bytes / 2 ** 20, "MB", metricName);
   }
+}
+
+interface GcTotals {
+  /** Seconds of GC pauses so far, every kind. */
+  pauseS: number;
+  /** Full (mark-compact) collections so far. */
+  majors: number;
+}
+
+/** The gateway's GC totals from /metrics (prom-client's nodejs_gc_duration_seconds). */
+async function gcTotals(httpBase: string): Promise<GcTotals | undefined> {
+  let text: string;
+  try {
+    text = await (await fetch(`${httpBase}/metrics`)).text();
+  } catch {
+    return undefined;
+  }
+  let pauseS = 0;
+  for (const kind of ["minor", "major", "incremental", "weakcb"])
+    pauseS += metricIn(text, "nodejs_gc_duration_seconds_sum", `kind="${kind}"`) ?? 0;
+  const majors = metricIn(text, "nodejs_gc_duration_seconds_count", `kind="major"`);
+  return majors === undefined ? undefined : { pauseS, majors };
 }
 
 /** RSS at about ten points of a long window, for the soak's table. */
@@ -174,13 +215,14 @@ async function liveRun(r: Report, name: string, s: Stack, p: LiveParts, k: Knobs
   await sleep(k.warmupS * 1000);
   const l0 = await p.load.ask<LoadCounts>("counts");
   const j0 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
+  const gc0 = await gcTotals(httpBase);
   const w = await measureWindow(
     p.sub,
     { gateway: gw.pid, broker: p.broker.pid, load_source: p.load.pid, subscriber: p.sub.pid },
     seconds,
   );
   const l1 = await p.load.ask<LoadCounts>("counts");
-  await reportJournal(r, name, httpBase, j0, w.seconds, w.procs.gateway?.cpuPct);
+  await reportJournal(r, name, httpBase, j0, w.seconds, w.procs.gateway?.cpuPct, gc0);
   return { gw, w, l0, l1 };
 }
 
