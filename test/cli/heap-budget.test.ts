@@ -1,7 +1,7 @@
 /**
  * The daemon's V8 heap settings (issue 12, memory that stays flat; src/cli/heap-budget.ts):
- * `plc2mqtt run` starts Node.js again in place with --max-semi-space-size=8 and
- * --heap-growing-percent=50 unless they are given, keeps a flag the user gave, and leaves V8's
+ * `plc2mqtt run` starts Node.js again in place with --max-semi-space-size=8,
+ * --heap-growing-percent=50 and --no-allocation-site-pretenuring unless they are given, keeps a flag the user gave, and leaves V8's
  * defaults with PLC2MQTT_HEAP_DEFAULTS=off. Checked on the built CLI as a real process: its
  * command line as the kernel shows it (/proc/<pid>/cmdline), under the pid it was started as.
  */
@@ -20,14 +20,25 @@ describe("missingHeapFlags", () => {
     expect(missingHeapFlags([], undefined)).toEqual([
       "--max-semi-space-size=8",
       "--heap-growing-percent=50",
+      "--no-allocation-site-pretenuring",
     ]);
     expect(missingHeapFlags(["--max-semi-space-size=16"], undefined)).toEqual([
       "--heap-growing-percent=50",
+      "--no-allocation-site-pretenuring",
     ]);
     expect(missingHeapFlags([], "--inspect  --max_semi_space_size=2")).toEqual([
       "--heap-growing-percent=50",
+      "--no-allocation-site-pretenuring",
     ]);
-    expect(missingHeapFlags(["--heap_growing_percent=10"], "--max-semi-space-size=4")).toEqual([]);
+    // a boolean flag counts as given whichever way it is set
+    for (const given of [
+      "--allocation-site-pretenuring",
+      "--no-allocation-site-pretenuring",
+      "--noallocation_site_pretenuring",
+    ])
+      expect(
+        missingHeapFlags(["--heap_growing_percent=10", given], "--max-semi-space-size=4"),
+      ).toEqual([]);
   });
 });
 
@@ -85,13 +96,14 @@ devices: []
     }
   }
 
-  it("adds both flags when none is given", async () => {
+  it("adds the flags when none is given", async () => {
     const args = await nodeArgsOf({});
     expect(args).toContain("--max-semi-space-size=8");
     expect(args).toContain("--heap-growing-percent=50");
+    expect(args).toContain("--no-allocation-site-pretenuring");
   });
 
-  it("keeps a flag given in NODE_OPTIONS and adds only the other", async () => {
+  it("keeps a flag given in NODE_OPTIONS and adds only the others", async () => {
     const args = await nodeArgsOf({ NODE_OPTIONS: "--max-semi-space-size=16" });
     expect(args.filter((a) => a.startsWith("--max-semi-space-size"))).toEqual([]);
     expect(args).toContain("--heap-growing-percent=50");
