@@ -15,9 +15,9 @@
  *   survive a young collection and, past a threshold, makes theirs in the old generation from
  *   then on. It had chosen so for the journal's records (99.5 % of them were made old at 1,000
  *   registers, where each lives some 50 ms): each died old, and its payload, made young, was
- *   kept by it and moved to the old generation as well. At 1,000
- *   registers that was 3.3 MB/s promoted and a full collection every 2-3 s; without it, 0.04
- *   MB/s and none in the window, and 9 MB less RSS (README, Performance).
+ *   kept by it and moved to the old generation as well. That was 3.3 MB/s promoted and a full
+ *   collection every 2-3 s; without it, 0.04 MB/s and none in a 20 s window, and 9 MB less RSS
+ *   (README, Performance).
  *
  * A flag already given (on the command line or in NODE_OPTIONS, either spelling) is the user's
  * and is kept; PLC2MQTT_HEAP_DEFAULTS=off leaves V8's own defaults. A process started with a
@@ -42,12 +42,21 @@ const INSPECTOR = /^--(?:inspect|inspect-brk|inspect-wait|debug|debug-brk)(?:=|$
 /** The environment variable that turns the defaults off (value `off`). */
 export const HEAP_DEFAULTS_ENV = "PLC2MQTT_HEAP_DEFAULTS";
 
-/** V8 takes `_` and `-` alike in a flag's name, and `--no-flag` (or `--noflag`) for off. */
+/** The boolean flags of HEAP_FLAGS by their names without `no-`. */
+const BOOLEAN_FLAGS = new Set(
+  HEAP_FLAGS.filter(([, value]) => value === undefined).map(([flag]) =>
+    flag.replace(/^--no-/, "--"),
+  ),
+);
+
+/**
+ * V8 takes `_` and `-` alike in a flag's name, and `--no-flag` or `--noflag` for a boolean
+ * flag off: a boolean flag of ours is named without its `no-`, so that either way counts.
+ */
 function flagName(arg: string): string {
-  return arg
-    .split("=")[0]!
-    .replaceAll("_", "-")
-    .replace(/^--no-?(?=allocation-site-pretenuring$)/, "--");
+  const name = arg.split("=")[0]!.replaceAll("_", "-");
+  const off = /^--no-?(.+)$/.exec(name);
+  return off && BOOLEAN_FLAGS.has(`--${off[1]}`) ? `--${off[1]}` : name;
 }
 
 /** The Node.js arguments and those of NODE_OPTIONS. */

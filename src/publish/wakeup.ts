@@ -26,7 +26,7 @@ export class Wakeup {
     });
   }
 
-  /** Waits now: how many are waiting. */
+  /** How many wait now. */
   get waiting(): number {
     return this.waiters.length;
   }

@@ -151,14 +151,10 @@ export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): Runni
 }
 
 /** One Prometheus sample of /metrics (the first series of that name), or undefined. */
-export async function metric(
-  httpBase: string,
-  name: string,
-  labels?: string,
-): Promise<number | undefined> {
+export async function metric(httpBase: string, name: string): Promise<number | undefined> {
   try {
     const text = await (await fetch(`${httpBase}/metrics`)).text();
-    return metricIn(text, name, labels);
+    return metricIn(text, name);
   } catch {
     return undefined;
   }
