@@ -170,11 +170,13 @@ async function gcTotals(httpBase: string): Promise<GcTotals | undefined> {
   } catch {
     return undefined;
   }
+  if (!text.includes("nodejs_gc_duration_seconds")) return undefined;
+  // a kind of collection not seen yet has no series
   let pauseS = 0;
   for (const kind of ["minor", "major", "incremental", "weakcb"])
     pauseS += metricIn(text, "nodejs_gc_duration_seconds_sum", `kind="${kind}"`) ?? 0;
-  const majors = metricIn(text, "nodejs_gc_duration_seconds_count", `kind="major"`);
-  return majors === undefined ? undefined : { pauseS, majors };
+  const majors = metricIn(text, "nodejs_gc_duration_seconds_count", `kind="major"`) ?? 0;
+  return { pauseS, majors };
 }
 
 /** RSS at about ten points of a long window, for the soak's table. */
