@@ -81,13 +81,9 @@ export class IdSlots<V> {
 
   /** Takes every value out, in the order their ids were handed out (oldest first). */
   takeAll(): V[] {
-    const out: V[] = [];
-    const capacity = this.capacity;
-    for (let i = 0, id = this.#next; i < capacity && this.#size > 0; i++) {
-      const value = this.take(id);
-      if (value !== undefined) out.push(value);
-      id = id >= capacity ? 1 : id + 1;
-    }
+    const out = [...this.values()];
+    this.#values.fill(undefined);
+    this.#size = 0;
     return out;
   }
 }

@@ -515,7 +515,10 @@ export class Publisher {
     waiting.abort(GIVE_UP);
   }
 
-  /** A slot for a message sent (more slots if the window grew past them: a reload). */
+  /**
+   * A slot for a message sent. The window keeps to max_in_flight, for which there are slots
+   * enough; should that ever change, the table grows rather than lose a message's slot.
+   */
   private sending(sent: InFlight): number {
     const slot = this.inFlight.add(sent);
     if (slot !== undefined) return slot;

@@ -152,9 +152,14 @@ export function startGateway(config: string, env: NodeJS.ProcessEnv = {}): Runni
 
 /** One Prometheus sample of /metrics (the first series of that name), or undefined. */
 export async function metric(httpBase: string, name: string): Promise<number | undefined> {
+  const text = await metricsText(httpBase);
+  return text === undefined ? undefined : metricIn(text, name);
+}
+
+/** The gateway's /metrics text, or undefined when it does not answer. */
+export async function metricsText(httpBase: string): Promise<string | undefined> {
   try {
-    const text = await (await fetch(`${httpBase}/metrics`)).text();
-    return metricIn(text, name);
+    return await (await fetch(`${httpBase}/metrics`)).text();
   } catch {
     return undefined;
   }

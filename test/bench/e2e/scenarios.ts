@@ -25,6 +25,7 @@ import {
   type GatewaySource,
   metric,
   metricIn,
+  metricsText,
   type RunningGateway,
   startGateway,
   writeBenchConfig,
@@ -106,7 +107,9 @@ async function reportJournal(
   gatewayCpuPct?: number,
   gc0?: GcTotals,
 ) {
-  const gc1 = await gcTotals(httpBase);
+  // every figure from one answer: the same moment
+  const text = (await metricsText(httpBase)) ?? "";
+  const gc1 = gcTotalsIn(text);
   if (gc0 && gc1) {
     r.add(
       name,
@@ -123,8 +126,8 @@ async function reportJournal(
       "full collections: what reaches V8's old generation sets their pace",
     );
   }
-  const j1 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
-  const pending = await metric(httpBase, "plc2mqtt_journal_pending_events");
+  const j1 = metricIn(text, "plc2mqtt_journal_last_sequence");
+  const pending = metricIn(text, "plc2mqtt_journal_pending_events");
   if (j0 !== undefined && j1 !== undefined) {
     r.add(
       name,
@@ -150,7 +153,7 @@ async function reportJournal(
     ["nodejs_heap_size_total_bytes", "gateway_heap_total_mb"],
     ["nodejs_external_memory_bytes", "gateway_external_mb"],
   ] as const) {
-    const bytes = await metric(httpBase, metricName);
+    const bytes = metricIn(text, metricName);
     if (bytes !== undefined) r.add(name, label, bytes / 2 ** 20, "MB", metricName);
   }
 }
@@ -162,14 +165,8 @@ interface GcTotals {
   majors: number;
 }
 
-/** The gateway's GC totals from /metrics (prom-client's nodejs_gc_duration_seconds). */
-async function gcTotals(httpBase: string): Promise<GcTotals | undefined> {
-  let text: string;
-  try {
-    text = await (await fetch(`${httpBase}/metrics`)).text();
-  } catch {
-    return undefined;
-  }
+/** The gateway's GC totals in a /metrics text (prom-client's nodejs_gc_duration_seconds). */
+function gcTotalsIn(text: string): GcTotals | undefined {
   if (!text.includes("nodejs_gc_duration_seconds")) return undefined;
   // a kind of collection not seen yet has no series
   let pauseS = 0;
@@ -216,8 +213,9 @@ async function liveRun(r: Report, name: string, s: Stack, p: LiveParts, k: Knobs
   await firstTelemetry(p.sub, gw, p.source.kind === "opcua" ? 180_000 : 60_000);
   await sleep(k.warmupS * 1000);
   const l0 = await p.load.ask<LoadCounts>("counts");
-  const j0 = await metric(httpBase, "plc2mqtt_journal_last_sequence");
-  const gc0 = await gcTotals(httpBase);
+  const text0 = (await metricsText(httpBase)) ?? "";
+  const j0 = metricIn(text0, "plc2mqtt_journal_last_sequence");
+  const gc0 = gcTotalsIn(text0);
   const w = await measureWindow(
     p.sub,
     { gateway: gw.pid, broker: p.broker.pid, load_source: p.load.pid, subscriber: p.sub.pid },
