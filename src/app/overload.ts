@@ -175,7 +175,7 @@ export class OverloadStage {
       }
       const held = heldTags.get(event.subject);
       if (held !== undefined) {
-        held.latest = event;
+        if (!absorb(held.latest, event)) held.latest = event;
         held.count++;
         this.conflatedTotal++;
         folded++;
@@ -318,6 +318,34 @@ export class OverloadStage {
     this.lastOut.clear();
     if (batch.length > 0) this.options.out(batch);
   }
+}
+
+/**
+ * Moves a newer telemetry event of a held tag into the one held, in place, when their data
+ * have the same keys (they have, unless the quality or its reason came or went); false when
+ * not, and the newer one is then held instead. Issue 12: at 10,000 registers a tag's events
+ * come every 100 ms, and one held by reference outlived two of V8's young-generation
+ * collections (every ~30 ms at that rate) and was copied to the old generation, 90 of every
+ * 100 events while overloaded; the held event, old already, takes the numbers and shared
+ * strings in place and the newer event dies young. Safe because a held event is the stage's
+ * own until it goes out: the engine keeps no draft it emitted (engine.ts).
+ */
+function absorb(held: GatewayEvent, event: GatewayEvent): boolean {
+  if (held.asset !== event.asset || held.topicClass !== event.topicClass) return false;
+  const into = held.data;
+  const from = event.data;
+  let keys = 0;
+  for (const key in into) {
+    if (!(key in from)) return false;
+    keys++;
+  }
+  for (const _ in from) keys--;
+  if (keys !== 0) return false;
+  for (const key in from) into[key] = from[key]!;
+  held.time = event.time;
+  if (event.context !== undefined) held.context = event.context;
+  else if (held.context !== undefined) delete held.context;
+  return true;
 }
 
 /**

@@ -22,6 +22,9 @@ const settings = overloadSchema.parse({
   degraded_for: "5s",
 });
 
+/** One device's asset context, shared by its events as the engine shares it. */
+const ASSET = {};
+
 function telemetry(device: string, tag: string, value: number, previous: number, time: number) {
   return {
     type: EVENT_TYPES.telemetry,
@@ -30,7 +33,7 @@ function telemetry(device: string, tag: string, value: number, previous: number,
     time,
     data: { value, previous, quality: "good", reason: "change" },
     topicClass: "telemetry",
-    asset: {},
+    asset: ASSET,
   } satisfies GatewayEvent;
 }
 
@@ -144,6 +147,58 @@ describe("the overload stage", () => {
     });
     const keys = Object.keys(released!.data);
     expect(keys).toEqual(keys.toSorted());
+  });
+
+  it("releases a run with its latest data, time and context whatever came and went in it", () => {
+    // a held tag takes its newer events in place while their data have the same keys, and
+    // holds the newer event itself when they differ (an uncertain reading adds
+    // quality_reason): either way what goes out is the latest event's, with the count
+    const { state, out, stage } = rig();
+    state.pending = 5000;
+    stage.assess();
+    const event = (value: number, time: number, quality: string, context: number) => ({
+      ...telemetry("plc", "t", value, value - 1, time),
+      data: {
+        previous: value - 1,
+        quality,
+        ...(quality === "good" ? {} : { quality_reason: `q${value}` }),
+        reason: "change",
+        value: value + 0.5,
+      },
+      context: { batch: `b${context}` },
+    });
+    const runs = [
+      [event(1, 10, "good", 1)], // out at once
+      [event(2, 20, "good", 1), event(3, 30, "good", 2)], // held, then taken in place
+      [event(4, 40, "uncertain", 2), event(5, 50, "uncertain", 3)], // keys differ, then in place
+      [event(6, 60, "good", 4)], // keys differ again
+    ];
+    for (const run of runs) stage.push(run);
+    const held = out.length;
+    state.now += 1000;
+    stage.assess();
+    expect(held).toBe(1);
+    expect(out).toHaveLength(2);
+    expect(out[1]).toEqual({
+      ...telemetry("plc", "t", 0, 0, 60),
+      data: { conflated: 5, previous: 1, quality: "good", reason: "change", value: 6.5 },
+      context: { batch: "b4" },
+    });
+    state.now += 10;
+    stage.push([event(7, 70, "good", 4), event(8, 80, "uncertain", 5)]);
+    stage.push([{ ...event(9, 90, "uncertain", 5), context: undefined }]);
+    stage.stop();
+    const last = out[2]!;
+    expect(last.data).toEqual({
+      conflated: 3,
+      previous: 6,
+      quality: "uncertain",
+      quality_reason: "q9",
+      reason: "change",
+      value: 9.5,
+    });
+    expect([last.time, last.context]).toEqual([90, undefined]);
+    expect(stage.stats().conflated.get("plc")).toBe(9 - 3);
   });
 
   it("never holds other events, and lets a held telemetry out before them (per tag order)", () => {
