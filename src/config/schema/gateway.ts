@@ -172,8 +172,10 @@ export const journalSchema = z
       .int()
       .min(1)
       .max(100_000)
-      .default(1000)
-      .describe("Most events in one group commit (default 1000)"),
+      .default(250)
+      .describe(
+        "Most events in one group commit, and in one hand-over to the journal (default 250: a commit holds the event loop, PUBACKs wait meanwhile)",
+      ),
   })
   .describe("The durable local journal");
 
