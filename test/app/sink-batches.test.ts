@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { startModbusSimulator } from "../../simulators/modbus/index.ts";
-import { Gateway } from "../../src/app/gateway.ts";
+import { commitMaxEvents, Gateway } from "../../src/app/gateway.ts";
 import { parseConfig } from "../../src/config/load.ts";
 import { captureLogger } from "../journal/helpers.ts";
 import { eventually } from "../support/resources.ts";
@@ -58,3 +58,25 @@ ${tags.join("\n")}
     await sim.close();
   }
 }, 60_000);
+
+it("takes 250 events a commit by default, 1000 when a class is batched, else what is set", () => {
+  // unbatched, the publisher's window of single events runs dry while a long commit holds the
+  // loop; batched, a window holds many events and fewer, larger commits cost less (issue 12)
+  const config = (more: string) =>
+    parseConfig(
+      `version: 1
+gateway: { id: gw, data_dir: ${join(dir, "data")} }
+http: { listen: false }
+${more}
+devices: []
+`,
+      { file: join(dir, "gateway.yaml"), env: {}, baseDir: dir },
+    ).config;
+  const broker = `mqtt: { url: "mqtt://127.0.0.1:1883"`;
+  expect(commitMaxEvents(config(""))).toBe(250);
+  expect(commitMaxEvents(config(`${broker} }`))).toBe(250);
+  expect(commitMaxEvents(config(`${broker}, batch: { classes: [telemetry] } }`))).toBe(1000);
+  const set = `journal: { commit_max_events: 600 }`;
+  expect(commitMaxEvents(config(`${set}\n${broker}, batch: { classes: [telemetry] } }`))).toBe(600);
+  expect(commitMaxEvents(config(set))).toBe(600);
+});

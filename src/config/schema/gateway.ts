@@ -172,9 +172,9 @@ export const journalSchema = z
       .int()
       .min(1)
       .max(100_000)
-      .default(250)
+      .optional()
       .describe(
-        "Most events in one group commit, and in one hand-over to the journal (default 250: a commit holds the event loop, PUBACKs wait meanwhile)",
+        "Most events in one group commit, and in one hand-over to the journal (default 250; 1000 when mqtt.batch names a class). A commit holds the event loop and no PUBACK is read meanwhile: unbatched, the window of single events runs dry during a long one; batched, a window holds many events and fewer, larger commits cost less",
       ),
   })
   .describe("The durable local journal");
