@@ -65,6 +65,8 @@ interface LoadCounts {
   requests: number;
   changes: number;
   ticks: number;
+  /** Changes no read saw (the Modbus load only: modbus-load.ts). */
+  unread?: number;
   time: number;
 }
 
@@ -279,6 +281,13 @@ export async function modbusScenario(
       (100 * delta(w, "unaccounted")) / Math.max(1, delta(w, "changes")),
       "%",
       "ticks passed over between two events of a register, not covered by data.conflated (includes poll phase jitter)",
+    );
+    r.add(
+      name,
+      "unread_changes_pct",
+      (100 * ((l1.unread ?? 0) - (l0.unread ?? 0))) / Math.max(1, l1.changes - l0.changes),
+      "%",
+      "changes no read saw, counted at the server (the poll phase): unaccounted beyond this is the gateway's",
     );
     r.add(
       name,

@@ -5,6 +5,12 @@
  * into register a, so every value names its tick (the subscriber counts skipped ticks from
  * it). Requests are counted at the server, as the simulator records them. `--static` keeps
  * the values still (polling load without changes).
+ *
+ * `unread`: changes no read saw, each tick's value of a register that no request read before
+ * the next tick wrote over it (the poll phase: a register read a little early, then a little
+ * late, skips a tick). Everything here runs on one thread and the simulator answers a request
+ * as it records it, so a request recorded between two ticks read the earlier tick's values.
+ * What the subscriber counts as unaccounted and this does not is the gateway's own loss.
  */
 import { parseArgs } from "node:util";
 import { startModbusSimulator } from "../../../simulators/modbus/index.ts";
@@ -22,7 +28,17 @@ const PERIOD = Number(opts.period);
 
 const sim = await startModbusSimulator({ port: 0, recordRequests: true });
 const words = new Array<number>(N);
-const st = { requests: 0, registersRead: 0, ticks: 0, changes: 0, maxLateMs: 0, connections: 0 };
+const st = {
+  requests: 0,
+  registersRead: 0,
+  ticks: 0,
+  changes: 0,
+  unread: 0,
+  maxLateMs: 0,
+  connections: 0,
+};
+/** Per register, the last tick a request read it in. */
+const readIn = new Float64Array(N).fill(-1);
 
 function apply(k: number): void {
   for (let a = 0; a < N; a++) words[a] = (k + a) & 0xffff;
@@ -38,6 +54,8 @@ function loop(): void {
   if (k > last) {
     st.maxLateMs = Math.max(st.maxLateMs, Date.now() - (t0 + k * PERIOD));
     if (!opts.static) {
+      takeRequests(); // read while tick `last` stood
+      if (last > 0) for (let a = 0; a < N; a++) if (readIn[a] !== last) st.unread++;
       apply(k);
       st.changes += N;
     }
@@ -48,12 +66,20 @@ function loop(): void {
 }
 timer = setTimeout(loop, Math.max(0, t0 - Date.now()));
 
-function counts() {
+/** Counts the requests recorded since the last call; the registers they read, in tick `last`. */
+function takeRequests(): void {
   for (const r of sim.requests) {
     st.requests++;
     st.registersRead += r.quantity;
+    if (r.functionCode !== 3) continue;
+    const end = Math.min(N, r.address + r.quantity);
+    for (let a = r.address; a < end; a++) readIn[a] = last;
   }
   sim.clearRequests();
+}
+
+function counts() {
+  takeRequests();
   st.connections = sim.connections;
   return { ...st, time: Date.now() };
 }
