@@ -26,6 +26,8 @@ const EXPECTED: Record<string, string[]> = {
     "delivered_events_per_s",
     "delivered_pct_of_changes",
     "conflated_events",
+    "unaccounted_changes_pct",
+    "unread_changes_pct",
     "modbus_requests_per_s",
     "journaled_events_per_s",
     "gateway_cpu_pct",

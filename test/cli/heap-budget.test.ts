@@ -1,9 +1,10 @@
 /**
  * The daemon's V8 heap settings (issue 12, memory that stays flat; src/cli/heap-budget.ts):
  * `plc2mqtt run` starts Node.js again in place with --max-semi-space-size=8,
- * --heap-growing-percent=50 and --no-allocation-site-pretenuring unless they are given, keeps a flag the user gave, and leaves V8's
- * defaults with PLC2MQTT_HEAP_DEFAULTS=off. Checked on the built CLI as a real process: its
- * command line as the kernel shows it (/proc/<pid>/cmdline), under the pid it was started as.
+ * --heap-growing-percent=50 and --no-allocation-site-pretenuring unless they are given, keeps
+ * a flag the user gave, and leaves V8's defaults with PLC2MQTT_HEAP_DEFAULTS=off. Checked on
+ * the built CLI as a real process: its command line as the kernel shows it (/proc/<pid>/cmdline),
+ * under the pid it was started as.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -282,13 +282,14 @@ export async function modbusScenario(
       "%",
       "ticks passed over between two events of a register, not covered by data.conflated (includes poll phase jitter)",
     );
-    r.add(
-      name,
-      "unread_changes_pct",
-      (100 * ((l1.unread ?? 0) - (l0.unread ?? 0))) / Math.max(1, l1.changes - l0.changes),
-      "%",
-      "changes no read saw, counted at the server (the poll phase): unaccounted beyond this is the gateway's",
-    );
+    if (l0.unread !== undefined && l1.unread !== undefined)
+      r.add(
+        name,
+        "unread_changes_pct",
+        (100 * (l1.unread - l0.unread)) / Math.max(1, l1.changes - l0.changes),
+        "%",
+        "changes no read saw, counted at the server (the poll phase): unaccounted beyond this is the gateway's",
+      );
     r.add(
       name,
       "modbus_requests_per_s",

@@ -10,7 +10,9 @@
  * the next tick wrote over it (the poll phase: a register read a little early, then a little
  * late, skips a tick). Everything here runs on one thread and the simulator answers a request
  * as it records it, so a request recorded between two ticks read the earlier tick's values.
- * What the subscriber counts as unaccounted and this does not is the gateway's own loss.
+ * A tick the timer came too late to write counts as unread as well (the values name their
+ * tick, so the subscriber sees it passed over). What the subscriber counts as unaccounted and
+ * this does not is the gateway's own loss.
  */
 import { parseArgs } from "node:util";
 import { startModbusSimulator } from "../../../simulators/modbus/index.ts";
@@ -56,6 +58,8 @@ function loop(): void {
     if (!opts.static) {
       takeRequests(); // read while tick `last` stood
       if (last > 0) for (let a = 0; a < N; a++) if (readIn[a] !== last) st.unread++;
+      // ticks this timer came too late to write: the subscriber sees them passed over too
+      st.unread += N * (k - last - 1);
       apply(k);
       st.changes += N;
     }
